@@ -1,0 +1,1 @@
+"""CLI command groups; each module exposes `register(app)` and is listed once in `suite.cli`."""

@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny real checkpoints built offline by the factory, once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_BENCHMARKS = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default tiny Qwen3 (4 layers, hidden 128, head_dim 32, tied): loads in transformers and vLLM."""
+    from growth.fixture import make_tiny
+
+    return make_tiny(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_sharded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default tiny model written as several shards with an index."""
+    from growth.fixture import TinySpec, make_tiny
+
+    return make_tiny(tmp_path_factory.mktemp("models") / "tiny-sharded", TinySpec(shard_size=400_000))
+
+
+@pytest.fixture(scope="session")
+def benchmark_mirror() -> Path:
+    """The real benchmark data in ../shared/benchmarks; tests that need it skip where it is absent."""
+    if not SHARED_BENCHMARKS.is_dir():
+        pytest.skip(f"benchmark mirror {SHARED_BENCHMARKS} not present")
+    return SHARED_BENCHMARKS
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    """An empty DuckDB store in a temp folder."""
+    from suite.store import Store
+
+    return Store(tmp_path / "results.duckdb")
