@@ -1,0 +1,145 @@
+"""The card-style leaderboard: benchmarks as rows, models as columns, reported and measured side by side.
+
+Reported columns come from a reported set (results/reported/, suite/reported.py); measured columns are the picked
+finished run per model and benchmark from the DuckDB store (suite/measured.py). Averages follow the card's own
+definitions ("Avg General" = the 9 knowledge/reasoning/commonsense rows, "Avg All" = all 14). The best value of a row
+is bold and the second underlined, compared at the 2 decimals shown so that ties get the same mark. Anything the
+reader should know to trust the numbers (a missing score left out of an average, a --limit run, a card average that
+is not the mean of its rows) becomes a visible note under the table. Rendering lives in suite/leaderboard_format.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pandas import notna
+
+from suite.measured import evaluated_models, picked_scores, require_runs, resolve_models
+from suite.reported import ReportedSet
+from suite.store import Store
+
+Mark = Literal["best", "second"] | None
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    source: Literal["reported", "measured"]
+    tokens: str | None
+    highlight: bool = False
+
+
+@dataclass
+class Row:
+    label: str
+    key: str
+    kind: Literal["tokens", "score", "blank", "average"]
+    values: list[float | str | None]
+    marks: list[Mark] = field(default_factory=list)
+
+
+@dataclass
+class Leaderboard:
+    columns: list[Column]
+    rows: list[Row]
+    notes: list[str]
+
+
+def format_tokens(tokens: int | float | None) -> str | None:
+    """Token counts the way cards write them: 2T, 1.36T, 500B, 12M."""
+    if tokens is None or not notna(tokens):
+        return None
+    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if tokens >= size:
+            return f"{tokens / size:.3g}{unit}"
+    return str(int(tokens))
+
+
+def mark_row(values: list[float | str | None]) -> list[Mark]:
+    """Best bold, second underlined; values equal at 2 decimals share a mark, so a tie for second marks both."""
+    shown = [round(v, 2) if isinstance(v, float) else None for v in values]
+    distinct = sorted({v for v in shown if v is not None}, reverse=True)
+    marks: list[Mark] = []
+    for v in shown:
+        marks.append("best" if distinct and v == distinct[0] else
+                     "second" if len(distinct) > 1 and v == distinct[1] else None)
+    return marks
+
+
+def suite_layout(suite: str) -> tuple[list[tuple[str, str]], list[tuple[str, list[str]]]]:
+    """(key, title) rows and (name, keys) averages of a suite, for leaderboards without a reported set."""
+    from suite.benchmarks import load_suite
+
+    benchmarks = load_suite(suite).benchmarks
+    general = [b.key for b in benchmarks if b.in_avg_general]
+    return ([(b.key, b.title) for b in benchmarks],
+            [("Avg General", general), ("Avg All", [b.key for b in benchmarks])])
+
+
+def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = None, models: list[str] | None = None,
+                      suite: str | None = "openseek-mid-v1", pick: str = "latest") -> Leaderboard:
+    """Assemble the table. `models` are store patterns (default: every evaluated model unless only `reported`)."""
+    notes: list[str] = []
+    if reported is not None:
+        layout = [(r.key, r.title) for r in reported.rows]
+        averages = [(a.name, list(a.benchmarks)) for a in reported.averages]
+    else:
+        layout, averages = suite_layout(suite or "openseek-mid-v1")
+    keys = [k for k, _ in layout]
+    columns: list[Column] = []
+    scores: list[dict[str, float | None]] = []
+    printed: list[dict[str, float] | None] = []
+    if reported is not None:
+        printed_by_avg = {a.name: a.printed for a in reported.averages}
+        for m in reported.models:
+            columns.append(Column(m.name, "reported", m.training_tokens, highlight=m.name == reported.subject))
+            scores.append({r.key: r.scores[m.name] for r in reported.rows})
+            printed.append({name: p[m.name] for name, p in printed_by_avg.items() if p is not None})
+    if models is not None or reported is None:
+        if store is None:
+            raise ValueError("measured columns need a store")
+        require_runs(store)
+        chosen = resolve_models(store, models) if models else evaluated_models(store, suite)
+        df = picked_scores(store, [m["model_id"] for m in chosen], suite=suite, pick=pick)
+        by_model: dict[str, list[dict[str, Any]]] = {}
+        for rec in df.to_dict("records"):
+            by_model.setdefault(rec["model_id"], []).append(rec)
+        suffix = " (measured)" if reported is not None else ""
+        for m in chosen:
+            recs = {r["benchmark"]: r for r in by_model.get(m["model_id"], [])}
+            columns.append(Column(f"{m['name']}{suffix}", "measured", format_tokens(m.get("tokens"))))
+            scores.append({k: float(recs[k]["value"]) if k in recs else None for k in keys})
+            printed.append(None)
+            limited = sorted(k for k, r in recs.items() if notna(r["limit_n"]))
+            if limited:
+                notes.append(f"{m['name']}: {', '.join(limited)} measured on a --limit subset, not the full benchmark.")
+            if not recs:
+                notes.append(f"{m['name']}: no finished run in suite {suite}; its column is empty.")
+        notes.insert(0, f"Measured columns: the {pick} finished run per model and benchmark from {store.path}.")
+    rows = [Row("Training tokens", "training_tokens", "tokens", [c.tokens for c in columns])]
+    for key, title in layout:
+        rows.append(Row(title, key, "score", [s[key] for s in scores]))
+    if averages:
+        rows.append(Row("", "", "blank", [None] * len(columns)))
+    for name, avg_keys in averages:
+        values: list[float | str | None] = []
+        for col, col_scores, col_printed in zip(columns, scores, printed):
+            present = [col_scores[k] for k in avg_keys if col_scores.get(k) is not None]
+            mean = sum(present) / len(present) if present else None
+            missing = [k for k in avg_keys if col_scores.get(k) is None]
+            shown = (col_printed or {}).get(name, mean)
+            if col_printed and name in col_printed and (mean is None or missing or abs(round(mean, 2) - shown) > 0.001):
+                recomputed = f"{mean:.2f}" if mean is not None and not missing else "not computable"
+                notes.append(f"{name} for {col.label} is shown as the source prints it ({shown:.2f}); the mean of its "
+                             f"{len(avg_keys)} benchmarks is {recomputed}.")
+            elif missing and present:
+                notes.append(f"{name} for {col.label} leaves out {', '.join(missing)} (no score): mean of "
+                             f"{len(present)} of {len(avg_keys)} benchmarks.")
+            values.append(shown)
+        rows.append(Row(name, name.lower().replace(" ", "_"), "average", values))
+    for row in rows:
+        row.marks = mark_row(row.values) if row.kind in ("score", "average") else [None] * len(columns)
+    if any(v is None for row in rows if row.kind == "score" for v in row.values):
+        notes.append("— marks a missing score; averages leave it out.")
+    return Leaderboard(columns, rows, notes)
