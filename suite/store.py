@@ -47,6 +47,13 @@ MIGRATIONS: list[str] = [
         run_id TEXT, task TEXT, metric TEXT, filter TEXT, value DOUBLE, stderr DOUBLE, n BIGINT, is_primary BOOLEAN);
     CREATE TABLE samples (run_id TEXT, task TEXT, doc_id BIGINT, data JSON);
     """,
+    # 2: the selector's cache of merge candidates (suite/strategies/candidates.py): one row per (members, weights,
+    # dev-eval config), so a re-run of greedy-soup or search reuses every candidate already merged and evaluated.
+    """
+    CREATE TABLE merge_candidates (
+        candidate_key TEXT PRIMARY KEY, members JSON, weights JSON, dev JSON, model_id TEXT, score DOUBLE,
+        scores JSON, created_at TIMESTAMP);
+    """,
 ]
 
 LOCK_TIMEOUT_S = 120.0
