@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from growth.errors import GrowbenchError
+from suite.commands import results
 
 app = typer.Typer(name="growbench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Evaluation-driven model growth: grow, train, evaluate, select, merge, report.")
@@ -80,7 +81,7 @@ def fixture_tiny(out: Path = typer.Argument(..., help="Output checkpoint directo
     console.print(f"wrote tiny Qwen3 checkpoint to {path}")
 
 
-for _module in ():
+for _module in (results,):
     _module.register(app)
 
 

@@ -82,6 +82,8 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
     """Assemble the table. `models` are store patterns (default: every evaluated model unless only `reported`)."""
     notes: list[str] = []
     if reported is not None:
+        if suite:
+            reported.require([k for k, _ in suite_layout(suite)[0]], suite)
         layout = [(r.key, r.title) for r in reported.rows]
         averages = [(a.name, list(a.benchmarks)) for a in reported.averages]
     else:

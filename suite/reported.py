@@ -69,6 +69,14 @@ class ReportedSet:
         raise ConfigError(f"reported set {self.name!r} ({self.path}) has no row for benchmark {key!r}; "
                           f"it has {', '.join(r.key for r in self.rows)}")
 
+    def require(self, keys: list[str], suite: str) -> None:
+        """Every benchmark of the suite needs a row: a card that does not report one gets a row of nulls, so a
+        missing benchmark is a decision written in the file, never an accident."""
+        missing = [k for k in keys if k not in {r.key for r in self.rows}]
+        if missing:
+            raise ConfigError(f"reported set {self.name!r} ({self.path}) is missing benchmark(s) {', '.join(missing)} "
+                              f"of suite {suite}; add rows (scores may be null)")
+
     def model(self, name: str | None) -> str:
         """The reported model called `name` (default: the subject), with 'did you mean' on a miss."""
         names = [m.name for m in self.models]
@@ -93,12 +101,8 @@ def available() -> list[str]:
     return sorted({p.stem for d in search_dirs() if d.is_dir() for p in d.glob("*.yaml")})
 
 
-def load_reported(name_or_path: str | Path, *, suite_keys: list[str] | None = None) -> ReportedSet:
-    """Load and validate a reported set by name (results/reported/NAME.yaml) or by path.
-
-    With `suite_keys`, every one of those benchmarks must have a row: a card that does not report one gets a row
-    of nulls, so a missing benchmark is always a decision written in the file rather than an accident.
-    """
+def load_reported(name_or_path: str | Path) -> ReportedSet:
+    """Load and validate a reported set by name (results/reported/NAME.yaml, or $GROWBENCH_REPORTED_DIR) or path."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml") or not path.exists():
         found = [d / f"{name_or_path}.yaml" for d in search_dirs() if (d / f"{name_or_path}.yaml").is_file()]
@@ -113,13 +117,7 @@ def load_reported(name_or_path: str | Path, *, suite_keys: list[str] | None = No
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    reported = _parse(data, path)
-    if suite_keys is not None:
-        missing = [k for k in suite_keys if k not in {r.key for r in reported.rows}]
-        if missing:
-            raise ConfigError(f"reported set {reported.name!r} ({path}) is missing benchmark(s) {', '.join(missing)} "
-                              f"of suite {reported.suite or 'in use'}; add rows (scores may be null)")
-    return reported
+    return _parse(data, path)
 
 
 def _mapping(obj: Any, keys: set[str], where: str, required: set[str]) -> dict[str, Any]:
