@@ -1,0 +1,136 @@
+"""Training checkpoints: the full state for resuming, and an HF export for evaluation, both published atomically.
+
+    RUN/state/step-000100/        model + optimizer state via torch.distributed.checkpoint (sharded under FSDP2,
+                                  one file per rank), plus trainer.json: step, tokens, stage, sampler state, RNG,
+                                  and a manifest of every file's size.
+    RUN/checkpoints/step-000100/  safetensors + config + tokenizer + training.json (the BRIEF's contract).
+
+Both are written into a staging folder and renamed into place, so a `step-*` folder exists only once complete.
+Resuming picks the newest state that passes validation (trainer.json parses, every manifest file has its size);
+a newer one that fails is skipped with a warning. If loading a validated state still fails, training stops: the
+model may be half-loaded, so nothing continues from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_state_dict,
+                                                     set_state_dict)
+
+from growth.atomic import StagingDir
+from growth.checkpoint import Checkpoint, parse_dtype, save_state_dict
+from growth.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+TRAINER_FILE = "trainer.json"
+
+
+def step_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def _barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def _shared_staging(out: Path) -> tuple[StagingDir | None, Path]:
+    """Rank 0 creates the staging folder; every rank learns its path."""
+    staging = StagingDir(out, force=True) if _rank() == 0 else None
+    box = [str(staging.path) if staging else None]
+    if dist.is_initialized():
+        dist.broadcast_object_list(box, src=0)
+    return staging, Path(box[0])
+
+
+def save_state(run_dir: Path, step: int, model: torch.nn.Module, optimizers: list[torch.optim.Optimizer],
+               trainer_state: dict[str, Any], keep: int) -> Path:
+    """Write RUN/state/step-N with every rank's shards; rank 0 adds trainer.json and publishes."""
+    out = run_dir / "state" / step_name(step)
+    staging, path = _shared_staging(out)
+    model_sd, optim_sd = get_state_dict(model, optimizers)
+    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(path))
+    _barrier()
+    if staging is not None:
+        with staging:
+            manifest = {str(p.relative_to(path)): p.stat().st_size for p in sorted(path.rglob("*")) if p.is_file()}
+            state = dict(trainer_state, torch_rng=torch.get_rng_state().tolist(), manifest=manifest)
+            (path / TRAINER_FILE).write_text(json.dumps(state, indent=1))
+            staging.publish()
+        for old in sorted((run_dir / "state").glob("step-*"))[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    _barrier()
+    return out
+
+
+def validate_state(path: Path) -> dict[str, Any]:
+    """trainer.json of a complete state, or CheckpointError saying what is wrong."""
+    try:
+        state = json.loads((path / TRAINER_FILE).read_text())
+        manifest = state["manifest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{path}: missing or unreadable {TRAINER_FILE}") from None
+    for rel, size in manifest.items():
+        f = path / rel
+        if not f.is_file() or f.stat().st_size != size:
+            raise CheckpointError(f"{path}: {rel} is missing or truncated")
+    return state
+
+
+def find_resumable(run_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest valid state under RUN/state, skipping (with a warning) newer ones that fail validation."""
+    candidates = sorted((run_dir / "state").glob("step-*"), reverse=True)
+    for path in candidates:
+        try:
+            return path, validate_state(path)
+        except CheckpointError as e:
+            log.warning("skipping corrupt training state: %s", e)
+    if candidates:
+        raise CheckpointError(f"{run_dir}: no training state under state/ is complete; cannot resume "
+                              f"(remove the run folder to start over)")
+    return None
+
+
+def load_state(path: Path, model: torch.nn.Module, optimizers: list[torch.optim.Optimizer],
+               trainer_state: dict[str, Any]) -> None:
+    """Load model and optimizer state in place; any failure stops training rather than continue half-loaded."""
+    model_sd, optim_sd = get_state_dict(model, optimizers)
+    state = {"model": model_sd, "optim": optim_sd}
+    try:
+        dcp.load(state, checkpoint_id=str(path))
+        set_state_dict(model, optimizers, model_state_dict=state["model"], optim_state_dict=state["optim"])
+    except Exception as e:  # the model may be partly overwritten: refuse to go on, say where
+        raise CheckpointError(f"{path}: cannot load training state ({type(e).__name__}: {e}); "
+                              f"delete this folder to resume from an earlier one") from None
+    torch.set_rng_state(torch.tensor(trainer_state["torch_rng"], dtype=torch.uint8))
+
+
+def export_hf(run_dir: Path, step: int, model: torch.nn.Module, parent: Checkpoint, training: dict[str, Any],
+              dtype: str = "auto") -> Path | None:
+    """Gather the full weights on rank 0 and write RUN/checkpoints/step-N as an HF checkpoint with training.json."""
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    out = run_dir / "checkpoints" / step_name(step)
+    if _rank() != 0:
+        _barrier()
+        return None
+    config = dict(parent.config)
+    target = parse_dtype(dtype) if dtype != "auto" else parent.info(parent.names()[0]).dtype
+    if config.get("tie_word_embeddings"):
+        full.pop("lm_head.weight", None)
+    state = {k: v.to(target) for k, v in full.items()}
+    config["dtype"] = str(target).removeprefix("torch.")
+    save_state_dict(out, state, config, aux_from=parent, extra_json={"training.json": training}, force=True)
+    _barrier()
+    return out

@@ -1,0 +1,111 @@
+"""The train config: one YAML file composed of the sections defined next to the code that uses them.
+
+    growbench train --config training/configs/tiny.yaml
+    torchrun --nproc-per-node 8 -m suite.cli train --config training/configs/openseek-mid-v1.yaml
+
+Unknown keys are errors. Relative paths (model, run_dir, mixture files, data.sources files) resolve against the
+working directory; file paths inside a mixture file resolve against that mixture file.
+The card's run: seq_len 8192 x global_batch 2048 = 16,777,216 tokens per step, so stage 1's 1.36T tokens are
+~81,062 steps and stage 2's 0.70T ~41,723 more (~122,785 steps in all).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from growth.errors import ConfigError
+from training.mixture import SourceData
+from training.param_groups import OptimizerConfig
+from training.schedule import ScheduleConfig
+from training.schema import build, load_yaml
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class DataConfig:
+    mixtures: list[str] = field(default_factory=lambda: ["tiny"])
+    """Mixture files (or packaged names) whose stages run in order."""
+    sources: dict[str, SourceData] = field(default_factory=dict)
+    """Source name -> its data (files, hf or generator), for mixtures that name datasets without locations."""
+    seed: int = 0
+    """Seeds file order per epoch and the generators; the sampler itself is deterministic."""
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 1000
+    """Save the training state and an HF export every N optimizer steps (and at the end)."""
+    keep_states: int = 2
+    """Full training states kept (oldest deleted first); HF exports are all kept for evaluation."""
+    export_dtype: str = "auto"
+    """Dtype of HF exports: auto (the parent checkpoint's), float32 or bfloat16."""
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ConfigError(f"checkpoint.every must be >= 1, got {self.every}")
+        if self.keep_states < 1:
+            raise ConfigError(f"checkpoint.keep_states must be >= 1, got {self.keep_states}")
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    """The HF checkpoint to continue training (usually a grown model)."""
+    run_dir: str
+    """Output folder: checkpoints/, state/, metrics.jsonl, config.yaml."""
+    seq_len: int = 8192
+    global_batch: int = 2048
+    """Sequences per optimizer step, over all ranks and accumulation micro-steps."""
+    micro_batch: int = 1
+    """Sequences per forward/backward on one rank."""
+    max_steps: int | None = None
+    """Stop after this many steps (default: when the last stage's token budget is spent)."""
+    grad_clip: float = 1.0
+    """Clip the global grad norm to this (0 disables)."""
+    precision: str = "auto"
+    """auto (bf16 autocast on GPU, fp32 on CPU), fp32 or bf16."""
+    threads: int | None = None
+    """torch CPU threads per process (fixing it makes CPU runs bit-reproducible across machines)."""
+    log_every: int = 1
+    run_id: str | None = None
+    """Defaults to the run folder's name."""
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("seq_len", "global_batch", "micro_batch", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.global_batch % self.micro_batch:
+            raise ConfigError(f"global_batch ({self.global_batch}) must be a multiple of micro_batch "
+                              f"({self.micro_batch})")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1, got {self.max_steps}")
+
+    def path(self, value: str) -> Path:
+        return Path(value).expanduser()
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.seq_len * self.global_batch
+
+    def accumulation(self, world_size: int) -> int:
+        per_rank = self.global_batch // world_size
+        if self.global_batch % world_size or per_rank % self.micro_batch:
+            raise ConfigError(f"global_batch ({self.global_batch}) must split into {world_size} ranks x whole "
+                              f"micro-batches of {self.micro_batch}")
+        return per_rank // self.micro_batch
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    """Read a train config YAML (unknown keys rejected); `overrides` are the CLI's few explicit flags."""
+    path = Path(path)
+    data = load_yaml(path)
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return build(TrainConfig, data, where=str(path))

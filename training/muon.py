@@ -1,0 +1,120 @@
+"""Muon for hidden weight matrices: Newton-Schulz orthogonalised Nesterov momentum (Keller Jordan; Moonlight scaling).
+
+The math is plain functions (`newton_schulz`, `nesterov_momentum`, `adjusted_lr`) testable on a CPU tensor; `Muon`
+only holds state and param groups. Muon is for 2-D hidden matrices (attention and MLP projections) only: embeddings,
+the lm_head, norms and biases belong to AdamW (`training.param_groups` splits them).
+
+The update matches torch.optim.Muon(adjust_lr_fn="match_rms_adamw"): momentum as an EMA (`lerp`), Nesterov blend,
+5 quintic Newton-Schulz steps with coefficients (3.4445, -4.7750, 2.0315), decoupled weight decay, and the step
+scaled by 0.2 * sqrt(max(A, B)) so that AdamW's learning rate and weight decay carry over.
+
+Newton-Schulz precision is a setting (`ns_dtype`). torch.optim.Muon always runs it in bf16; CPUs without bf16 units
+are an order of magnitude slower that way, so growbench defaults to fp32 on CPU and bf16 on GPU.
+
+Sharded parameters (FSDP2 DTensors): every rank all-gathers the full momentum-blended matrix (`full_tensor()`), runs
+Newton-Schulz on it redundantly, and keeps its own shard of the result (`distribute_tensor(..., src_data_rank=None)`
+slices locally, no communication). This "gather the full matrix" path costs one all-gather per matrix per step and
+duplicated NS flops; it is exact (same update as one process) and simple. The owner-rank variant (one rank per
+matrix, then a broadcast) would divide the NS flops by the world size at the price of more bookkeeping.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+NS_STEPS = 5
+EPS = 1e-7
+
+
+def newton_schulz(g: Tensor, *, steps: int = NS_STEPS, coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
+                  eps: float = EPS, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Approximately orthogonalise a 2-D matrix (U S' V^T with S' near 1) in `dtype`; returns that dtype."""
+    if g.ndim != 2:
+        raise ValueError(f"Newton-Schulz needs a 2-D matrix, got shape {tuple(g.shape)}")
+    a, b, c = coefficients
+    x = g.to(dtype)
+    tall = g.size(0) > g.size(1)
+    if tall:
+        x = x.T
+    x = x / x.norm().clamp(min=eps)
+    for _ in range(steps):
+        gram = x @ x.T
+        poly = torch.addmm(gram, gram, gram, beta=b, alpha=c)
+        x = torch.addmm(x, poly, x, beta=a)
+    return x.T if tall else x
+
+
+def nesterov_momentum(grad: Tensor, buf: Tensor, momentum: float, nesterov: bool = True) -> Tensor:
+    """Update the EMA momentum buffer in place and return the direction to orthogonalise."""
+    buf.lerp_(grad, 1 - momentum)
+    return grad.lerp(buf, momentum) if nesterov else buf
+
+
+def adjusted_lr(lr: float, shape: torch.Size | tuple[int, ...]) -> float:
+    """Moonlight's scaling: an orthogonal update of RMS ~ 0.2, like AdamW's, whatever the matrix shape."""
+    return lr * 0.2 * math.sqrt(max(shape[0], shape[1]))
+
+
+def orthogonalised(update: Tensor, *, steps: int, coefficients: tuple[float, float, float], eps: float,
+                   dtype: torch.dtype) -> Tensor:
+    """Newton-Schulz of a plain or sharded (DTensor) update, returned in the update's own layout and dtype."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    if isinstance(update, DTensor):
+        full = newton_schulz(update.full_tensor(), steps=steps, coefficients=coefficients, eps=eps, dtype=dtype)
+        return distribute_tensor(full.to(update.dtype), update.device_mesh, update.placements, src_data_rank=None)
+    return newton_schulz(update, steps=steps, coefficients=coefficients, eps=eps, dtype=dtype).to(update.dtype)
+
+
+def default_ns_dtype(device: torch.device | str) -> torch.dtype:
+    """bf16 where matmuls have bf16 units (CUDA), fp32 on CPU."""
+    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+
+
+class Muon(torch.optim.Optimizer):
+    """Muon over 2-D parameters. `ns_dtype` is "float32", "bfloat16" or None (bf16 on CUDA, fp32 on CPU).
+
+    The dtype is kept as a name so param groups stay plain data in checkpoints.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.1, momentum: float = 0.95,
+                 nesterov: bool = True, ns_steps: int = NS_STEPS,
+                 ns_coefficients: tuple[float, float, float] = NS_COEFFICIENTS, eps: float = EPS,
+                 ns_dtype: str | None = None) -> None:
+        if lr < 0 or weight_decay < 0 or momentum < 0:
+            raise ValueError("lr, weight_decay and momentum must be non-negative")
+        if ns_dtype not in (None, "float32", "bfloat16", "float64"):
+            raise ValueError(f"ns_dtype must be float32, bfloat16, float64 or None, got {ns_dtype!r}")
+        defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps,
+                        ns_coefficients=tuple(ns_coefficients), eps=eps, ns_dtype=ns_dtype)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.ndim != 2:
+                    raise ValueError(f"Muon only takes 2-D parameters, got shape {tuple(p.shape)}")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p.grad)
+                update = nesterov_momentum(p.grad, state["momentum_buffer"], group["momentum"], group["nesterov"])
+                name = group["ns_dtype"]
+                dtype = getattr(torch, name) if name else default_ns_dtype(p.device)
+                ortho = orthogonalised(update, steps=group["ns_steps"], coefficients=group["ns_coefficients"],
+                                       eps=group["eps"], dtype=dtype)
+                p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(ortho, alpha=-adjusted_lr(group["lr"], p.shape))
+        return loss
