@@ -1,0 +1,124 @@
+"""Apply a growth plan to a checkpoint, streaming tensor by tensor, and record the lineage in growth.json.
+
+    growbench grow Qwen3-4B-Base openseek-mid --plan openseek-mid-v1 --verify
+    growbench grow --dry-run --config Qwen3-4B-Base/config.json --plan openseek-mid-v1
+
+Everything that can be checked is checked before a weight is read: the plan file, the source headers, every
+operator's shape plan, and that transformers expects exactly the planned tensors from the grown config. Then each
+output tensor is computed from one source tensor and written in place (`growth.executor`, `CheckpointWriter`), so
+memory stays near the largest tensor. The output is published atomically: an error leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from growth.accounting import check_same_tensors, meta_tensors
+from growth.checkpoint import DEFAULT_SHARD_BYTES, Checkpoint, CheckpointWriter, TensorSpec, parse_dtype
+from growth.errors import ConfigError, PlanError
+from growth.executor import Executor
+from growth.plan import GrowthPlan, PlanConfig, build, load_plan
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class GrowResult:
+    path: Path
+    plan: GrowthPlan
+    lineage: dict[str, Any]
+
+
+def _plan_config(plan: str | Path | PlanConfig) -> PlanConfig:
+    return plan if isinstance(plan, PlanConfig) else load_plan(plan)
+
+
+def plan_growth(config: dict[str, Any], plan: str | Path | PlanConfig, *, seed: int | None = None,
+                tensors: dict | None = None) -> GrowthPlan:
+    """Plan a growth and check the grown config against transformers on the meta device; reads no weights.
+
+    Without `tensors` (a dry run from a config.json) the source tensor table also comes from the meta device.
+    """
+    source_table = meta_tensors(config) if tensors is None else tensors
+    grown = build(_plan_config(plan), config, source_table, seed=seed)
+    check_same_tensors(meta_tensors(grown.final.config), grown.final.tensors, "grown config")
+    return grown
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except ValueError as e:
+        raise ConfigError(f"{path}: invalid JSON ({e})") from None
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise ConfigError(f"{path}: not a model config (no model_type)")
+    return config
+
+
+def output_config(grown: GrowthPlan, dtype: str | None) -> dict[str, Any]:
+    config = dict(grown.final.config)
+    if dtype is not None:
+        name = str(parse_dtype(dtype)).removeprefix("torch.")
+        config["dtype"] = name
+        if "torch_dtype" in config:
+            config["torch_dtype"] = name
+    return config
+
+
+def lineage(grown: GrowthPlan, source: Checkpoint, executor: Executor,
+            checks: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """growth.json: the resolved plan, seed, source identity, per-step parameter counts and measured SNR."""
+    steps = []
+    for i, step in enumerate(grown.steps):
+        entry = {"op": step.config.op, "params": asdict(step.config.params),
+                 "num_parameters_before": step.before.num_parameters,
+                 "num_parameters_after": step.after.num_parameters,
+                 "snr_db_measured": dict(sorted(executor.measured[i].items()))}
+        if checks is not None:
+            entry["verify"] = checks[i]
+        steps.append(entry)
+    return {"plan": grown.plan.to_dict(), "plan_name": grown.plan.name, "seed": grown.seed,
+            "source": {"path": str(source.path.absolute()), "fingerprint": source.fingerprint(),
+                       "num_parameters": grown.source.num_parameters},
+            "steps": steps, "num_parameters": grown.final.num_parameters}
+
+
+def grow(src: str | Path, out: str | Path, plan: str | Path | PlanConfig, *, seed: int | None = None,
+         dtype: str | None = None, verify: bool = False, force: bool = False,
+         max_shard_bytes: int = DEFAULT_SHARD_BYTES, progress: Progress | None = None) -> GrowResult:
+    """Grow checkpoint `src` into `out` following `plan` (a shipped plan's name, a YAML path or a PlanConfig)."""
+    plan_cfg = _plan_config(plan)
+    out_dtype = parse_dtype(dtype) if dtype is not None else None
+    source = Checkpoint.open(src)
+    if Path(out).absolute().resolve() == source.path.absolute().resolve():
+        raise PlanError(f"output {out} is the source checkpoint; choose another directory")
+    table = {name: (source.info(name).shape, source.info(name).dtype) for name in source.names()}
+    grown = plan_growth(source.config, plan_cfg, seed=seed, tensors=table)
+    ops = grown.output_ops()
+    specs = [TensorSpec(op.name, op.shape, out_dtype or op.dtype) for op in ops]
+    executor = Executor(grown, source)
+    with CheckpointWriter(out, specs, max_shard_bytes=max_shard_bytes, force=force) as writer:
+        last = len(grown.steps) - 1
+        for i, spec in enumerate(specs):
+            writer.add(spec.name, executor.tensor(last, spec.name).to(spec.dtype))
+            if progress is not None:
+                progress(i + 1, len(specs), spec.name)
+        writer.write_config(output_config(grown, dtype))
+        writer.copy_aux_from(source)
+        checks = None
+        if verify:
+            from growth.verify import verify_steps
+
+            checks = [c.to_dict() for c in verify_steps(executor, writer.path)]
+        record = lineage(grown, source, executor, checks)
+        writer.write_json("growth.json", record)
+        path = writer.commit()
+    return GrowResult(path, grown, record)

@@ -1,0 +1,186 @@
+"""Growth plans: YAML -> validated dataclasses -> per-tensor operations, all before any weight is read.
+
+A plan file is a mapping with `name`, `description`, `seed` and `steps`, a list of operator calls:
+
+    steps:
+      - op: untie
+      - {op: width, intermediate_size: 19456, snr_db: 10, stage: width-expanded}
+      - {op: depth, start: 14, end: 34, stage: stacked}
+
+Each step's keys besides `op` and `stage` are the operator's parameter fields (`growth.operators.*`); unknown keys
+are rejected. `stage` optionally names a checkpoint of the card's pipeline; the parameter summary reports counts at
+stage boundaries. `build` turns a plan and a checkpoint's config and tensor table into a `GrowthPlan`: per step the
+config after it and one `TensorOp` per output tensor (source tensor, operation, target shape), which can be printed
+and shape-checked without loading weights. Shipped plans live in `growth/plans/<name>.yaml`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import yaml
+
+from growth.architecture import for_config
+from growth.errors import ConfigError, PlanError
+from growth.operators import OPERATORS
+from growth.operators.base import ModelState, Operator, StepContext, TensorOp, new_state
+from growth.registry import Registry
+
+PLAN_DIR = Path(__file__).with_name("plans")
+PLANS: Registry[Path] = Registry("growth plan")
+for _path in sorted(PLAN_DIR.glob("*.yaml")):
+    PLANS.register(_path.stem, _path)
+
+
+def from_mapping(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, rejecting unknown keys and naming missing ones."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(fields)}")
+    missing = [n for n, f in fields.items() if n not in raw and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{where}: missing required key(s) {', '.join(missing)}")
+    return cls(**raw)
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    op: str
+    """Operator name: untie, width or depth."""
+    params: Any
+    """The operator's parameter dataclass."""
+    stage: str | None = None
+    """Optional name of the pipeline stage this step completes (reported in the parameter summary)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"op": self.op, **dataclasses.asdict(self.params)}
+        return out | ({"stage": self.stage} if self.stage else {})
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    name: str
+    """The plan's name (a shipped plan's file stem)."""
+    steps: tuple[StepConfig, ...]
+    """Operator calls, applied in order."""
+    description: str = ""
+    """What the plan reproduces and why."""
+    seed: int = 0
+    """Seed for neuron subsets and noise; `growbench grow --seed` overrides it."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "seed": self.seed,
+                "steps": [s.to_dict() for s in self.steps]}
+
+
+def parse_step(raw: Any, where: str) -> StepConfig:
+    if not isinstance(raw, Mapping) or "op" not in raw:
+        raise ConfigError(f"{where}: each step must be a mapping with an 'op' key")
+    operator = OPERATORS.get(raw["op"])
+    stage = raw.get("stage")
+    if stage is not None and not isinstance(stage, str):
+        raise ConfigError(f"{where}: stage must be a string")
+    params = from_mapping(operator.params, {k: v for k, v in raw.items() if k not in ("op", "stage")},
+                          f"{where} ({raw['op']})")
+    return StepConfig(raw["op"], params, stage)
+
+
+def parse_plan(raw: Any, where: str) -> PlanConfig:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: a plan must be a mapping with a 'steps' list")
+    steps = raw.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise ConfigError(f"{where}: 'steps' must be a non-empty list of operator calls")
+    parsed = tuple(parse_step(s, f"{where} step {i + 1}") for i, s in enumerate(steps))
+    plan = from_mapping(PlanConfig, {**raw, "steps": parsed, "name": raw.get("name", Path(where).stem)}, where)
+    if not isinstance(plan.seed, int) or isinstance(plan.seed, bool):
+        raise ConfigError(f"{where}: seed must be an integer, got {plan.seed!r}")
+    return plan
+
+
+def load_plan(name_or_path: str | Path) -> PlanConfig:
+    """A shipped plan by name, or a YAML file by path."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        if str(name_or_path).endswith((".yaml", ".yml")) or "/" in str(name_or_path):
+            raise ConfigError(f"plan file {path} does not exist")
+        path = PLANS.get(str(name_or_path))
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+    return parse_plan(raw, str(path))
+
+
+@dataclass
+class StepPlan:
+    index: int
+    config: StepConfig
+    operator: Operator
+    context: StepContext
+    before: ModelState
+    after: ModelState
+    ops: dict[str, TensorOp]  # output tensor name -> how it is made, in output order
+
+
+@dataclass
+class GrowthPlan:
+    plan: PlanConfig
+    seed: int
+    source: ModelState
+    steps: list[StepPlan]
+
+    @property
+    def final(self) -> ModelState:
+        return self.steps[-1].after
+
+    def output_ops(self) -> list[TensorOp]:
+        return list(self.steps[-1].ops.values())
+
+    def stage_counts(self) -> list[tuple[str, int]]:
+        """(label, parameters) at the source and after each stage: a step with `stage` ends one (so do all steps
+        when none has a stage), and the last step always does."""
+        staged = any(s.config.stage for s in self.steps)
+        out = [("source", self.source.num_parameters)]
+        for step in self.steps:
+            if step.config.stage or not staged or step is self.steps[-1]:
+                out.append((step.config.stage or step.config.op, step.after.num_parameters))
+        return out
+
+    def describe_ops(self) -> list[str]:
+        return [f"step {s.index + 1} {s.config.op}: {op.describe()}" for s in self.steps for op in s.ops.values()
+                if op.kind != "copy" or op.source != op.name]
+
+
+def build(plan: PlanConfig, config: dict[str, Any], tensors: Mapping[str, tuple[tuple[int, ...], torch.dtype]],
+          seed: int | None = None) -> GrowthPlan:
+    """Plan every step against a config and tensor table; raises PlanError before any weight is read."""
+    arch = for_config(config)
+    state = ModelState(dict(config), arch, {})
+    tie_key = arch.keys.tie_embeddings
+    if tie_key not in config:  # transformers' per-class default; the checkpoint's contents say which applies
+        state.config[tie_key] = arch.lm_head not in tensors
+    if state.config[tie_key]:  # a tied checkpoint may still store the head; nothing loads it
+        tensors = {n: v for n, v in tensors.items() if n != arch.lm_head}
+    arch.check_complete(list(tensors), state.num_layers)
+    state.tensors = {n: tensors[n] for n in arch.ordered(list(tensors), state.num_layers)}
+    seed = plan.seed if seed is None else seed
+    source, steps = state, []
+    for i, step in enumerate(plan.steps):
+        operator = OPERATORS.get(step.op)
+        ctx = StepContext(seed, i)
+        new_config, ops = operator.plan(step.params, state, ctx)
+        after = new_state(state, new_config, ops)
+        if len(after.tensors) != len(ops):
+            raise PlanError(f"step {i + 1} ({step.op}) would write a tensor name twice")
+        steps.append(StepPlan(i, step, operator, ctx, state, after, {op.name: op for op in ops}))
+        state = after
+    return GrowthPlan(plan, seed, source, steps)
