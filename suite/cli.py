@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from growth.errors import GrowbenchError
-from suite.commands import results
+from suite.commands import grow, results
 
 app = typer.Typer(name="growbench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Evaluation-driven model growth: grow, train, evaluate, select, merge, report.")
@@ -81,7 +81,7 @@ def fixture_tiny(out: Path = typer.Argument(..., help="Output checkpoint directo
     console.print(f"wrote tiny Qwen3 checkpoint to {path}")
 
 
-for _module in (results,):
+for _module in (grow, results):
     _module.register(app)
 
 
