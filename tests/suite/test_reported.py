@@ -138,3 +138,16 @@ def test_user_sets_extend_the_search_path(tmp_path: Path, monkeypatch: pytest.Mo
         load_reported("my-crad")
     with pytest.raises(ConfigError, match="no model 'Mien'; did you mean Mine"):
         mine.model("Mien")
+
+
+def test_rows_agree_with_the_suite_definition() -> None:
+    """Titles, shots and metrics of the card's rows are those the openseek-mid-v1 suite evaluates with."""
+    from suite.benchmarks import load_suite
+
+    suite = load_suite("openseek-mid-v1")
+    reported = load_reported("openseek-mid-v1")
+    assert [r.key for r in reported.rows] == suite.keys
+    for row in reported.rows:
+        bench = suite.get(row.key)
+        assert (row.title, row.shots, row.metric) == (bench.title, bench.num_fewshot, bench.metric), row.key
+    assert list(reported.averages[0].benchmarks) == [b.key for b in suite.benchmarks if b.in_avg_general]
