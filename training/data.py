@@ -166,7 +166,7 @@ class MixtureLoader:
         return [{k: v * self.seq_len for k, v in c.items()} for c in self.counts]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "seq_len": self.seq_len, "counts": self.counts,
+        return {"seed": self.seed, "seq_len": self.seq_len, "counts": [dict(c) for c in self.counts],
                 "streams": {k: s.state_dict() for k, s in self.streams.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
