@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from growth.errors import GrowbenchError
-from suite.commands import grow, results
+from suite.commands import grow, merge, results, train
 
 app = typer.Typer(name="growbench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Evaluation-driven model growth: grow, train, evaluate, select, merge, report.")
@@ -81,14 +81,14 @@ def fixture_tiny(out: Path = typer.Argument(..., help="Output checkpoint directo
     console.print(f"wrote tiny Qwen3 checkpoint to {path}")
 
 
-for _module in (grow, results):
+for _module in (grow, merge, results, train):
     _module.register(app)
 
 
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # non-standalone click returns a typer.Exit's code instead of raising
     except GrowbenchError as e:
         err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -104,6 +104,8 @@ def main() -> None:
             e.show()
             sys.exit(2)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":
