@@ -215,7 +215,7 @@ def _kill_leftovers(proc: subprocess.Popen, uid: int | None) -> None:
     if uid is None:
         return
     for _ in range(200):
-        pids = [entry for entry in os.listdir("/proc") if entry.isdigit() and _owner(entry) == uid]
+        pids = [entry for entry in os.listdir("/proc") if entry.isdigit() and _live_owner(entry) == uid]
         if not pids:
             return
         for pid in pids:
@@ -225,11 +225,14 @@ def _kill_leftovers(proc: subprocess.Popen, uid: int | None) -> None:
     raise BackendError(f"sandbox: processes of uid {uid} survived 200 rounds of SIGKILL")
 
 
-def _owner(pid: str) -> int | None:
+def _live_owner(pid: str) -> int | None:
+    """The uid of a running process; None for a zombie (already dead, waiting for its new parent to reap it)."""
     try:
-        return os.stat(f"/proc/{pid}").st_uid
-    except OSError:
+        owner = os.stat(f"/proc/{pid}").st_uid
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return None
+    return None if state == "Z" else owner
 
 
 def _read_marker(fd: int) -> bytes:
