@@ -26,9 +26,14 @@ class CodeEval(evaluate.Metric):
             citation="Chen et al. 2021, Evaluating Large Language Models Trained on Code (pass@k estimator)",
             inputs_description="predictions: list of candidate lists; references: list of test programs; k: list",
             features=datasets.Features(
-                {"predictions": datasets.Sequence(datasets.Value("string")), "references": datasets.Value("string")}
+                {
+                    "predictions": datasets.Sequence(datasets.Value("string")),
+                    "references": datasets.Value("string"),
+                }
             ),
         )
 
     def _compute(self, predictions, references, k=(1, 10, 100), num_workers=None, timeout=3.0):
-        return pass_at_k(references, predictions, k, limits=SandboxLimits(timeout_s=timeout), workers=num_workers)
+        return pass_at_k(
+            references, predictions, k, limits=SandboxLimits(timeout_s=timeout), workers=num_workers
+        )

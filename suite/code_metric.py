@@ -61,8 +61,9 @@ def estimate_pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
 
 
-def run_programs(programs: Sequence[str], limits: SandboxLimits | None = None,
-                 workers: int | None = None) -> list[SandboxResult]:
+def run_programs(
+    programs: Sequence[str], limits: SandboxLimits | None = None, workers: int | None = None
+) -> list[SandboxResult]:
     """Each program in its own sandbox, `workers` at a time (threads only wait on child processes)."""
     if not programs:
         return []
@@ -88,13 +89,18 @@ def pass_at_k(
     if len(references) != len(predictions):
         raise ValueError(f"{len(references)} references but {len(predictions)} prediction lists")
     ks = [k] if isinstance(k, int) else list(k)
-    programs = [candidate + "\n" + test for test, candidates in zip(references, predictions) for candidate in candidates]
+    programs = [
+        candidate + "\n" + test
+        for test, candidates in zip(references, predictions)
+        for candidate in candidates
+    ]
     flat = iter(run_programs(programs, limits, workers))
     results = [[next(flat) for _ in candidates] for candidates in predictions]
     if not results:
         return {}, results
     scores = {
-        f"pass@{kk}": sum(estimate_pass_at_k(len(r), sum(x.passed for x in r), kk) for r in results) / len(results)
+        f"pass@{kk}": sum(estimate_pass_at_k(len(r), sum(x.passed for x in r), kk) for r in results)
+        / len(results)
         for kk in ks
         if all(len(r) >= kk for r in results)
     }

@@ -38,7 +38,6 @@ from pathlib import Path
 from growth.errors import BackendError, ConfigError
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
-STATUSES = ("passed", "failed", "timeout", "error")
 # CapEff bits the parent needs: chown/kill/setgid/setuid to run a sample as its own uid, sys_admin for a netns.
 CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN = 0, 5, 6, 7, 21
 _SIGNAL_REASONS = {
@@ -93,9 +92,15 @@ class Layers:
     keep_read_search: bool
 
     def describe(self) -> str:
-        parts = [f"landlock abi {self.landlock_abi}", "seccomp socket block" if self.seccomp else "no seccomp"]
-        parts.append("own uid" + (" (+CAP_DAC_READ_SEARCH)" if self.keep_read_search else "") if self.own_uid
-                     else "caller's uid")
+        parts = [
+            f"landlock abi {self.landlock_abi}",
+            "seccomp socket block" if self.seccomp else "no seccomp",
+        ]
+        parts.append(
+            "own uid" + (" (+CAP_DAC_READ_SEARCH)" if self.keep_read_search else "")
+            if self.own_uid
+            else "caller's uid"
+        )
         parts.append("network namespace" if self.network_namespace else "host network namespace")
         return ", ".join(parts)
 
@@ -113,7 +118,7 @@ def _world_readable(path: str) -> bool:
     return dirs_ok and bool(real.stat().st_mode & stat.S_IROTH)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def layers() -> Layers:
     """Probe once per process; raise BackendError where a sample could not be confined (then nothing runs)."""
     from suite import sandbox_child
@@ -127,7 +132,9 @@ def layers() -> Layers:
             f"seccomp filter {'available' if sandbox_child.seccomp_supported() else 'unsupported on this CPU'}"
         )
     caps = _effective_caps()
-    own_uid = os.geteuid() == 0 and all(caps >> cap & 1 for cap in (CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID))
+    own_uid = os.geteuid() == 0 and all(
+        caps >> cap & 1 for cap in (CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID)
+    )
     readable = _world_readable(sys.executable) and _world_readable(sysconfig.get_paths()["stdlib"])
     return Layers(
         own_uid=own_uid,
@@ -195,8 +202,13 @@ def run_sample(program: str, limits: SandboxLimits | None = None) -> SandboxResu
 
 
 def _scrubbed_env(work: Path) -> dict[str, str]:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work),
-            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(work),
+        "TMPDIR": str(work),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
 
 
 def _wait(proc: subprocess.Popen, timeout_s: float) -> bool:
@@ -250,12 +262,15 @@ def _last_line(path: Path, size: int = 4096) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def _classify(timed_out: bool, rc: int, marker: bytes, last_line: str, limits: SandboxLimits,
-              seconds: float) -> SandboxResult:
+def _classify(
+    timed_out: bool, rc: int, marker: bytes, last_line: str, limits: SandboxLimits, seconds: float
+) -> SandboxResult:
     if timed_out:
         return SandboxResult("timeout", f"timed out after {limits.timeout_s:g} s", seconds)
     if not marker.startswith(b"ready"):
-        return SandboxResult("error", last_line or f"sandbox exited with {rc} before running the sample", seconds)
+        return SandboxResult(
+            "error", last_line or f"sandbox exited with {rc} before running the sample", seconds
+        )
     if marker == b"readyok" and rc == 0:
         return SandboxResult("passed", "", seconds)
     if rc < 0:

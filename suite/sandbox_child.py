@@ -61,7 +61,9 @@ SETUP_FAILED = 121
 
 def landlock_abi() -> int:
     """The kernel's Landlock ABI version, 0 when Landlock is missing or disabled."""
-    abi = _LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
+    abi = _LIBC.syscall(
+        SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION
+    )
     return max(int(abi), 0)
 
 
@@ -107,7 +109,9 @@ def drop_root(uid: int, gid: int, keep_read_search: bool) -> None:
 
 def restrict_writes(workdir: str, abi: int) -> None:
     """Landlock: only `workdir` (and /dev/null) writable; TCP and out-of-sandbox signals refused where supported."""
-    handled_fs = FS_WRITE_FILE | FS_MODIFY_TREE | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0)
+    handled_fs = (
+        FS_WRITE_FILE | FS_MODIFY_TREE | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0)
+    )
     handled_net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
     scoped = SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL if abi >= 6 else 0
     attr = struct.pack("=QQQ", handled_fs, handled_net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
@@ -119,8 +123,12 @@ def restrict_writes(workdir: str, abi: int) -> None:
     for path, rights in ((workdir, handled_fs), (os.devnull, file_rights)):
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
         rule = struct.pack("=Qi", rights, fd)
-        _check(_LIBC.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.c_char_p(rule), 0),
-               f"landlock_add_rule({path})")
+        _check(
+            _LIBC.syscall(
+                SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.c_char_p(rule), 0
+            ),
+            f"landlock_add_rule({path})",
+        )
         os.close(fd)
     _check(_LIBC.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")
     os.close(ruleset)
@@ -152,13 +160,14 @@ def block_sockets() -> None:
     _check(_LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
 
-def count_processes(uid: int) -> int:
-    """Processes (threads count too) the kernel charges to `uid` for RLIMIT_NPROC."""
+def count_tasks(uid: int) -> int:
+    """Threads of all processes of `uid`: what the kernel counts against RLIMIT_NPROC."""
     count = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                count += os.stat(f"/proc/{entry}").st_uid == uid
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry}/task"))
             except OSError:
                 continue
     return count
@@ -169,7 +178,9 @@ def confine(spec: dict) -> None:
     if spec["netns"]:
         enter_network_namespace()
     os.chdir(spec["workdir"])
-    processes = limits["processes"] if spec["uid"] is not None else limits["processes"] + count_processes(os.getuid())
+    processes = (
+        limits["processes"] if spec["uid"] is not None else limits["processes"] + count_tasks(os.getuid())
+    )
     set_limits(limits, processes)
     if spec["uid"] is not None:
         drop_root(spec["uid"], spec["gid"], spec["keep_read_search"])
@@ -190,10 +201,11 @@ def main() -> None:
         sys.stderr.flush()
         os._exit(SETUP_FAILED)
     os.write(marker, b"ready")
+    sys.argv = ["sample.py"]
     try:
         # Fresh globals, as HF code_eval does; compiled only now, so even the compiler runs confined.
         exec(compile(source, "sample.py", "exec"), {})  # noqa: S102 - running the confined sample is the point
-    except BaseException as exc:  # SystemExit too: a sample that exits before its asserts has not passed
+    except BaseException as exc:  # noqa: BLE001 - SystemExit too: exiting before the asserts is no pass
         sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
         sys.stderr.flush()
         os._exit(1)

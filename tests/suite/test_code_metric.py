@@ -23,7 +23,9 @@ def _derived_yaml(out: Path, task: str, data_file: Path) -> None:
     )
 
 
-def test_lm_eval_code_tasks_build_offline_and_score_in_the_sandbox(benchmark_mirror: Path, tmp_path: Path) -> None:
+def test_lm_eval_code_tasks_build_offline_and_score_in_the_sandbox(
+    benchmark_mirror: Path, tmp_path: Path
+) -> None:
     from lm_eval.tasks import TaskManager, get_task_dict
 
     _derived_yaml(tmp_path, "mbpp", benchmark_mirror / "mbpp/full/test.jsonl")
@@ -31,7 +33,9 @@ def test_lm_eval_code_tasks_build_offline_and_score_in_the_sandbox(benchmark_mir
     cwd = os.getcwd()
     with offline_code_eval():
         # Only the derived YAMLs are indexed (they include the built-ins by path): fast, and no hub task to fall back to.
-        tasks = get_task_dict(["mbpp", "humaneval"], TaskManager(include_path=str(tmp_path), include_defaults=False))
+        tasks = get_task_dict(
+            ["mbpp", "humaneval"], TaskManager(include_path=str(tmp_path), include_defaults=False)
+        )
     assert os.getcwd() == cwd
     for name in ("lm_eval.tasks.mbpp.utils", "lm_eval.tasks.humaneval.utils"):
         assert name in CODE_EVAL_MODULES and name in sys.modules
@@ -46,5 +50,6 @@ def test_lm_eval_code_tasks_build_offline_and_score_in_the_sandbox(benchmark_mir
     doc = humaneval.eval_docs[0]
     # humaneval's filter has already prepended the prompt when process_results sees the response.
     assert humaneval.process_results(doc, [[doc["prompt"] + doc["canonical_solution"]]]) == {"pass@1": 1.0}
-    assert humaneval.process_results(doc, [[doc["prompt"] + "    while True:\n        pass\n"]]) == {"pass@1": 0.0}
-
+    assert humaneval.process_results(doc, [[doc["prompt"] + "    while True:\n        pass\n"]]) == {
+        "pass@1": 0.0
+    }

@@ -63,7 +63,9 @@ def test_huge_allocation_fails_with_memory_error() -> None:
 
 
 def test_file_size_limit() -> None:
-    result = run("open('big.bin', 'wb').write(b'x' * (4 << 20))\n", SandboxLimits(timeout_s=2.0, file_bytes=1 << 20))
+    result = run(
+        "open('big.bin', 'wb').write(b'x' * (4 << 20))\n", SandboxLimits(timeout_s=2.0, file_bytes=1 << 20)
+    )
     assert result.status == "failed" and "File too large" in result.reason
 
 
@@ -116,11 +118,37 @@ def test_socket_to_a_loopback_listener_is_refused() -> None:
 
 def test_network_namespace_hides_host_interfaces() -> None:
     if not layers().network_namespace:
-        pytest.skip("no CAP_SYS_ADMIN: samples share the host network namespace (seccomp still blocks sockets)")
+        pytest.skip(
+            "no CAP_SYS_ADMIN: samples share the host network namespace (seccomp still blocks sockets)"
+        )
     result = run(
         """
         lines = open("/proc/self/net/dev").read().splitlines()[2:]
         assert [line.split(":")[0].strip() for line in lines] == ["lo"], lines
+        """
+    )
+    assert result.status == "passed", result
+
+
+def test_sample_runs_without_root_powers() -> None:
+    active = layers()
+    allowed_caps = (
+        (0, 1 << 2) if active.keep_read_search else (0,)
+    )  # CAP_DAC_READ_SEARCH only when it had to stay
+    result = run(
+        f"""
+        import os, resource
+        status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+        assert status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2", status
+        assert int(status["CapEff"], 16) in {allowed_caps!r}, status["CapEff"]
+        assert ({active.own_uid!r} and os.getuid() != 0) or not {active.own_uid!r}
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (hard * 2, hard * 2))
+        except (ValueError, OSError):
+            pass
+        else:
+            raise AssertionError("raised its own hard memory limit")
         """
     )
     assert result.status == "passed", result
@@ -183,8 +211,12 @@ def test_pass_at_1_on_real_mbpp_and_humaneval_items(benchmark_mirror: Path) -> N
     humaneval = _first_lines(benchmark_mirror / "humaneval/default/test.jsonl", 2)
     references = ["\n".join(doc["test_list"]) for doc in mbpp]
     references += [f"{doc['test']}\ncheck({doc['entry_point']})" for doc in humaneval]
-    canonical = [doc["code"] for doc in mbpp] + [doc["prompt"] + doc["canonical_solution"] for doc in humaneval]
-    wrong = ["def unrelated():\n    return None\n"] * len(mbpp) + [doc["prompt"] + "    return None\n" for doc in humaneval]
+    canonical = [doc["code"] for doc in mbpp] + [
+        doc["prompt"] + doc["canonical_solution"] for doc in humaneval
+    ]
+    wrong = ["def unrelated():\n    return None\n"] * len(mbpp) + [
+        doc["prompt"] + "    return None\n" for doc in humaneval
+    ]
 
     scores, results = pass_at_k(references, [[good] for good in canonical], k=[1])
     assert scores == {"pass@1": 1.0}, results
