@@ -2,20 +2,24 @@
 
 Why a process per sample rather than HF code_eval's in-process `exec` behind a "reliability guard": generated code
 can loop forever, fork-bomb, allocate without bound, write anywhere and open sockets, and only a separate process
-can be killed, rlimited and confined by the kernel. The in-process confinement (network namespace, rlimits, a fresh
-uid, Landlock, seccomp) is done and documented in suite/sandbox_child.py; this side does what only a parent can:
+can be killed, rlimited and confined by the kernel. The in-process confinement (namespaces with a tmpfs working
+dir, rlimits, a fresh uid, Landlock, seccomp) is done and documented in suite/sandbox_child.py; this side does what
+only a parent can:
 
-- a scrubbed environment: PATH, HOME and TMPDIR (both the sample's temp dir) and a locale; no proxies, no tokens;
+- a scrubbed environment: PATH, HOME and TMPDIR (both the sample's working dir) and a locale; no proxies, no tokens;
 - a fresh temp working dir per sample, owned by the sample's uid and removed afterwards; stdout/stderr go to a file
   in a parent-only dir (so RLIMIT_FSIZE bounds them), never to a pipe that could fill the parent's memory;
 - a wall-clock timeout, then SIGKILL to the whole process group and, when the sample ran under its own uid, to every
   process of that uid, which also catches children that left the group with setsid().
 
+`layers()` says which layers this machine gives; Landlock and seccomp are required, else nothing runs.
 Not enforced: reads (the sample can read what its uid can, or every file when CAP_DAC_READ_SEARCH had to be kept
-because the interpreter lives in a private directory; it can only print what it reads), CPU share, /proc. Without
-root the sample keeps the caller's uid: rlimits, Landlock and seccomp still apply, but RLIMIT_NPROC then counts the
-caller's own processes too and leftovers are killed through the process group only. Samples see the standard
-library only (`python -I -S`): MBPP and HumanEval need nothing else.
+because the interpreter lives in a private directory such as /root/.pyenv; it can only print what it reads), CPU
+share, what /proc shows. Without root the sample keeps the caller's uid: rlimits, Landlock and seccomp still apply,
+but RLIMIT_NPROC then counts the caller's own threads too, the sample may chmod the caller's files, there is no
+tmpfs cap on the working dir, and leftovers are killed through the process group only. Samples see the standard
+library only (`python -I -S`): MBPP and HumanEval need nothing else. The sandbox protects the machine from a sample;
+it does not stop a sample written to fake its own "passed" marker (neither does HF code_eval).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from pathlib import Path
 from growth.errors import BackendError, ConfigError
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
-# CapEff bits the parent needs: chown/kill/setgid/setuid to run a sample as its own uid, sys_admin for a netns.
+# CapEff bits the parent needs: chown/kill/setgid/setuid to run a sample as its own uid, sys_admin for namespaces.
 CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN = 0, 5, 6, 7, 21
 _SIGNAL_REASONS = {
     signal.SIGXCPU: "CPU time limit exceeded",
@@ -61,9 +65,11 @@ class SandboxLimits:
     """RLIMIT_NPROC: processes and threads of the sample's uid (a fork bomb stops here)."""
     open_files: int = 64
     """RLIMIT_NOFILE."""
+    disk_bytes: int = 64 << 20
+    """Size of the tmpfs that is the working dir (with CAP_SYS_ADMIN; else only the per-file limit holds)."""
 
     def __post_init__(self) -> None:
-        for name in ("timeout_s", "memory_bytes", "file_bytes", "processes", "open_files"):
+        for name in ("timeout_s", "memory_bytes", "file_bytes", "processes", "open_files", "disk_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"sandbox limit {name} must be > 0, got {getattr(self, name)}")
 
@@ -86,7 +92,7 @@ class Layers:
     """Which confinement layers this machine gives a sample (Landlock and seccomp are required)."""
 
     own_uid: bool
-    network_namespace: bool
+    namespaces: bool
     landlock_abi: int
     seccomp: bool
     keep_read_search: bool
@@ -101,7 +107,7 @@ class Layers:
             if self.own_uid
             else "caller's uid"
         )
-        parts.append("network namespace" if self.network_namespace else "host network namespace")
+        parts.append("network + mount namespaces" if self.namespaces else "host namespaces")
         return ", ".join(parts)
 
 
@@ -138,7 +144,7 @@ def layers() -> Layers:
     readable = _world_readable(sys.executable) and _world_readable(sysconfig.get_paths()["stdlib"])
     return Layers(
         own_uid=own_uid,
-        network_namespace=bool(caps >> CAP_SYS_ADMIN & 1),
+        namespaces=bool(caps >> CAP_SYS_ADMIN & 1),
         landlock_abi=abi,
         seccomp=True,
         keep_read_search=own_uid and not readable,
@@ -166,7 +172,7 @@ def run_sample(program: str, limits: SandboxLimits | None = None) -> SandboxResu
                 "uid": uid,
                 "gid": uid,
                 "keep_read_search": active.keep_read_search,
-                "netns": active.network_namespace,
+                "namespaces": active.namespaces,
                 "landlock_abi": active.landlock_abi,
                 "marker_fd": write_end,
                 "limits": {
@@ -175,6 +181,7 @@ def run_sample(program: str, limits: SandboxLimits | None = None) -> SandboxResu
                     "file_bytes": limits.file_bytes,
                     "processes": limits.processes,
                     "open_files": limits.open_files,
+                    "disk_bytes": limits.disk_bytes,
                 },
             }
             with open(run / "output.log", "wb") as output:

@@ -4,7 +4,9 @@ suite/sandbox.py starts it as `python -I -S -B sandbox_child.py SPEC_JSON`; it i
 running samples. It uses the standard library only, so it starts fast and the sample's process holds no
 site-packages. Layers, in the order they must be applied:
 
-1. network namespace (`unshare(CLONE_NEWNET)`, needs root/CAP_SYS_ADMIN): the sample sees only a down loopback;
+1. namespaces (need CAP_SYS_ADMIN): a network namespace, so the sample sees only a down loopback, and a mount
+   namespace whose working dir is a fresh size- and inode-capped tmpfs (noexec, nosuid, nodev), so a sample cannot
+   fill the disk with many files each under RLIMIT_FSIZE;
 2. rlimits (CPU seconds, address space, file size, processes, open files, no core files), hard = soft, set while
    still privileged so they can never be raised back;
 3. drop root (when started as root): a fresh uid/gid of its own, no supplementary groups, no capabilities except
@@ -34,7 +36,8 @@ import traceback
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _LIBC.syscall.restype = ctypes.c_long
 
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_KEEPCAPS = 8
 PR_SET_SECCOMP = 22
@@ -79,8 +82,14 @@ def _check(result: int, what: str) -> int:
     return result
 
 
-def enter_network_namespace() -> None:
-    _check(_LIBC.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+def enter_namespaces(workdir: str, disk_bytes: int, uid: int | None) -> None:
+    """New network + mount namespaces; mount a private tmpfs of `disk_bytes` on the working dir."""
+    _check(_LIBC.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare(CLONE_NEWNS | CLONE_NEWNET)")
+    _check(_LIBC.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    owner = f",uid={uid},gid={uid}" if uid is not None else ""
+    options = f"size={disk_bytes},nr_inodes=4096,mode=0700{owner}".encode()
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _check(_LIBC.mount(b"tmpfs", workdir.encode(), b"tmpfs", flags, options), f"mount tmpfs on {workdir}")
 
 
 def set_limits(limits: dict, processes: int) -> None:
@@ -175,8 +184,8 @@ def count_tasks(uid: int) -> int:
 
 def confine(spec: dict) -> None:
     limits = spec["limits"]
-    if spec["netns"]:
-        enter_network_namespace()
+    if spec["namespaces"]:
+        enter_namespaces(spec["workdir"], limits["disk_bytes"], spec["uid"])
     os.chdir(spec["workdir"])
     processes = (
         limits["processes"] if spec["uid"] is not None else limits["processes"] + count_tasks(os.getuid())

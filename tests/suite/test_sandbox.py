@@ -69,6 +69,14 @@ def test_file_size_limit() -> None:
     assert result.status == "failed" and "File too large" in result.reason
 
 
+def test_many_files_cannot_fill_the_disk() -> None:
+    if not layers().namespaces:
+        pytest.skip("no CAP_SYS_ADMIN: no tmpfs working dir, only the per-file size limit holds")
+    source = "for i in range(64):\n    open(f'part{i}', 'wb').write(bytes(1 << 20))\n"
+    result = run(source, SandboxLimits(timeout_s=3.0, disk_bytes=8 << 20))
+    assert result.status == "failed" and "No space left on device" in result.reason, result
+
+
 def test_writes_outside_the_temp_dir_are_refused(tmp_path: Path) -> None:
     outside = tmp_path / "open-to-all"
     outside.mkdir()
@@ -117,7 +125,7 @@ def test_socket_to_a_loopback_listener_is_refused() -> None:
 
 
 def test_network_namespace_hides_host_interfaces() -> None:
-    if not layers().network_namespace:
+    if not layers().namespaces:
         pytest.skip(
             "no CAP_SYS_ADMIN: samples share the host network namespace (seccomp still blocks sockets)"
         )
