@@ -113,7 +113,8 @@ def plan(params: DepthParams, state: ModelState, ctx: StepContext) -> tuple[dict
     return _rewrite_config(state, order, ctx), ops
 
 
-def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext, measured: dict[str, float | None]) -> torch.Tensor:
+def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext,
+          measured: dict[str, float | None]) -> torch.Tensor:
     return torch.zeros(op.shape, dtype=op.dtype)
 
 

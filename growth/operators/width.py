@@ -6,17 +6,17 @@ subset of d' mod d neurons (drawn per layer, without replacement, kept in index 
 (and their biases) are copied; a neuron with c copies has each copy of its down_proj column divided by c, so
 the layer computes exactly the same function.
 
-Noise (`snr_db` set) goes on the down_proj columns of duplicated neurons. Let W be the grown down_proj *after* the
-division by copy counts and *before* noise, restricted to the columns of neurons with c >= 2 (for d' = 2d: all
-columns). The noise standard deviation is sigma = sqrt(mean(W**2) / 10**(snr_db / 10)), one value per tensor.
+Noise (`snr_db` set) goes on down_proj columns of duplicated neurons. Let W be the grown down_proj *after* the
+division by copy counts and *before* noise, restricted to the columns that receive noise (for d' = 2d: all columns).
+The noise standard deviation is sigma = sqrt(mean(W**2) / 10**(snr_db / 10)), one value per tensor.
 - `hypercloning` (default, Apple's HyperCloning): the copies of a neuron are paired in copy order (0 with 1, 2 with 3,
   ...); each pair gets +N on one column and -N on the other with N ~ N(0, sigma^2) per entry. A neuron's copies still
-  sum to its original column, so the function is preserved at any SNR while the copies differ; with odd c the last
-  copy gets no noise.
-- `plain`: independent N(0, sigma^2) on every copy column; the function changes.
-The measured SNR per down_proj is 10*log10(mean(W**2) / mean(D**2)) over the same columns, where D is the noise
-actually drawn (zero on an unpaired copy); it lands in growth.json. Noise is drawn and added in float32, then the
-tensor is cast to the output dtype.
+  sum to its original column, so the function is preserved at any SNR while the copies differ. With an odd copy
+  count the last copy is unpaired: it gets no noise and is not part of W.
+- `plain`: independent N(0, sigma^2) on every copy of every duplicated neuron (W = all those columns); the function
+  changes.
+The measured SNR per down_proj is 10*log10(mean(W**2) / mean(N**2)) over the same columns, with N the noise actually
+drawn; it lands in growth.json. Noise is drawn and added in float32, then the tensor is cast to the output dtype.
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def plan(params: WidthParams, state: ModelState, ctx: StepContext) -> tuple[dict
     return config, ops
 
 
-def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext, measured: dict[str, float | None]) -> torch.Tensor:
+def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext,
+          measured: dict[str, float | None]) -> torch.Tensor:
     d, d_new = op.arg("d"), op.arg("d_new")
     src, rank = neuron_map(d, d_new, ctx.seed, ctx.index, op.arg("layer"))
     if op.kind == "duplicate_rows":
@@ -130,24 +131,27 @@ def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext, measured: dict
     noise, snr_db = op.arg("noise"), op.arg("snr_db")
     if noise == "none":
         return w.to(op.dtype)
-    cols = (counts[src] >= 2).nonzero().reshape(-1)
-    duplicated = w if len(cols) == d_new else w.index_select(1, cols)
-    signal = duplicated.pow(2).mean().item()
-    del duplicated
+    if noise == "hypercloning":
+        plus, minus = _pairs(src, rank, d)
+        cols = torch.cat([plus, minus])
+    else:
+        cols = (counts[src] >= 2).nonzero().reshape(-1)
+    noised = w if len(cols) == d_new else w.index_select(1, cols)
+    signal = noised.pow(2).mean().item()
+    del noised
     sigma = math.sqrt(signal / 10 ** (snr_db / 10))
     gen = ctx.generator("noise", op.name)
     if noise == "hypercloning":
-        plus, minus = _pairs(src, rank, d)
         n = torch.randn((w.shape[0], len(plus)), generator=gen) * sigma
         w.index_add_(1, plus, n)
         w.index_add_(1, minus, n, alpha=-1)
-        power = 2 * n.pow(2).sum().item() / (w.shape[0] * len(cols))
     else:
         n = torch.randn((w.shape[0], len(cols)), generator=gen) * sigma
         w.index_add_(1, cols, n)
-        power = n.pow(2).mean().item()
+    power = n.pow(2).mean().item()
     measured[op.name] = round(10 * math.log10(signal / power), 4) if power > 0 else None  # all-zero W
     return w.to(op.dtype)
+
 
 OPERATOR = Operator("width", WidthParams, plan, preserves_function=lambda p: p.snr_db is None
                     or p.noise == "hypercloning", apply=apply)
