@@ -6,7 +6,7 @@
 Unknown keys are errors. Relative paths (model, run_dir, mixture files, data.sources files) resolve against the
 working directory; file paths inside a mixture file resolve against that mixture file.
 The card's run: seq_len 8192 x global_batch 2048 = 16,777,216 tokens per step, so stage 1's 1.36T tokens are
-~81,062 steps and stage 2's 0.70T ~41,723 more (~122,785 steps in all).
+81,063 steps and stage 2's 0.70T 41,724 more (122,787 steps in all).
 """
 
 from __future__ import annotations

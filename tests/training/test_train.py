@@ -1,0 +1,159 @@
+"""End-to-end training on the tiny model: exports load in transformers, stage switch, exact resume after kill -9,
+fallback past a corrupt state, 2-process FSDP2 matching one process, and the user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from growth.checkpoint import Checkpoint
+from growth.errors import CheckpointError, ConfigError, DataError
+from training.config import load_config
+from training.trainer import train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_config(tmp_path: Path, model: Path, name: str = "run", **over) -> Path:
+    """A tiny run: 4 x 32-token sequences per step, 2 per micro-batch, one CPU thread (bit-reproducible)."""
+    cfg = {"model": str(model), "run_dir": str(tmp_path / name), "seq_len": 32, "global_batch": 4,
+           "micro_batch": 2, "threads": 1, "max_steps": 6,
+           "data": {"mixtures": ["tiny"]}, "optimizer": {"lr": 0.003},
+           "schedule": {"warmup_steps": 2}, "checkpoint": {"every": 3}}
+    for key, value in over.items():
+        if isinstance(value, dict):
+            cfg.setdefault(key, {}).update(value)
+        else:
+            cfg[key] = value
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def losses(run: Path) -> list[float]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
+    return [r["loss"] for r in rows]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "suite.cli", *args]
+
+
+def test_exports_load_in_transformers_and_stages_switch(tmp_path, tiny_model):
+    from transformers import AutoModelForCausalLM
+
+    mix = tmp_path / "two.yaml"
+    mix.write_text("name: two\nstages:\n"
+                   "  - {name: first, tokens: 256, sources: [{name: prose, weight: 1, generator: prose}]}\n"
+                   "  - {name: second, tokens: 512, sources: [{name: math, weight: 1, generator: math}]}\n")
+    cfg = load_config(write_config(tmp_path, tiny_model, max_steps=None, data={"mixtures": [str(mix)]}))
+    exports = train(cfg)
+    run = tmp_path / "run"
+    assert [p.name for p in exports] == ["step-000003", "step-000006"]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in rows] == ["first"] * 2 + ["second"] * 4  # 256 tokens = 2 steps of 128
+    record = json.loads((exports[-1] / "training.json").read_text())
+    parent = Checkpoint.open(tiny_model)
+    assert {k: record[k] for k in ("run_id", "step", "tokens", "stage", "parent_fingerprint", "parent_path")} == {
+        "run_id": "run", "step": 6, "tokens": 768, "stage": "second", "parent_fingerprint": parent.fingerprint(),
+        "parent_path": str(parent.path)}
+    assert record["config"]["seq_len"] == 32
+    assert record["tokens_by_source"] == [{"prose": 256}, {"math": 512}]
+    out = Checkpoint.open(exports[-1])
+    assert sorted(out.names()) == sorted(parent.names()) and (exports[-1] / "tokenizer.json").exists()
+    model = AutoModelForCausalLM.from_pretrained(str(exports[-1]))
+    ids = torch.tensor([[1, 2, 3, 4]])
+    assert torch.isfinite(model(ids).logits).all()
+    assert not torch.equal(out.read("model.layers.0.mlp.up_proj.weight"),
+                           parent.read("model.layers.0.mlp.up_proj.weight"))
+    assert losses(run)[-1] < losses(run)[0]
+
+
+def test_resume_after_kill_reproduces_losses_exactly(tmp_path, tiny_model):
+    steps = 30
+    reference = load_config(write_config(tmp_path, tiny_model, "ref", max_steps=steps, checkpoint={"every": 4}))
+    train(reference)
+    config = write_config(tmp_path, tiny_model, "killed", max_steps=steps, checkpoint={"every": 4})
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(cli("train", "--config", str(config)), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            metrics = run / "metrics.jsonl"
+            if metrics.exists() and len(metrics.read_text().splitlines()) >= 10:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert len(losses(run)) < steps
+    assert sorted(p.name for p in (run / "state").glob("step-*"))[-1] >= "step-000008"
+    with pytest.raises(ConfigError, match="pass --resume"):
+        train(load_config(config))
+    train(load_config(config), resume=True)
+    assert losses(run) == losses(tmp_path / "ref")
+    assert Checkpoint.open(run / "checkpoints" / "step-000030").fingerprint() == \
+        Checkpoint.open(tmp_path / "ref" / "checkpoints" / "step-000030").fingerprint()
+
+
+def test_corrupt_state_falls_back_then_refuses(tmp_path, tiny_model, caplog):
+    config = load_config(write_config(tmp_path, tiny_model, max_steps=4, checkpoint={"every": 2, "keep_states": 3}))
+    train(config)
+    run = tmp_path / "run"
+    newest = run / "state" / "step-000004"
+    shard = next(p for p in newest.iterdir() if p.suffix == ".distcp")
+    shard.write_bytes(shard.read_bytes()[:100])
+    config.max_steps = 5
+    train(config, resume=True)
+    assert "skipping corrupt training state" in caplog.text
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4, 5]
+    for state in (run / "state").glob("step-*"):
+        (state / "trainer.json").write_text("{")
+    with pytest.raises(CheckpointError, match="no training state under state/ is complete"):
+        train(config, resume=True)
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, tiny_model):
+    config = write_config(tmp_path, tiny_model, seq_len=100_000)
+    proc = subprocess.run(cli("train", "--config", str(config)), cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: seq_len 100000 exceeds the model's context (8192 positions, max_position_embeddings in "
+        f"{tiny_model}/config.json); lower seq_len"]
+    with pytest.raises(DataError, match="source nope: no file matches"):
+        mix = tmp_path / "m.yaml"
+        mix.write_text("name: m\nstages: [{name: s, tokens: 9, sources: [{name: nope, weight: 1, files: [x/*.txt]}]}]\n")
+        train(load_config(write_config(tmp_path, tiny_model, data={"mixtures": [str(mix)]})))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train(load_config(write_config(tmp_path, tmp_path / "no-model")))
+
+
+def test_fsdp2_two_processes_match_one(tmp_path, tiny_model):
+    steps = 20
+    single = load_config(write_config(tmp_path, tiny_model, "single", max_steps=steps, checkpoint={"every": 20}))
+    train(single)
+    config = write_config(tmp_path, tiny_model, "fsdp", max_steps=steps, checkpoint={"every": 20})
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "suite.cli", "train", "--config", str(config)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ours, ref = losses(tmp_path / "fsdp"), losses(tmp_path / "single")
+    assert len(ours) == steps
+    for a, b in zip(ours, ref):
+        assert abs(a - b) <= 1e-4 * abs(b)
+    sharded = Checkpoint.open(tmp_path / "fsdp" / "checkpoints" / "step-000020")
+    plain = Checkpoint.open(tmp_path / "single" / "checkpoints" / "step-000020")
+    for name in plain.names():
+        torch.testing.assert_close(sharded.read(name), plain.read(name), rtol=1e-3, atol=1e-4)
