@@ -1,0 +1,62 @@
+"""Strategy configs: YAML mappings -> dataclasses, rejecting unknown keys and naming the field to fix."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+import yaml
+
+from growth.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read {path} ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+
+
+def from_mapping(cls: type[T], data: Any, where: str) -> T:
+    """Build dataclass `cls` from `data` (None -> all defaults); unknown or missing keys are ConfigErrors."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(fields)}")
+    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{where}: missing key {missing[0]!r}")
+    try:
+        return cls(**data)
+    except TypeError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+@dataclasses.dataclass
+class DevConfig:
+    """The dev split that greedy-soup and search evaluate every candidate on: limited evals of a few benchmarks."""
+
+    benchmarks: list[str] | None = None
+    """Benchmark keys to average; None means every benchmark of the suite."""
+    limit: int | None = 50
+    """Documents per benchmark (lm-eval --limit); the dev split is the first `limit` documents."""
+    backend: str | None = None
+    """Evaluation backend (hf, vllm); None lets suite.evaluate choose."""
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
+                                       or self.limit < 1):
+            raise ConfigError(f"dev.limit must be a positive integer, got {self.limit!r}")
+        if self.benchmarks is not None and (not isinstance(self.benchmarks, list) or not self.benchmarks):
+            raise ConfigError("dev.benchmarks must be a non-empty list of benchmark keys")

@@ -1,0 +1,138 @@
+"""The selector over stored scores: candidates from a run, the score table, the anchors strategy, CLI and errors.
+
+Scores are written through the Store API onto real tiny checkpoints (tests/suite/results_store.py): anchors is pure
+store reads. greedy-soup and search evaluate for real (tests/suite/test_select_eval.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from growth.errors import ConfigError
+from results_store import add_run, variant
+from suite.selector import SelectOptions, find_candidates, score_table, select
+from suite.store import Store
+
+# step -> primary scores (0..1); the card's shape: each role has a distinct best checkpoint.
+SCORES = {
+    100: {"mbpp": 0.60, "gpqa_diamond": 0.30, "evalplus": 0.50, "bbh": 0.70},
+    200: {"mbpp": 0.79, "gpqa_diamond": 0.31, "evalplus": 0.69, "bbh": 0.71},  # code anchor; best evalplus too
+    300: {"mbpp": 0.70, "gpqa_diamond": 0.32, "evalplus": 0.68, "bbh": 0.72},  # code peak: next best evalplus
+    400: {"mbpp": 0.65, "gpqa_diamond": 0.43, "evalplus": 0.55, "bbh": 0.73},  # math bridge: 2nd gpqa
+    500: {"mbpp": 0.66, "gpqa_diamond": 0.44, "evalplus": 0.56, "bbh": 0.74},  # reasoning lead: best gpqa
+    600: {"mbpp": 0.67, "gpqa_diamond": 0.35, "evalplus": 0.57, "bbh": 0.83},  # general boost
+}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """One store for the module: the tests below only add rows that do not change what the others read."""
+    return Store(tmp_path_factory.mktemp("select") / "results.duckdb")
+
+
+@pytest.fixture(scope="module")
+def run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory, store: Store) -> Path:
+    """A training run whose six checkpoints are registered with finished runs of the four anchor benchmarks."""
+    root = tmp_path_factory.mktemp("select") / "run"
+    (root / "checkpoints").mkdir(parents=True)
+    for step, scores in SCORES.items():
+        path = variant(tiny_model, root / "checkpoints", f"step-{step:06d}",
+                       training={"run_id": "mid", "step": step, "tokens": step * 1000, "stage": 1})
+        model_id = store.register_model(path)
+        for bench, value in scores.items():
+            add_run(store, model_id, bench, value)
+    return root
+
+
+def test_candidates_and_table_prefer_full_runs(run: Path, store: Store) -> None:
+    candidates = find_candidates(store, run=run)
+    assert [c.name for c in candidates] == [f"mid@{s}" for s in SCORES]
+    add_run(store, candidates[0].model_id, "mbpp", 0.99, limit=5)  # a later --limit run must not displace it
+    add_run(store, candidates[0].model_id, "mmlu", 0.5, suite="other-suite")
+    table = score_table(store, candidates, "openseek-mid-v1")
+    assert sorted(table.columns) == ["bbh", "evalplus", "gpqa_diamond", "mbpp"]
+    assert table.loc[candidates[0].model_id, "mbpp"] == pytest.approx(0.60)
+    assert find_candidates(store, models="mid@[23]00") == candidates[1:3]
+
+
+def test_anchors_fill_each_role_with_the_best_distinct_checkpoint(run: Path, store: Store) -> None:
+    recipe = select(store, find_candidates(store, run=run), "anchors", SelectOptions())
+    chosen = [(m.name, m.role, m.params["weight"]) for m in recipe.models]
+    assert chosen == [("mid@200", "code anchor", 0.30), ("mid@500", "reasoning lead", 0.25),
+                      ("mid@300", "code peak", 0.15), ("mid@400", "math bridge", 0.15),
+                      ("mid@600", "general boost", 0.15)]
+    assert recipe.models[2].evidence["evalplus"] == pytest.approx(0.68) and recipe.models[2].evidence["rank"] == 2
+    assert recipe.resolved["weights"] == pytest.approx([0.30, 0.25, 0.15, 0.15, 0.15])
+    assert recipe.selection["strategy"] == "anchors" and len(recipe.selection["candidates"]) == 6
+    assert recipe.selection["scores"]["bbh"]["mid@600"] == pytest.approx(0.83)
+
+
+def test_anchor_roles_are_editable(run: Path, store: Store, tmp_path: Path) -> None:
+    roles = tmp_path / "roles.yaml"
+    roles.write_text(yaml.safe_dump({"roles": [{"role": "general", "metric": "bbh", "weight": 2},
+                                               {"role": "second general", "metric": "bbh", "weight": 1}]}))
+    recipe = select(store, find_candidates(store, run=run), "anchors", SelectOptions(config=roles))
+    assert [m.name for m in recipe.models] == ["mid@600", "mid@500"]
+    assert recipe.resolved["weights"] == pytest.approx([2 / 3, 1 / 3])
+
+
+def test_anchor_errors(run: Path, store: Store, tmp_path: Path) -> None:
+    candidates = find_candidates(store, run=run)
+    with pytest.raises(ConfigError, match="3 candidate checkpoints for 5 roles"):
+        select(store, candidates[:3], "anchors", SelectOptions())
+    roles = tmp_path / "roles.yaml"
+    roles.write_text(yaml.safe_dump({"roles": [{"role": "maths", "metric": "math", "weight": 1}]}))
+    with pytest.raises(ConfigError, match="role 'maths': no stored 'math' score for any candidate"):
+        select(store, candidates, "anchors", SelectOptions(config=roles))
+    roles.write_text(yaml.safe_dump({"roles": [{"role": "maths", "metric": "math", "weight": 1, "bonus": 2}]}))
+    with pytest.raises(ConfigError, match="unknown key 'bonus'"):
+        select(store, candidates, "anchors", SelectOptions(config=roles))
+    with pytest.raises(ConfigError, match="unknown selection strategy 'greedy'. Did you mean greedy-soup"):
+        select(store, candidates, "greedy", SelectOptions())
+    with pytest.raises(ConfigError, match="no candidate checkpoints"):
+        find_candidates(store, models="nothing*")
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    from suite.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["growbench", *args])
+    try:
+        main()
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def test_cli_writes_a_recipe_that_merge_reads(run: Path, store: Store, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "recipe.yaml"
+    assert _cli(monkeypatch, "select", "--run", str(run), "--strategy", "anchors", "--out", str(out),
+                "--db", str(store.path)) == 0
+    recipe = yaml.safe_load(out.read_text())
+    assert [m["weight"] for m in recipe["models"]] == [0.30, 0.25, 0.15, 0.15, 0.15]
+    assert recipe["models"][0]["evidence"]["mbpp"] == pytest.approx(0.79)
+    assert _cli(monkeypatch, "merge", str(tmp_path / "merged"), "--recipe", str(out), "--db", str(store.path)) == 0
+    row = store.find_models(str(tmp_path / "merged"))[0]
+    assert row["kind"] == "merged"
+    assert sorted(yaml.safe_load(row["parents"])) == sorted(m["evidence"]["model_id"] for m in recipe["models"])
+
+
+def test_cli_errors_are_one_line_and_write_nothing(run: Path, store: Store, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "recipe.yaml"
+    roles = tmp_path / "roles.yaml"
+    roles.write_text(yaml.safe_dump({"roles": [{"role": "maths", "metric": "math", "weight": 1}]}))
+    capsys.readouterr()
+    assert _cli(monkeypatch, "select", "--run", str(run), "--config", str(roles), "--out", str(out),
+                "--db", str(store.path)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: role 'maths'") and "\n" not in err
+    assert _cli(monkeypatch, "select", "--models", "mid@[12]00", "--out", str(out), "--db", str(store.path)) == 2
+    assert "2 candidate checkpoints for 5 roles" in capsys.readouterr().err
+    assert not out.exists()
