@@ -1,0 +1,111 @@
+"""Score a weighted merge of candidates on the dev split for real, with a DuckDB cache so re-runs reuse the work.
+
+greedy-soup and search both ask "how good is this mix?". The answer is a real merge (growth.merge) written to a
+scratch folder, a real limited evaluation (suite.evaluate) on the dev benchmarks, and the mean of their primary
+scores. Each answer is stored in `merge_candidates` keyed by the members' fingerprints, the weights and the dev
+config, so running the same selection again merges and evaluates nothing. A single checkpoint at weight 1 is
+evaluated as it is, without a merge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from growth.errors import BackendError
+from growth.merge.execute import plan_merge, run_merge
+from growth.merge.recipe import MergeRecipe, ModelEntry
+from suite.selector import Candidate, SelectContext
+from suite.store import now
+from suite.strategies.options import DevConfig
+
+_DEV_SQL = """
+SELECT r.benchmark, s.value FROM eval_runs r
+JOIN scores s ON s.run_id = r.run_id AND s.is_primary AND s.task = r.benchmark
+WHERE r.model_id = ? AND r.status = 'finished' AND r.benchmark IN (SELECT unnest(?::VARCHAR[]))
+  AND r.limit_n IS NOT DISTINCT FROM ? AND r.suite = ?
+QUALIFY row_number() OVER (PARTITION BY r.benchmark ORDER BY r.finished_at DESC, r.run_id) = 1
+"""
+
+
+@dataclass
+class Scored:
+    score: float
+    scores: dict[str, float]
+    model_id: str
+    cached: bool
+
+
+def dev_config(ctx: SelectContext, dev: DevConfig) -> DevConfig:
+    """The dev split in effect: the strategy's YAML, then --limit / --backend; benchmarks default to the suite's
+    offline, non-code "Avg General" benchmarks."""
+    benchmarks = dev.benchmarks
+    if benchmarks is None:
+        from suite.benchmarks import load_suite
+
+        suite = load_suite(ctx.options.suite)
+        benchmarks = [b.key for b in suite.benchmarks if b.in_avg_general and b.offline and not b.code]
+    return DevConfig(benchmarks=list(benchmarks), limit=ctx.options.limit or dev.limit,
+                     backend=ctx.options.backend or dev.backend)
+
+
+class CandidateScorer:
+    def __init__(self, ctx: SelectContext, dev: DevConfig) -> None:
+        self.ctx = ctx
+        self.dev = dev
+        self.work = ctx.options.work_dir or ctx.store.path.parent / "candidates"
+
+    def record(self) -> dict[str, Any]:
+        return {"suite": self.ctx.options.suite, "benchmarks": self.dev.benchmarks, "limit": self.dev.limit,
+                "backend": self.dev.backend}
+
+    def key(self, members: list[Candidate], weights: list[float]) -> str:
+        mix = sorted((m.model_id, round(w, 6)) for m, w in zip(members, weights))
+        return hashlib.sha256(json.dumps([mix, self.record()], sort_keys=True).encode()).hexdigest()[:16]
+
+    def score(self, members: list[Candidate], weights: list[float]) -> Scored:
+        """The dev score of this mix (weights need not be normalised; zero weights are dropped)."""
+        total = sum(weights)
+        pairs = [(m, w / total) for m, w in zip(members, weights) if w > 0]
+        members, weights = [m for m, _ in pairs], [w for _, w in pairs]
+        key = self.key(members, weights)
+        with self.ctx.store.connect() as con:
+            row = con.execute("SELECT score, scores, model_id FROM merge_candidates WHERE candidate_key = ?",
+                              [key]).fetchone()
+        if row is not None:
+            return Scored(row[0], json.loads(row[1]), row[2], cached=True)
+        scored = self._evaluate(members, weights, key)
+        with self.ctx.store.connect() as con:
+            con.execute("INSERT INTO merge_candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [key, json.dumps([m.model_id for m in members]), json.dumps(weights),
+                         json.dumps(self.record()), scored.model_id, scored.score, json.dumps(scored.scores), now()])
+        return scored
+
+    def _evaluate(self, members: list[Candidate], weights: list[float], key: str) -> Scored:
+        from suite.evaluate import evaluate
+
+        scratch = None
+        if len(members) == 1:
+            path, model_id = Path(members[0].path), members[0].model_id
+        else:
+            recipe = MergeRecipe(models=[ModelEntry(m.path, {"weight": w}, name=m.name)
+                                         for m, w in zip(members, weights)], name=f"candidate-{key}")
+            scratch = run_merge(plan_merge(recipe), self.work / f"candidate-{key}", force=True)
+            path, model_id = scratch, self.ctx.store.register_model(scratch)
+        try:
+            evaluate(path, suite=self.ctx.options.suite, benchmarks=self.dev.benchmarks, limit=self.dev.limit,
+                     backend=self.dev.backend, data_dir=self.ctx.options.data_dir, store=self.ctx.store)
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        df = self.ctx.store.query(_DEV_SQL, [model_id, self.dev.benchmarks, self.dev.limit, self.ctx.options.suite])
+        scores = dict(zip(df["benchmark"], df["value"].astype(float)))
+        missing = [b for b in self.dev.benchmarks or [] if b not in scores]
+        if missing:
+            raise BackendError(f"dev evaluation of {path} produced no {missing[0]!r} score; see `growbench "
+                               "leaderboard` or eval_runs.error in the store")
+        return Scored(sum(scores.values()) / len(scores), scores, model_id, cached=False)

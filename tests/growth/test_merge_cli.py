@@ -1,0 +1,72 @@
+"""`growbench merge`: lineage in DuckDB, the mergekit export, and user errors as one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from growth.checkpoint import Checkpoint
+from growth.fixture import TinySpec, make_tiny
+from suite.store import Store
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> list[Path]:
+    return [tiny_model, make_tiny(tmp_path_factory.mktemp("cli-inputs") / "s1", TinySpec(seed=1))]
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    from suite.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["growbench", *args])
+    try:
+        main()
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def test_merge_registers_lineage_and_exports_mergekit(pair: list[Path], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "r.duckdb"
+    out = tmp_path / "merged"
+    assert _cli(monkeypatch, "merge", str(out), "--model", f"{pair[0]}:1", "--model", f"{pair[1]}:3",
+                "--dtype", "bf16", "--export-mergekit", str(tmp_path / "mk.yaml"), "--db", str(db)) == 0
+    row = Store(db).find_models(str(out))[0]
+    parents = [Checkpoint.open(p).fingerprint() for p in pair]
+    assert row["kind"] == "merged" and json.loads(row["parents"]) == parents
+    assert row["model_id"] == Checkpoint.open(out).fingerprint()
+    assert json.loads(row["merge"])["models"][1]["weight"] == 0.75
+    exported = yaml.safe_load((tmp_path / "mk.yaml").read_text())
+    assert exported["out_dtype"] == "bfloat16" and exported["parameters"] == {"normalize": True}
+    assert [m["parameters"]["weight"] for m in exported["models"]] == [1.0, 3.0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "{a}:0.5", "--model", "{missing}:0.5"], "does not exist"),
+    (["--model", "{a}:0.5", "--model", "{wide}:0.5"], "cannot merge: tensor 'model.layers.0.mlp.gate_proj.weight'"),
+    (["--model", "{a}:0.5", "--model", "{b}:-0.5", "--no-normalize"], "negative; pass --allow-negative"),
+    (["--model", "{a}:0.5", "--model", "{b}:0.2", "--no-normalize"], "sum to 0.7, not 1"),
+    (["--recipe", "{recipe}", "--model", "{a}:1"], "either --recipe FILE or"),
+    (["--recipe", "{recipe}"], "unknown parameter 'bogus'"),
+])
+def test_errors_one_line_exit_2_nothing_written(pair: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture, args: list[str], message: str) -> None:
+    wide = tmp_path / "wide"
+    if "{wide}" in " ".join(args):
+        make_tiny(wide, TinySpec(ffn=384))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"bogus": 1, "models": [{"path": str(pair[0]), "weight": 1}]}))
+    names = {"a": pair[0], "b": pair[1], "missing": tmp_path / "missing", "wide": wide, "recipe": recipe}
+    out = tmp_path / "out"
+    capsys.readouterr()
+    code = _cli(monkeypatch, "merge", str(out), *[a.format(**names) for a in args], "--export-mergekit",
+                str(tmp_path / "mk.yaml"), "--db", str(tmp_path / "r.duckdb"))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and "\n" not in err
+    assert not out.exists() and not (tmp_path / "mk.yaml").exists() and not (tmp_path / "r.duckdb").exists()
+    assert not list(tmp_path.glob(".out*"))
