@@ -80,7 +80,7 @@ def test_exports_load_in_transformers_and_stages_switch(tmp_path, tiny_model):
 
 
 def test_resume_after_kill_reproduces_losses_exactly(tmp_path, tiny_model):
-    steps = 30
+    steps = 16
     reference = load_config(write_config(tmp_path, tiny_model, "ref", max_steps=steps, checkpoint={"every": 4}))
     train(reference)
     config = write_config(tmp_path, tiny_model, "killed", max_steps=steps, checkpoint={"every": 4})
@@ -91,7 +91,7 @@ def test_resume_after_kill_reproduces_losses_exactly(tmp_path, tiny_model):
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None:
             metrics = run / "metrics.jsonl"
-            if metrics.exists() and len(metrics.read_text().splitlines()) >= 10:
+            if metrics.exists() and len(metrics.read_text().splitlines()) >= 7:
                 break
             time.sleep(0.005)
         assert proc.poll() is None, "the run ended before it could be killed"
@@ -99,13 +99,13 @@ def test_resume_after_kill_reproduces_losses_exactly(tmp_path, tiny_model):
     finally:
         proc.wait()
     assert len(losses(run)) < steps
-    assert sorted(p.name for p in (run / "state").glob("step-*"))[-1] >= "step-000008"
+    assert sorted(p.name for p in (run / "state").glob("step-*"))[-1] >= "step-000004"
     with pytest.raises(ConfigError, match="pass --resume"):
         train(load_config(config))
     train(load_config(config), resume=True)
     assert losses(run) == losses(tmp_path / "ref")
-    assert Checkpoint.open(run / "checkpoints" / "step-000030").fingerprint() == \
-        Checkpoint.open(tmp_path / "ref" / "checkpoints" / "step-000030").fingerprint()
+    assert Checkpoint.open(run / "checkpoints" / "step-000016").fingerprint() == \
+        Checkpoint.open(tmp_path / "ref" / "checkpoints" / "step-000016").fingerprint()
 
 
 def test_corrupt_state_falls_back_then_refuses(tmp_path, tiny_model, caplog):
