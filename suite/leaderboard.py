@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pandas import notna
 
-from suite.measured import evaluated_models, picked_scores, require_runs, resolve_models
+from suite.measured import evaluated_models, picked_scores, reading, resolve_models
 from suite.reported import ReportedSet
 from suite.store import Store
 
@@ -48,7 +47,7 @@ class Leaderboard:
 
 def format_tokens(tokens: int | float | None) -> str | None:
     """Token counts the way cards write them: 2T, 1.36T, 500B, 12M."""
-    if tokens is None or not notna(tokens):
+    if tokens is None:
         return None
     for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if tokens >= size:
@@ -101,11 +100,12 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
     if models is not None or reported is None:
         if store is None:
             raise ValueError("measured columns need a store")
-        require_runs(store)
-        chosen = resolve_models(store, models) if models else evaluated_models(store, suite)
-        df = picked_scores(store, [m["model_id"] for m in chosen], suite=suite, pick=pick)
+        with reading(store) as con:
+            chosen = resolve_models(con, models) if models else evaluated_models(con, suite)
+            picked = picked_scores(con, [m["model_id"] for m in chosen], suite=suite, pick=pick,
+                                   columns=("model_id", "benchmark", "value", "limit_n"))
         by_model: dict[str, list[dict[str, Any]]] = {}
-        for rec in df.to_dict("records"):
+        for rec in picked:
             by_model.setdefault(rec["model_id"], []).append(rec)
         suffix = " (measured)" if reported is not None else ""
         for m in chosen:
@@ -113,7 +113,7 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
             columns.append(Column(f"{m['name']}{suffix}", "measured", format_tokens(m.get("tokens"))))
             scores.append({k: float(recs[k]["value"]) if k in recs else None for k in keys})
             printed.append(None)
-            limited = sorted(k for k, r in recs.items() if notna(r["limit_n"]))
+            limited = sorted(k for k, r in recs.items() if r["limit_n"] is not None)
             if limited:
                 notes.append(f"{m['name']}: {', '.join(limited)} measured on a --limit subset, not the full benchmark.")
             if not recs:

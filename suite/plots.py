@@ -15,8 +15,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from pandas import DataFrame
+
 from growth.atomic import write_bytes
-from suite.measured import ResultsError, picked_scores, require_runs, resolve_one
+from suite.measured import ResultsError, picked_scores, reading, records, resolve_one
 from suite.reported import ReportedSet
 from suite.store import Store
 
@@ -27,23 +29,23 @@ def _save(fig: Any, out: str | Path) -> Path:
     return write_bytes(out, buf.getvalue())
 
 
-def _run_models(store: Store, run: str) -> list[dict[str, Any]]:
-    models = store.query("SELECT * FROM models WHERE training_run = ? AND step IS NOT NULL ORDER BY step",
-                         [run]).to_dict("records")
+def _run_models(con: Any, run: str) -> list[dict[str, Any]]:
+    models = records(con.execute("SELECT * FROM models WHERE training_run = ? AND step IS NOT NULL ORDER BY step",
+                                 [run]))
     if not models:
         import difflib
 
-        runs = store.query("SELECT DISTINCT training_run FROM models WHERE training_run IS NOT NULL")
-        names = runs["training_run"].tolist()
+        names = [row[0] for row in
+                 con.execute("SELECT DISTINCT training_run FROM models WHERE training_run IS NOT NULL").fetchall()]
         close = difflib.get_close_matches(run, names, n=3, cutoff=0.4)
-        raise ResultsError(f"no checkpoints of training run {run!r} in {store.path}; "
+        raise ResultsError(f"no checkpoints of training run {run!r} in the results database; "
                            + (f"did you mean {' or '.join(close)}?" if close else
                               f"known runs: {', '.join(names[:10]) or 'none'}"))
     return models
 
 
-def _merged_children(store: Store, model_ids: set[str]) -> list[dict[str, Any]]:
-    merged = store.query("SELECT * FROM models WHERE kind = 'merged'").to_dict("records")
+def _merged_children(con: Any, model_ids: set[str]) -> list[dict[str, Any]]:
+    merged = records(con.execute("SELECT * FROM models WHERE kind = 'merged'"))
     return [m for m in merged if model_ids & set(json.loads(m["parents"] or "[]"))]
 
 
@@ -52,16 +54,16 @@ def plot_run(store: Store, run: str, out: str | Path, *, suite: str | None = "op
     """One panel per benchmark: score vs step (tokens on top), stderr band, merged models as dashed levels."""
     from matplotlib.figure import Figure
 
-    require_runs(store)
-    models = _run_models(store, run)
-    ids = {m["model_id"] for m in models}
-    merged = _merged_children(store, ids)
-    df = picked_scores(store, sorted(ids | {m["model_id"] for m in merged}), suite=suite, pick=pick)
+    with reading(store) as con:
+        models = _run_models(con, run)
+        ids = {m["model_id"] for m in models}
+        merged = _merged_children(con, ids)
+        df = DataFrame(picked_scores(con, sorted(ids | {m["model_id"] for m in merged}), suite=suite, pick=pick))
     if df.empty:
         raise ResultsError(f"training run {run!r} has {len(models)} checkpoints but no finished evaluation runs"
                            f"{' in suite ' + suite if suite else ''}; run `growbench sweep` on its checkpoints")
     keys = benchmarks or list(dict.fromkeys(df["benchmark"]))
-    ratios = [m["tokens"] / m["step"] for m in models if m["step"] and m["tokens"] == m["tokens"] and m["tokens"]]
+    ratios = [m["tokens"] / m["step"] for m in models if m["step"] and m["tokens"]]
     per_step = sorted(ratios)[len(ratios) // 2] if ratios else None
     cols = min(4, len(keys))
     rows = math.ceil(len(keys) / cols)
@@ -99,10 +101,10 @@ def plot_compare(store: Store, model: str, reported: ReportedSet, out: str | Pat
     """Grouped bars per benchmark: every reported model of the card, then the measured model with stderr."""
     from matplotlib.figure import Figure
 
-    require_runs(store)
-    target = resolve_one(store, model)
-    measured = {r["benchmark"]: r for r in
-                picked_scores(store, [target["model_id"]], suite=suite, pick=pick).to_dict("records")}
+    with reading(store) as con:
+        target = resolve_one(con, model)
+        measured = {r["benchmark"]: r for r in
+                    picked_scores(con, [target["model_id"]], suite=suite, pick=pick)}
     if not measured:
         raise ResultsError(f"{target['name']} has no finished evaluation runs{' in suite ' + suite if suite else ''}")
     keys = [r.key for r in reported.rows]
@@ -115,7 +117,7 @@ def plot_compare(store: Store, model: str, reported: ReportedSet, out: str | Pat
     for i, (name, values, errs) in enumerate(series):
         xs = [j + (i - (len(series) - 1) / 2) * width for j, v in enumerate(values) if v is not None]
         ys = [v for v in values if v is not None]
-        yerr = [e if e == e and e is not None else 0.0 for e, v in zip(errs, values) if v is not None] if errs else None
+        yerr = [0.0 if e is None else e for e, v in zip(errs, values) if v is not None] if errs else None
         ax.bar(xs, ys, width, label=name, yerr=yerr, capsize=2 if errs else 0,
                edgecolor="black" if errs else None, hatch="//" if errs else None)
     ax.set_xticks(range(len(keys)), [reported.row(k).title for k in keys], rotation=35, ha="right", fontsize=8)

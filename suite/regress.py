@@ -16,9 +16,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pandas import notna
 
-from suite.measured import ResultsError, picked_scores, require_runs, resolve_one
+from suite.measured import ResultsError, picked_scores, reading, resolve_one
 from suite.reported import load_reported
 from suite.store import Store
 
@@ -57,8 +56,7 @@ class RegressReport:
 
 
 def _settings(shots: Any, limit: Any, metric: Any) -> dict[str, Any]:
-    return {"shots": int(shots) if notna(shots) else None, "limit": int(limit) if notna(limit) else None,
-            "metric": metric if notna(metric) else None}
+    return {"shots": shots, "limit": limit, "metric": metric}
 
 
 def _describe(s: dict[str, Any]) -> str:
@@ -79,7 +77,7 @@ def _mismatch(key: str, mine: dict[str, Any], ref: dict[str, Any]) -> str | None
     return f"{key}: {'; '.join(reasons)}" if reasons else None
 
 
-def _reference(store: Store, against: str, suite: str | None, pick: str) -> tuple[str, dict[str, dict[str, Any]]]:
+def _reference(con: Any, against: str, suite: str | None, pick: str) -> tuple[str, dict[str, dict[str, Any]]]:
     """(label, {benchmark: {value, stderr, settings}}) for `reported:NAME[:MODEL]` or `model:M2`."""
     kind, _, rest = against.partition(":")
     if kind == "reported" and rest:
@@ -90,12 +88,12 @@ def _reference(store: Store, against: str, suite: str | None, pick: str) -> tupl
             r.key: {"value": r.scores[model], "stderr": None, "settings": _settings(r.shots, None, r.metric)}
             for r in reported.rows}
     if kind == "model" and rest:
-        ref = resolve_one(store, rest)
-        df = picked_scores(store, [ref["model_id"]], suite=suite, pick=pick)
+        ref = resolve_one(con, rest)
+        picked = picked_scores(con, [ref["model_id"]], suite=suite, pick=pick)
         return ref["name"], {rec["benchmark"]: {"value": rec["value"], "stderr": rec["stderr"],
                                                 "settings": _settings(rec["num_fewshot"], rec["limit_n"],
                                                                       rec["metric"])}
-                             for rec in df.to_dict("records")}
+                             for rec in picked}
     raise ResultsError(f"--against {against!r}: use reported:NAME[:MODEL] (e.g. reported:openseek-mid-v1) "
                        "or model:NAME")
 
@@ -106,11 +104,11 @@ def regress(store: Store, model: str, against: str, *, abs_tol: float = 1.0, z: 
     """Compare `model`'s picked runs with the reference; raises on a mismatch unless allowed, or nothing to compare."""
     if abs_tol < 0 or z < 0:
         raise ResultsError(f"--abs-tol and --z must be >= 0 (got {abs_tol}, {z})")
-    require_runs(store)
-    target = resolve_one(store, model)
-    label, reference = _reference(store, against, suite, pick)
-    measured = {rec["benchmark"]: rec for rec in
-                picked_scores(store, [target["model_id"]], suite=suite, pick=pick).to_dict("records")}
+    with reading(store) as con:
+        target = resolve_one(con, model)
+        label, reference = _reference(con, against, suite, pick)
+        measured = {rec["benchmark"]: rec for rec in
+                    picked_scores(con, [target["model_id"]], suite=suite, pick=pick)}
     keys = benchmarks or list(reference) or sorted(measured)
     if benchmarks:
         absent = [k for k in benchmarks if k not in measured or reference.get(k, {}).get("value") is None]
@@ -130,7 +128,7 @@ def regress(store: Store, model: str, against: str, *, abs_tol: float = 1.0, z: 
         why = _mismatch(key, settings, ref["settings"])
         if why:
             mismatches.append(why)
-        errors = [float(s) for s in (mine["stderr"], ref["stderr"]) if s is not None and notna(s)]
+        errors = [float(s) for s in (mine["stderr"], ref["stderr"]) if s is not None]
         stderr = math.sqrt(sum(s * s for s in errors)) if errors else None
         delta = float(mine["value"]) - float(ref["value"])
         threshold = max(abs_tol, z * stderr) if stderr else abs_tol
