@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-
 from suite.measured import evaluated_models, picked_scores, reading, resolve_models
 from suite.reported import ReportedSet
 from suite.store import Store
@@ -45,7 +44,7 @@ class Leaderboard:
     notes: list[str]
 
 
-def format_tokens(tokens: int | float | None) -> str | None:
+def format_tokens(tokens: float | None) -> str | None:
     """Token counts the way cards write them: 2T, 1.36T, 500B, 12M."""
     if tokens is None:
         return None

@@ -96,7 +96,7 @@ def _tex(text: str) -> str:
 
 
 def to_latex(lb: Leaderboard) -> str:
-    header = " & ".join(["Benchmark"] + [r"\textbf{%s}" % _tex(c.label) if c.highlight else _tex(c.label)
+    header = " & ".join(["Benchmark"] + [r"\textbf{" + _tex(c.label) + "}" if c.highlight else _tex(c.label)
                                          for c in lb.columns])
     lines = [r"\begin{tabular}{l" + "r" * len(lb.columns) + "}", r"\toprule", header + r" \\", r"\midrule"]
     for row in lb.rows:

@@ -10,9 +10,10 @@ unlike. A report opens the store once (`reading`) and runs all its queries on th
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from growth.errors import GrowbenchError
 from suite.store import Store

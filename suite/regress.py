@@ -16,7 +16,6 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
 from suite.measured import ResultsError, picked_scores, reading, resolve_one
 from suite.reported import load_reported
 from suite.store import Store

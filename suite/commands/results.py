@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,15 +18,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def leaderboard(suite: str = typer.Option("openseek-mid-v1", help=SUITE_HELP),
-                    models: Optional[list[str]] = typer.Option(None, "--models", "-m", help=(
+                    models: list[str] | None = typer.Option(None, "--models", "-m", help=(
                         "Measured model (id, name, path or name glob); repeat for more. Default: every evaluated "
                         "model, or none when --reported is given.")),
-                    reported: Optional[str] = typer.Option(None, help="Reported set (results/reported/NAME.yaml or "
+                    reported: str | None = typer.Option(None, help="Reported set (results/reported/NAME.yaml or "
                                                                        "a path) shown beside the measured models."),
                     pick: str = typer.Option("latest", help=PICK_HELP),
                     fmt: str = typer.Option("md", "--format", help="md, csv, html or latex."),
-                    out: Optional[Path] = typer.Option(None, help="Write here (atomically) instead of stdout."),
-                    db: Optional[Path] = typer.Option(None, help=DB_HELP)) -> None:
+                    out: Path | None = typer.Option(None, help="Write here (atomically) instead of stdout."),
+                    db: Path | None = typer.Option(None, help=DB_HELP)) -> None:
         """Benchmarks as rows, models as columns, best bold and second underlined, as the model card prints it."""
         from growth.atomic import write_text
         from suite.leaderboard import build_leaderboard
@@ -52,14 +51,14 @@ def register(app: typer.Typer) -> None:
                                                       "or model:NAME (another measured model)."),
                 abs_tol: float = typer.Option(1.0, help="Always accept |delta| up to this many points (x100 scale)."),
                 z: float = typer.Option(2.0, help="Also accept |delta| up to z x stderr."),
-                benchmarks: Optional[list[str]] = typer.Option(None, "--benchmark", "-b", help=(
+                benchmarks: list[str] | None = typer.Option(None, "--benchmark", "-b", help=(
                     "Compare only these (repeat); each must have a score on both sides.")),
                 allow_mismatch: bool = typer.Option(False, help="Compare even when shots, limit or metric differ."),
                 suite: str = typer.Option("openseek-mid-v1", help=SUITE_HELP),
                 pick: str = typer.Option("latest", help=PICK_HELP),
-                json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON."),
-                junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML for CI."),
-                db: Optional[Path] = typer.Option(None, help=DB_HELP)) -> None:
+                json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON."),
+                junit_out: Path | None = typer.Option(None, "--junit", help="Write JUnit XML for CI."),
+                db: Path | None = typer.Option(None, help=DB_HELP)) -> None:
         """Per benchmark delta, stderr and z; exit 0 when all pass, 1 on a regression, 2 on a usage/data error."""
         from rich.console import Console
         from rich.table import Table
@@ -95,10 +94,10 @@ def register(app: typer.Typer) -> None:
     @plot_app.command("run")
     def plot_run(run: str = typer.Argument(..., help="Training run id (models.training_run)."),
                  out: Path = typer.Option(..., help="PNG file to write."),
-                 benchmarks: Optional[list[str]] = typer.Option(None, "--benchmark", "-b", help="Only these."),
+                 benchmarks: list[str] | None = typer.Option(None, "--benchmark", "-b", help="Only these."),
                  suite: str = typer.Option("openseek-mid-v1", help=SUITE_HELP),
                  pick: str = typer.Option("latest", help=PICK_HELP),
-                 db: Optional[Path] = typer.Option(None, help=DB_HELP)) -> None:
+                 db: Path | None = typer.Option(None, help=DB_HELP)) -> None:
         """Each benchmark's score against step (tokens on top) with stderr bands; merged models marked."""
         from suite.plots import plot_run as draw
         from suite.store import Store
@@ -111,7 +110,7 @@ def register(app: typer.Typer) -> None:
                      out: Path = typer.Option(..., help="PNG file to write."),
                      suite: str = typer.Option("openseek-mid-v1", help=SUITE_HELP),
                      pick: str = typer.Option("latest", help=PICK_HELP),
-                     db: Optional[Path] = typer.Option(None, help=DB_HELP)) -> None:
+                     db: Path | None = typer.Option(None, help=DB_HELP)) -> None:
         """Bars per benchmark: the card's reported models next to the measured model."""
         from suite.plots import plot_compare as draw
         from suite.reported import load_reported

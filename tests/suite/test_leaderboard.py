@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from results_store import add_model, add_run
 
 from suite.leaderboard import build_leaderboard, format_tokens, mark_row
 from suite.leaderboard_format import render, to_markdown
 from suite.measured import ResultsError
 from suite.reported import load_reported
 from suite.store import Store
-from results_store import add_model, add_run
 
 KEYS = ["mmlu", "mmlu_pro", "agieval_en", "bbh", "hellaswag", "winogrande", "piqa", "openbookqa", "arc_challenge",
         "gsm8k", "math", "gpqa_diamond", "mbpp", "evalplus"]
