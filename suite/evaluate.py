@@ -27,6 +27,7 @@ from growth.checkpoint import Checkpoint
 from growth.errors import BackendError, CheckpointError
 from suite.backends import BACKENDS, EngineOptions, default_backend
 from suite.benchmarks import Benchmark, load_suite
+from suite.claims import claim
 from suite.scores import score_rows, sample_rows
 from suite.store import Store
 
@@ -50,7 +51,7 @@ class EvalOptions:
 class BenchmarkResult:
     model: str
     benchmark: str
-    status: str  # finished | skipped | failed | unavailable
+    status: str  # finished | skipped (already finished) | failed | unavailable (no local data) | busy (elsewhere)
     score: float | None = None
     stderr: float | None = None
     n: int | None = None
@@ -116,22 +117,34 @@ class Evaluator:
         for b in self.benchmarks:
             config_hash, config = self.config(b, dtype)
             plan = self._source.plans[b.key]
-            done = None if self.options.force else self.store.finished_run(model_id, b.key, config_hash)
-            if not plan.available:
-                results.append(BenchmarkResult(model_id, b.key, "unavailable", error=plan.unavailable))
-            elif done:
-                results.append(self._skipped(model_id, b.key, done))
-            else:
+            if plan.available:
                 pending.append((b, config_hash, config))
-                continue
-            notify(results[-1])
-        lm = None
+            else:
+                results.append(BenchmarkResult(model_id, b.key, "unavailable", error=plan.unavailable))
+                notify(results[-1])
+        lm, load_error = None, None
         try:
             for b, config_hash, config in pending:
                 notify(b.key)
-                if lm is None:
-                    lm = self._load(ckpt.path, dtype)
-                results.append(self._run_one(lm, model_id, b, config_hash, config, dtype))
+                status, ref = claim(self.store, model_id, b.key, config_hash, config, force=self.options.force,
+                                    suite=self.suite.name, lm_eval_version=self.lm_eval_version,
+                                    backend=self.backend, dtype=dtype, limit=self.options.limit,
+                                    num_fewshot=b.num_fewshot, seed=self.options.seed)
+                if status == "finished":
+                    results.append(self._skipped(model_id, b.key, ref))
+                elif status == "busy":
+                    results.append(BenchmarkResult(model_id, b.key, "busy", error=f"being evaluated by {ref}"))
+                else:
+                    if lm is None and load_error is None:
+                        try:
+                            lm = self._load(ckpt.path, dtype)
+                        except Exception as e:  # noqa: BLE001 - every pending benchmark of it fails with this
+                            load_error = f"engine failed to load: {type(e).__name__}: {_first_line(e)}"
+                    if load_error:
+                        self.store.fail_run(ref, load_error)
+                        results.append(BenchmarkResult(model_id, b.key, "failed", run_id=ref, error=load_error))
+                    else:
+                        results.append(self._run_one(lm, model_id, b, ref))
                 notify(results[-1])
         finally:
             release(lm)
@@ -148,18 +161,14 @@ class Evaluator:
         value, stderr, n = (row.iloc[0].tolist() if len(row) else (None, None, None))
         return BenchmarkResult(model_id, key, "skipped", _num(value), _num(stderr), _int(n), run_id)
 
-    def _run_one(self, lm: Any, model_id: str, b: Benchmark, config_hash: str, config: dict[str, Any],
-                 dtype: str) -> BenchmarkResult:
-        run_id = self.store.start_run(model_id, b.key, config_hash, config, suite=self.suite.name,
-                                      lm_eval_version=self.lm_eval_version, backend=self.backend, dtype=dtype,
-                                      limit=self.options.limit, num_fewshot=b.num_fewshot, seed=self.options.seed)
+    def _run_one(self, lm: Any, model_id: str, b: Benchmark, run_id: str) -> BenchmarkResult:
         try:
             out = self._lm_eval(lm, b)
             rows = score_rows(b, out)
             samples = sample_rows(out) if self.options.log_samples else None
             self.store.finish_run(run_id, rows, samples)
         except Exception as e:  # noqa: BLE001 - recorded on the run, and the job carries on
-            error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            error = f"{type(e).__name__}: {_first_line(e)}"
             self.store.fail_run(run_id, error)
             return BenchmarkResult(model_id, b.key, "failed", run_id=run_id, error=error)
         primary = next(r for r in rows if r["is_primary"])
@@ -216,6 +225,10 @@ def release(lm: Any) -> None:
             raise BackendError(f"vLLM engine did not shut down cleanly: {e}") from e
     del lm
     gc.collect()
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
 
 
 def _num(value: Any) -> float | None:

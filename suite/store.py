@@ -8,7 +8,7 @@ and a process killed mid-transaction loses only that uncommitted transaction.
 Schema (query it with plain SQL, see README):
   models(model_id, name, path, kind, parents, growth, training_run, step, tokens, merge, meta, registered_at)
   eval_runs(run_id, model_id, benchmark, suite, config_hash, config, lm_eval_version, backend, dtype, limit_n,
-            num_fewshot, seed, started_at, finished_at, status, error)
+            num_fewshot, seed, started_at, finished_at, status, error, owner)
   scores(run_id, task, metric, filter, value, stderr, n, is_primary)
   samples(run_id, task, doc_id, data)
 """
@@ -182,12 +182,19 @@ class Store:
     def start_run(self, model_id: str, benchmark: str, config_hash: str, config: dict[str, Any], *,
                   suite: str | None = None, lm_eval_version: str | None = None, backend: str | None = None,
                   dtype: str | None = None, limit: int | None = None, num_fewshot: int | None = None,
-                  seed: int | None = None) -> str:
+                  seed: int | None = None, owner: str | None = None, con: Any = None) -> str:
+        """Insert a 'running' row; pass `con` to do it inside a caller's transaction (see suite/claims.py)."""
         run_id = uuid.uuid4().hex[:12]
+        row = [run_id, model_id, benchmark, suite, config_hash, json.dumps(config), lm_eval_version, backend, dtype,
+               limit, num_fewshot, seed, now(), owner]
+        sql = ("INSERT INTO eval_runs (run_id, model_id, benchmark, suite, config_hash, config, lm_eval_version, "
+               "backend, dtype, limit_n, num_fewshot, seed, started_at, owner, status) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')")
+        if con is not None:
+            con.execute(sql, row)
+            return run_id
         with self.connect() as con:
-            con.execute("INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'running', NULL)",
-                        [run_id, model_id, benchmark, suite, config_hash, json.dumps(config), lm_eval_version,
-                         backend, dtype, limit, num_fewshot, seed, now()])
+            con.execute(sql, row)
         return run_id
 
     def finish_run(self, run_id: str, scores: list[dict[str, Any]], samples: list[dict[str, Any]] | None = None) -> None:
