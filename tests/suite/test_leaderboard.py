@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from results_store import add_model, add_run
+from results_store import add_model, add_run, run_cli
 
 from suite.leaderboard import build_leaderboard, format_tokens, mark_row
 from suite.leaderboard_format import render, to_markdown
@@ -99,25 +98,14 @@ def test_mark_row_and_token_format() -> None:
     assert [format_tokens(t) for t in (2e12, 1.36e12, 5e8, None)] == ["2T", "1.36T", "500M", None]
 
 
-def _cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    from suite.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["growbench", *args])
-    try:
-        main()
-    except SystemExit as e:
-        return e.code
-    return 0
-
-
 def test_cli_writes_atomically(db: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "board" / "lb.csv"
-    assert _cli(monkeypatch, "leaderboard", "--db", str(db.path), "-m", "alpha", "-m", "b*", "--format", "csv",
+    assert run_cli(monkeypatch, "leaderboard", "--db", str(db.path), "-m", "alpha", "-m", "b*", "--format", "csv",
                 "--out", str(out)) == 0
     assert out.read_text() == render(build_leaderboard(db, models=["alpha", "beta"]), "csv")
     assert [p.name for p in out.parent.iterdir()] == ["lb.csv"]
-    assert _cli(monkeypatch, "leaderboard", "--reported", "openseek-mid-v1") == 0
+    assert run_cli(monkeypatch, "leaderboard", "--reported", "openseek-mid-v1") == 0
     assert "| **Avg All** | 61.88 |" in capsys.readouterr().out
 
 
@@ -131,7 +119,7 @@ def test_errors_are_one_line_exit_2(db: Store, store: Store, tmp_path: Path, mon
     with pytest.raises(ResultsError, match="has no finished evaluation runs"):
         build_leaderboard(store)
     capsys.readouterr()
-    assert _cli(monkeypatch, "leaderboard", "--db", str(db.path), "-m", "gamm") == 2
+    assert run_cli(monkeypatch, "leaderboard", "--db", str(db.path), "-m", "gamm") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no model 'gamm'") and "did you mean gamma" in err and err.count("\n") == 1
     bad = tmp_path / "partial.yaml"
@@ -139,5 +127,5 @@ def test_errors_are_one_line_exit_2(db: Store, store: Store, tmp_path: Path, mon
     card["benchmarks"] = [b for b in card["benchmarks"] if b["key"] != "mbpp"]
     card["averages"] = []
     bad.write_text(yaml.safe_dump(card))
-    assert _cli(monkeypatch, "leaderboard", "--reported", str(bad)) == 2
+    assert run_cli(monkeypatch, "leaderboard", "--reported", str(bad)) == 2
     assert "missing benchmark(s) mbpp of suite openseek-mid-v1" in capsys.readouterr().err

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from matplotlib.image import imread
-from results_store import add_model, add_run
+from results_store import add_model, add_run, run_cli
 
 from suite.measured import ResultsError
 from suite.plots import plot_compare, plot_run
@@ -62,11 +61,6 @@ def test_plot_errors(db: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         plot_run(db, "r2", tmp_path / "x.png")
     with pytest.raises(ResultsError, match="no model 'merged-fnial'.*did you mean merged-final"):
         plot_compare(db, "merged-fnial", load_reported("openseek-mid-v1"), tmp_path / "x.png")
-    from suite.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["growbench", "plot", "run", "r9", "--out", str(tmp_path / "x.png"),
-                                      "--db", str(db.path)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    assert exit_info.value.code == 2 and "no checkpoints of training run 'r9'" in capsys.readouterr().err
+    assert run_cli(monkeypatch, "plot", "run", "r9", "--out", str(tmp_path / "x.png"), "--db", str(db.path)) == 2
+    assert "no checkpoints of training run 'r9'" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()

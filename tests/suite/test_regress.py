@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from results_store import add_model, add_run
+from results_store import add_model, add_run, run_cli
 
 from suite.measured import ResultsError
 from suite.regress import regress, to_junit
@@ -101,25 +100,14 @@ def test_junit_and_json(db: Store) -> None:
     assert data["passed"] is False and json.loads(json.dumps(data))["results"][0]["benchmark"] == "mmlu"
 
 
-def _cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    from suite.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["growbench", *args])
-    try:
-        main()
-    except SystemExit as e:
-        return e.code
-    return 0
-
-
 def test_cli_exit_codes(db: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                         capsys: pytest.CaptureFixture) -> None:
     base = ["regress", "--db", str(db.path), "--against", "reported:openseek-mid-v1"]
-    assert _cli(monkeypatch, *base, "--model", "good", "--json", str(tmp_path / "r.json")) == 0
+    assert run_cli(monkeypatch, *base, "--model", "good", "--json", str(tmp_path / "r.json")) == 0
     assert json.loads((tmp_path / "r.json").read_text())["passed"] is True
-    assert _cli(monkeypatch, *base, "--model", "bad", "--junit", str(tmp_path / "r.xml")) == 1
+    assert run_cli(monkeypatch, *base, "--model", "bad", "--junit", str(tmp_path / "r.xml")) == 1
     out = capsys.readouterr().out
     assert "regression on gsm8k" in out and ET.parse(tmp_path / "r.xml").getroot().tag == "testsuites"
-    assert _cli(monkeypatch, *base, "--model", "odd") == 2
+    assert run_cli(monkeypatch, *base, "--model", "odd") == 2
     assert capsys.readouterr().err.startswith("error: refusing to compare unlike settings")
-    assert _cli(monkeypatch, *base, "--model", "odd", "--allow-mismatch") == 0
+    assert run_cli(monkeypatch, *base, "--model", "odd", "--allow-mismatch") == 0

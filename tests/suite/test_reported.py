@@ -65,7 +65,7 @@ def test_average_definitions_are_the_cards() -> None:
 
 def test_leaderboard_reproduces_the_card_table_exactly(card_table: list[str]) -> None:
     """Every score, average (2 decimals), bold and underline, including the tie for second on GPQA."""
-    lb = build_leaderboard(None, reported=load_reported("openseek-mid-v1"), suite=None)
+    lb = build_leaderboard(None, reported=load_reported("openseek-mid-v1"))
     text = to_markdown(lb)
     assert [line for line in text.splitlines() if line.startswith("|")] == card_table
     gpqa = next(r for r in lb.rows if r.key == "gpqa_diamond")
