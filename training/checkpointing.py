@@ -13,9 +13,11 @@ model may be half-loaded, so nothing continues from it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,14 @@ def _rank() -> int:
     return dist.get_rank() if dist.is_initialized() else 0
 
 
+@contextlib.contextmanager
+def _quiet_single_process():
+    """DCP warns on every call that it 'assumes a single process' when there is no process group: that is intended."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
+
+
 def _barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
@@ -61,7 +71,8 @@ def save_state(run_dir: Path, step: int, model: torch.nn.Module, optimizers: lis
     out = run_dir / "state" / step_name(step)
     staging, path = _shared_staging(out)
     model_sd, optim_sd = get_state_dict(model, optimizers)
-    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(path))
+    with _quiet_single_process():
+        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(path))
     _barrier()
     if staging is not None:
         with staging:
@@ -109,7 +120,8 @@ def load_state(path: Path, model: torch.nn.Module, optimizers: list[torch.optim.
     model_sd, optim_sd = get_state_dict(model, optimizers)
     state = {"model": model_sd, "optim": optim_sd}
     try:
-        dcp.load(state, checkpoint_id=str(path))
+        with _quiet_single_process():
+            dcp.load(state, checkpoint_id=str(path))
         set_state_dict(model, optimizers, model_state_dict=state["model"], optim_state_dict=state["optim"])
     except Exception as e:  # the model may be partly overwritten: refuse to go on, say where
         raise CheckpointError(f"{path}: cannot load training state ({type(e).__name__}: {e}); "

@@ -116,7 +116,7 @@ class TokenStream:
         while len(self.buffer) < n:
             text = next(self.docs)
             self.consumed += 1
-            self.buffer.extend(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            self.buffer.extend(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
             self.buffer.append(self.eos)
         out, self.buffer = self.buffer[:n], self.buffer[n:]
         return out

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 
 from growth.errors import ConfigError
+from growth.plan import from_mapping
 
 T = TypeVar("T")
 
@@ -64,20 +65,12 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
 
 
 def build(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
-    """Build dataclass `cls` from `data`; unknown keys and missing required keys are `ConfigError`s."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(fields)}")
+    """Build dataclass `cls` from `data`, converting nested sections; unknown or missing keys are `ConfigError`s."""
     hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, value in data.items():
-        kwargs[name] = _convert(hints[name], value, f"{where}.{name}")
-    missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ConfigError(f"{where}: missing required key(s) {', '.join(missing)}")
-    return cls(**kwargs)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    converted = {k: _convert(hints[k], v, f"{where}.{k}") if k in hints else v for k, v in data.items()}
+    return from_mapping(cls, converted, where)
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

@@ -122,10 +122,12 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
 
         torch.manual_seed(config.data.seed)
         tokenizer = AutoTokenizer.from_pretrained(str(parent.path))
-        model = AutoModelForCausalLM.from_pretrained(str(parent.path), dtype=torch.float32).to(device)
+        model = AutoModelForCausalLM.from_pretrained(str(parent.path), dtype=torch.float32)
         model.train()
         if world > 1:
-            _shard(model, device, world)
+            _shard(model, device, world)  # fully_shard moves each rank's shards to the mesh device
+        else:
+            model.to(device)
         optimizers = build_optimizers(model, config.optimizer)
         loader = MixtureLoader(stages, tokenizer, config.seq_len, config.data.seed)
         metrics = run / "metrics.jsonl"
@@ -142,9 +144,11 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
         if rank == 0:
             write_text(run / "config.yaml", yaml.safe_dump(as_dict(config), sort_keys=False))
 
+        fingerprint = parent.fingerprint()
+
         def training_record(stage: int) -> dict[str, Any]:
             return {"run_id": run_id, "step": step, "tokens": tokens, "stage": stages[stage].name,
-                    "parent_fingerprint": parent.fingerprint(), "parent_path": str(parent.path),
+                    "parent_fingerprint": fingerprint, "parent_path": str(parent.path),
                     "config": as_dict(config), "tokens_by_source": loader.tokens_by_source()}
 
         def checkpoint(stage: int) -> None:

@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
               max_steps: Optional[int] = typer.Option(None, help="Override the config's max_steps.")) -> None:
         """Continue pre-training a checkpoint with Muon on a data mixture; writes HF checkpoints per N steps."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from transformers.utils import logging as hf_logging
 
         from training.config import load_config
         from training.trainer import train as run_training
@@ -33,6 +34,7 @@ def register(app: typer.Typer) -> None:
         for key, value in overrides.items():
             if value is not None:
                 console.print(f"override {key} = {value}", markup=False, highlight=False)
+        hf_logging.disable_progress_bar()  # the rich bar is the progress display
         columns = (TextColumn("step"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
                    TimeRemainingColumn())
         with Progress(*columns, console=console, transient=False) as bar:
