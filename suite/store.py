@@ -54,6 +54,9 @@ MIGRATIONS: list[str] = [
         candidate_key TEXT PRIMARY KEY, members JSON, weights JSON, dev JSON, model_id TEXT, score DOUBLE,
         scores JSON, created_at TIMESTAMP);
     """,
+    # 3: who runs a 'running' row (host:pid), so a re-run can tell a live claim from a killed process's leftover
+    # (suite/claims.py).
+    "ALTER TABLE eval_runs ADD COLUMN owner TEXT;",
 ]
 
 LOCK_TIMEOUT_S = 120.0
