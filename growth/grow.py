@@ -48,6 +48,14 @@ def plan_growth(config: dict[str, Any], plan: str | Path | PlanConfig, *, seed: 
     return grown
 
 
+def plan_checkpoint(src: str | Path, plan: str | Path | PlanConfig, *,
+                    seed: int | None = None) -> tuple[Checkpoint, GrowthPlan]:
+    """Open `src` (headers only) and plan its growth; reads no weights."""
+    source = Checkpoint.open(src)
+    table = {name: (source.info(name).shape, source.info(name).dtype) for name in source.names()}
+    return source, plan_growth(source.config, plan, seed=seed, tensors=table)
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
@@ -97,11 +105,9 @@ def grow(src: str | Path, out: str | Path, plan: str | Path | PlanConfig, *, see
     """Grow checkpoint `src` into `out` following `plan` (a shipped plan's name, a YAML path or a PlanConfig)."""
     plan_cfg = _plan_config(plan)
     out_dtype = parse_dtype(dtype) if dtype is not None else None
-    source = Checkpoint.open(src)
+    source, grown = plan_checkpoint(src, plan_cfg, seed=seed)
     if Path(out).absolute().resolve() == source.path.absolute().resolve():
         raise PlanError(f"output {out} is the source checkpoint; choose another directory")
-    table = {name: (source.info(name).shape, source.info(name).dtype) for name in source.names()}
-    grown = plan_growth(source.config, plan_cfg, seed=seed, tensors=table)
     ops = grown.output_ops()
     specs = [TensorSpec(op.name, op.shape, out_dtype or op.dtype) for op in ops]
     executor = Executor(grown, source)

@@ -63,17 +63,21 @@ def register(app: typer.Typer) -> None:
                                                  "default: the source's."),
              verify: bool = typer.Option(False, help="Compare logits before/after every step on fixed prompts."),
              dry_run: bool = typer.Option(False, "--dry-run", help="Plan and count parameters; read no weights."),
-             config: Optional[Path] = typer.Option(None, help="With --dry-run: a config.json instead of SRC."),
+             config: Optional[Path] = typer.Option(None, help="With --dry-run: a config.json (or its folder) "
+                                                  "instead of SRC."),
              show_ops: bool = typer.Option(False, help="Print every per-tensor operation of the plan."),
              force: bool = typer.Option(False, help="Replace OUT if it exists.")) -> None:
         """Grow a checkpoint with a plan (width, untie, depth) and write growth.json beside the weights."""
         from growth.grow import grow as run_grow
-        from growth.grow import plan_growth, read_config_file
+        from growth.grow import plan_checkpoint, plan_growth, read_config_file
 
         if dry_run:
             if (config is None) == (src is None):
                 raise ConfigError("--dry-run needs exactly one of SRC or --config CONFIG_JSON")
-            grown = plan_growth(read_config_file(config or src), plan, seed=seed)
+            if src is not None:
+                _, grown = plan_checkpoint(src, plan, seed=seed)
+            else:
+                grown = plan_growth(read_config_file(config), plan, seed=seed)
             _print_plan(grown, show_ops)
             console.print("grown config:", markup=False)
             console.print(json.dumps(grown.final.config, indent=2, sort_keys=True), markup=False, highlight=False,

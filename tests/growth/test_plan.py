@@ -99,3 +99,25 @@ def test_invalid_yaml(tmp_path):
 def test_unknown_architecture():
     with pytest.raises(PlanError, match="unknown architecture 'gpt2'.*qwen3"):
         plan_growth({"model_type": "gpt2", "n_layer": 2}, "openseek-mid-v1")
+
+
+def test_dry_run_from_a_checkpoint_reads_no_weights(tiny_model, tmp_path, monkeypatch):
+    from growth.checkpoint import Checkpoint
+    from suite.commands import grow
+
+    def no_reads(self, name):
+        raise AssertionError(f"dry run read {name}")
+
+    monkeypatch.setattr(Checkpoint, "read", no_reads)
+    app = typer.Typer()
+    grow.register(app)
+    app.command("noop")(lambda: None)
+    plan = tmp_path / "p.yaml"
+    plan.write_text("steps: [{op: untie}, {op: width, factor: 2, snr_db: 10}, {op: depth, start: 1, end: 3}]\n")
+    result = CliRunner().invoke(app, ["grow", str(tiny_model), "--dry-run", "--show-ops", "--plan", str(plan)])
+    assert result.exit_code == 0, result.output
+    assert "722,304 -> 853,376 -> 1,246,592 -> 1,738,752" in result.output
+    assert "split_columns(layer=3, d=256, d_new=512, noise=hypercloning, snr_db=10)" in result.output
+    assert "model.layers.5.mlp.down_proj.weight [128, 512] float32 = copy <- model.layers.3.mlp.down_proj" \
+        in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]
