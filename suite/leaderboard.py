@@ -75,10 +75,51 @@ def suite_layout(suite: str) -> tuple[list[tuple[str, str]], list[tuple[str, lis
             [("Avg General", general), ("Avg All", [b.key for b in benchmarks])])
 
 
+def _measured(store: Store, models: list[str] | None, keys: list[str], suite: str | None, pick: str,
+              suffix: str) -> tuple[list[Column], list[dict[str, float | None]], list[str]]:
+    """Measured columns: the picked run per model and benchmark, with notes on --limit runs and empty columns."""
+    with reading(store) as con:
+        chosen = resolve_models(con, models) if models else evaluated_models(con, suite)
+        picked = picked_scores(con, [m["model_id"] for m in chosen], suite=suite, pick=pick,
+                               columns=("model_id", "benchmark", "value", "limit_n"))
+    by_model: dict[str, dict[str, dict[str, Any]]] = {}
+    for rec in picked:
+        by_model.setdefault(rec["model_id"], {})[rec["benchmark"]] = rec
+    columns, scores = [], []
+    notes = [f"Measured columns: the {pick} finished run per model and benchmark from {store.path}."]
+    for m in chosen:
+        recs = by_model.get(m["model_id"], {})
+        columns.append(Column(f"{m['name']}{suffix}", "measured", format_tokens(m.get("tokens"))))
+        scores.append({k: float(recs[k]["value"]) if k in recs else None for k in keys})
+        limited = sorted(k for k, r in recs.items() if r["limit_n"] is not None)
+        if limited:
+            notes.append(f"{m['name']}: {', '.join(limited)} measured on a --limit subset, not the full benchmark.")
+        if not recs:
+            notes.append(f"{m['name']}: no finished run in suite {suite}; its column is empty.")
+    return columns, scores, notes
+
+
+def _average(name: str, keys: list[str], column: Column, scores: dict[str, float | None],
+             printed: float | None, notes: list[str]) -> float | None:
+    """The mean of the present scores; a card's printed value wins, with a note when it is not that mean."""
+    present = [scores[k] for k in keys if scores.get(k) is not None]
+    missing = [k for k in keys if scores.get(k) is None]
+    mean = sum(present) / len(present) if present else None
+    if printed is not None:
+        if missing or mean is None or abs(round(mean, 2) - printed) > 0.001:
+            recomputed = f"{mean:.2f}" if mean is not None and not missing else "not computable (missing scores)"
+            notes.append(f"{name} for {column.label} is shown as the source prints it ({printed:.2f}); the mean of "
+                         f"its {len(keys)} benchmarks is {recomputed}.")
+        return printed
+    if missing and present:
+        notes.append(f"{name} for {column.label} leaves out {', '.join(missing)} (no score): mean of "
+                     f"{len(present)} of {len(keys)} benchmarks.")
+    return mean
+
+
 def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = None, models: list[str] | None = None,
                       suite: str | None = "openseek-mid-v1", pick: str = "latest") -> Leaderboard:
     """Assemble the table. `models` are store patterns (default: every evaluated model unless only `reported`)."""
-    notes: list[str] = []
     if reported is not None:
         if suite:
             reported.require([k for k, _ in suite_layout(suite)[0]], suite)
@@ -89,56 +130,29 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
     keys = [k for k, _ in layout]
     columns: list[Column] = []
     scores: list[dict[str, float | None]] = []
-    printed: list[dict[str, float] | None] = []
+    printed: list[dict[str, float]] = []
+    notes: list[str] = []
     if reported is not None:
-        printed_by_avg = {a.name: a.printed for a in reported.averages}
         for m in reported.models:
             columns.append(Column(m.name, "reported", m.training_tokens, highlight=m.name == reported.subject))
             scores.append({r.key: r.scores[m.name] for r in reported.rows})
-            printed.append({name: p[m.name] for name, p in printed_by_avg.items() if p is not None})
+            printed.append({a.name: a.printed[m.name] for a in reported.averages if a.printed is not None})
     if models is not None or reported is None:
         if store is None:
             raise ValueError("measured columns need a store")
-        with reading(store) as con:
-            chosen = resolve_models(con, models) if models else evaluated_models(con, suite)
-            picked = picked_scores(con, [m["model_id"] for m in chosen], suite=suite, pick=pick,
-                                   columns=("model_id", "benchmark", "value", "limit_n"))
-        by_model: dict[str, list[dict[str, Any]]] = {}
-        for rec in picked:
-            by_model.setdefault(rec["model_id"], []).append(rec)
-        suffix = " (measured)" if reported is not None else ""
-        for m in chosen:
-            recs = {r["benchmark"]: r for r in by_model.get(m["model_id"], [])}
-            columns.append(Column(f"{m['name']}{suffix}", "measured", format_tokens(m.get("tokens"))))
-            scores.append({k: float(recs[k]["value"]) if k in recs else None for k in keys})
-            printed.append(None)
-            limited = sorted(k for k, r in recs.items() if r["limit_n"] is not None)
-            if limited:
-                notes.append(f"{m['name']}: {', '.join(limited)} measured on a --limit subset, not the full benchmark.")
-            if not recs:
-                notes.append(f"{m['name']}: no finished run in suite {suite}; its column is empty.")
-        notes.insert(0, f"Measured columns: the {pick} finished run per model and benchmark from {store.path}.")
+        measured = _measured(store, models, keys, suite, pick, " (measured)" if reported is not None else "")
+        columns += measured[0]
+        scores += measured[1]
+        printed += [{} for _ in measured[0]]
+        notes += measured[2]
     rows = [Row("Training tokens", "training_tokens", "tokens", [c.tokens for c in columns])]
-    for key, title in layout:
-        rows.append(Row(title, key, "score", [s[key] for s in scores]))
+    rows += [Row(title, key, "score", [s[key] for s in scores]) for key, title in layout]
     if averages:
         rows.append(Row("", "", "blank", [None] * len(columns)))
     for name, avg_keys in averages:
-        values: list[float | str | None] = []
-        for col, col_scores, col_printed in zip(columns, scores, printed):
-            present = [col_scores[k] for k in avg_keys if col_scores.get(k) is not None]
-            mean = sum(present) / len(present) if present else None
-            missing = [k for k in avg_keys if col_scores.get(k) is None]
-            shown = (col_printed or {}).get(name, mean)
-            if col_printed and name in col_printed and (mean is None or missing or abs(round(mean, 2) - shown) > 0.001):
-                recomputed = f"{mean:.2f}" if mean is not None and not missing else "not computable"
-                notes.append(f"{name} for {col.label} is shown as the source prints it ({shown:.2f}); the mean of its "
-                             f"{len(avg_keys)} benchmarks is {recomputed}.")
-            elif missing and present:
-                notes.append(f"{name} for {col.label} leaves out {', '.join(missing)} (no score): mean of "
-                             f"{len(present)} of {len(avg_keys)} benchmarks.")
-            values.append(shown)
-        rows.append(Row(name, name.lower().replace(" ", "_"), "average", values))
+        rows.append(Row(name, name.lower().replace(" ", "_"), "average",
+                        [_average(name, avg_keys, col, col_scores, col_printed.get(name), notes)
+                         for col, col_scores, col_printed in zip(columns, scores, printed)]))
     for row in rows:
         row.marks = mark_row(row.values) if row.kind in ("score", "average") else [None] * len(columns)
     if any(v is None for row in rows if row.kind == "score" for v in row.values):
