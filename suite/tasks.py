@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from functools import cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,14 @@ class BenchmarkTasks:
     @property
     def available(self) -> bool:
         return self.unavailable is None
+
+
+@cache
+def _base_index(include_paths: tuple[str, ...]) -> dict[str, Any]:
+    import lm_eval
+    from lm_eval.tasks._index import TaskIndex
+
+    return TaskIndex.build([Path(lm_eval.__file__).parent / "tasks", *map(Path, include_paths)])
 
 
 def _leaves(index: dict[str, Any], name: str, seen: tuple[str, ...] = ()) -> list[Any]:
@@ -116,10 +125,11 @@ class TaskSource:
         self.data_dir = data_dir.resolve() if data_dir else None
         self.include_paths = tuple(dict.fromkeys(str(p) for b in benchmarks for p in b.include_paths))
         self.work_dir = Path(tempfile.mkdtemp(prefix="growbench-tasks-"))
-        # One index build (the slow part of lm-eval start-up): plan on it, then add the derived YAMLs to it, as a
-        # later include path would (same names replace the built-in entries).
-        self._manager = TaskManager(include_path=[*self.include_paths, str(self.work_dir)])
+        # Indexing every lm-eval YAML is the slow part of lm-eval start-up: it is done once per process and
+        # copied; the derived YAMLs are then added on top, as a later include path would (same names win).
+        self._manager = TaskManager(include_path=[str(self.work_dir)], include_defaults=False)
         index = self._manager.task_index
+        index.update(_base_index(self.include_paths))
         self.plans = {b.key: self._plan(b, index) for b in benchmarks}
         index.update(TaskIndex.build([self.work_dir]))
 
@@ -151,6 +161,12 @@ class TaskSource:
         plan = self.plans[key]
         if not plan.available:
             raise DataError(f"benchmark {key} is unavailable offline: {plan.unavailable}")
+        index = self.manager().task_index
+        for leaf in plan.leaves:  # before building: a fallback would fetch the hub dataset (or fail offline)
+            derived = self.work_dir / f"{leaf.name}.yaml"
+            if leaf.data_files is not None and Path(index[leaf.name].yaml_path or "") != derived:
+                raise DataError(f"lm-eval task {leaf.name} did not load from the data mirror: lm-eval could not use "
+                                f"the derived YAML {derived} and fell back to its hub task ({index[leaf.name].yaml_path})")
         loaded = self.manager().load(plan.benchmark.task_names)
         built = {name: task for name, task in loaded["tasks"].items()}
         expected = {leaf.name: leaf for leaf in plan.leaves}
