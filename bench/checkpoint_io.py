@@ -1,6 +1,6 @@
 """Streaming checkpoint copy vs `cp -r`: throughput ratio and peak RSS.
 
-    python bench/checkpoint_io.py [--gib 2.0] [--shard-mib 512] [--repeats 2] [--workdir DIR]
+    python -m bench.checkpoint_io [--gib 2.0] [--shard-mib 512] [--repeats 2] [--workdir DIR]
 
 Builds a synthetic sharded checkpoint of --gib GiB (a Qwen3-like layout: hidden 2048, FFN 8192), then, in one run,
 copies it with `cp -r` and with growbench's streaming reader + writer (in a child process, so its peak RSS is its

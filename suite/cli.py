@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from growth.errors import GrowbenchError
-from suite.commands import evaluate, grow, merge, results, train
+from suite.commands import evaluate, grow, merge, pipeline, results, train  # noqa: E402
 
 app = typer.Typer(name="growbench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Evaluation-driven model growth: grow, train, evaluate, select, merge, report.")
@@ -81,7 +81,7 @@ def fixture_tiny(out: Path = typer.Argument(..., help="Output checkpoint directo
     console.print(f"wrote tiny Qwen3 checkpoint to {path}")
 
 
-for _module in (evaluate, grow, merge, results, train):
+for _module in (evaluate, grow, merge, pipeline, results, train):
     _module.register(app)
 
 
