@@ -12,6 +12,8 @@ from suite.measured import ResultsError
 from suite.regress import regress
 from suite.store import Store
 
+pytestmark = pytest.mark.slow  # lm-eval task preparation alone takes about a minute on the shared CPU machine
+
 
 def test_real_evaluation_feeds_leaderboard_and_regress(tiny_model: Path, benchmark_mirror: Path, store: Store,
                                                        tmp_path: Path) -> None:
