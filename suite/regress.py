@@ -6,7 +6,9 @@ standard error of the measured run, or sqrt(s1^2 + s2^2) for two measured runs (
 z = delta / stderr. A benchmark passes when |delta| <= max(abs_tol, z_threshold * stderr): a drop smaller than the
 measurement noise (or than the tolerance) is not a regression. Comparing unlike settings (5-shot against 0-shot, a
 --limit subset against a full run, another metric) is refused unless `allow_mismatch`, because such a delta means
-nothing. The CLI turns the report into a table, JSON and JUnit XML and exits 0 (all pass) or 1 (a regression).
+nothing. A benchmark without a score on both sides is reported as missing (JUnit: skipped) and does not fail the
+check; naming it with `benchmarks` makes its absence an error instead. The CLI turns the report into a table, JSON
+and JUnit XML and exits 0 (all pass) or 1 (a regression).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(plot_app, name="plot")
 
     @app.command()
-    def leaderboard(suite: str = typer.Option("openseek-mid-v1", help=SUITE_HELP),
+    def leaderboard(suite: str | None = typer.Option(None, help=SUITE_HELP + " Default: the reported set's suite, "
+                                                      "else openseek-mid-v1."),
                     models: list[str] | None = typer.Option(None, "--models", "-m", help=(
                         "Measured model (id, name, path or name glob); repeat for more. Default: every evaluated "
                         "model, or none when --reported is given.")),
@@ -37,6 +38,7 @@ def register(app: typer.Typer) -> None:
         if fmt not in FORMATS:
             raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
         reported_set = load_reported(reported) if reported else None
+        suite = suite or (reported_set.suite if reported_set else None) or "openseek-mid-v1"
         store = Store(db) if models or reported_set is None else None
         text = render(build_leaderboard(store, reported=reported_set, models=models or None, suite=suite, pick=pick),
                       fmt)
