@@ -7,7 +7,7 @@ report picks one run per model and benchmark with a window query in DuckDB (suit
 <= 1 s per call, store opening included. Prints one table: cold (first) and median-of-5 warm seconds, and the ratio
 to the 1 s target.
 
-Run: .venv/bin/python bench/leaderboard.py [--keep DIR]
+Run from the repository root: .venv/bin/python -m bench.leaderboard [--keep DIR]
 """
 
 from __future__ import annotations
