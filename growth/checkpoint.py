@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import struct
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -290,6 +291,12 @@ def _header_bytes(specs: list[TensorSpec]) -> bytes:
     return struct.pack("<Q", len(raw)) + raw
 
 
+def _sync_close(fh: Any) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
+
+
 class CheckpointWriter:
     """Write a checkpoint tensor by tensor, in the order of `specs`, then publish it atomically.
 
@@ -317,6 +324,10 @@ class CheckpointWriter:
         self._shards = dict(zip(self._files, shards))
         self._pos = 0
         self._fh: Any = None
+        # Finished shards are fsynced on a background thread while the next one is written, so the flush to disk
+        # overlaps the work instead of all landing at publish time.
+        self._syncer = ThreadPoolExecutor(max_workers=1)
+        self._synced: list[Future] = []
         self._total = sum(s.nbytes for s in specs)
 
     def _next(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> tuple[Any, bool]:
@@ -334,7 +345,7 @@ class CheckpointWriter:
 
     def _done(self, last: bool) -> None:
         if last:
-            self._fh.close()
+            self._synced.append(self._syncer.submit(_sync_close, self._fh))
             self._fh = None
 
     def add(self, name: str, tensor: torch.Tensor) -> None:
@@ -376,6 +387,8 @@ class CheckpointWriter:
                 shutil.copy2(f, self.path / f.name)
 
     def commit(self) -> Path:
+        for future in self._synced:
+            future.result()
         if self._pos != len(self._queue):
             missing = self._queue[self._pos][0].name
             raise CheckpointError(f"output incomplete: {len(self._queue) - self._pos} tensors missing, first {missing}")
@@ -393,6 +406,7 @@ class CheckpointWriter:
     def __exit__(self, *exc: object) -> None:
         if self._fh is not None:
             self._fh.close()
+        self._syncer.shutdown(wait=True)
         self._staging.cleanup()
 
 
