@@ -72,7 +72,9 @@ class SelectOptions:
     data_dir: Path | None = None
     """Local benchmark mirror."""
     work_dir: Path | None = None
-    """Where candidate merges are written while they are evaluated (default: beside the recipe)."""
+    """Where candidate merges are written while they are evaluated (default: candidates/ beside the database)."""
+    allow_code_execution: bool = False
+    """Let code benchmarks (mbpp, evalplus) run model-written code in --build and dev evaluations."""
 
 
 @dataclass
@@ -122,11 +124,15 @@ def find_candidates(store: Store, *, run: Path | None = None, models: str | None
 
 
 def score_table(store: Store, candidates: list[Candidate], suite: str) -> Any:
-    """Primary scores (0..1) per candidate and benchmark from the most complete finished run in `suite`."""
+    """Primary scores (0..1) per candidate and benchmark from the most complete finished run in `suite` (a suite
+    name or YAML path; runs are stored under the suite's name)."""
     import pandas as pd
 
+    from suite.benchmarks import load_suite
+
     ids = [c.model_id for c in candidates]
-    df = store.query(_TABLE_SQL, [ids, suite]) if store.path.exists() else pd.DataFrame(
+    name = load_suite(suite).name
+    df = store.query(_TABLE_SQL, [ids, name]) if store.path.exists() else pd.DataFrame(
         columns=["model_id", "benchmark", "value"])
     table = df.pivot(index="model_id", columns="benchmark", values="value") if len(df) else pd.DataFrame()
     return table.reindex(index=ids)
@@ -164,5 +170,6 @@ def build(store: Store, recipe: MergeRecipe, out: Path, options: SelectOptions, 
 
     path = run_merge(plan_merge(recipe), out, force=force)
     model_id = store.register_model(path)
-    evaluate(path, suite=options.suite, limit=limit, backend=options.backend, data_dir=options.data_dir, store=store)
+    evaluate(path, suite=options.suite, limit=limit, backend=options.backend, data_dir=options.data_dir, store=store,
+             allow_code_execution=options.allow_code_execution)
     return model_id

@@ -13,6 +13,7 @@ published atomically.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,6 +26,7 @@ from growth.errors import CheckpointError
 from growth.merge.recipe import MergeRecipe
 
 CHUNK_ELEMENTS = 1 << 24  # 64 MiB of fp32 per source chunk
+PIPELINE_BYTES = 2**30  # compute the next tensor during a write only while both fit in this
 _CONFIG_DTYPE_KEYS = ("torch_dtype", "dtype")
 
 
@@ -88,32 +90,62 @@ def plan_merge(recipe: MergeRecipe) -> MergePlan:
     return MergePlan(recipe, sources, [s.fingerprint() for s in sources], specs)
 
 
-def read_span(info: TensorInfo, start: int, stop: int) -> torch.Tensor:
-    """Elements [start, stop) of a tensor's flat data, as a fresh fp32 tensor (plain reads, no mmap)."""
-    item = info.dtype.itemsize
-    buf = torch.empty((stop - start) * item, dtype=torch.uint8)
-    with open(info.file, "rb") as f:
-        f.seek(info.start + start * item)
-        got = f.readinto(memoryview(buf.numpy()))
-    if got != buf.numel():
-        raise CheckpointError(f"{info.file}: truncated while reading {info.name!r}")
-    values = buf.view(info.dtype)
-    return values if info.dtype == torch.float32 else values.float()
+class ChunkReader:
+    """Reads flat element ranges of tensors into one reused buffer (plain reads, no mmap).
+
+    Reusing the buffer matters: a fresh 64 MiB allocation per read costs a page fault per 4 KiB on first touch,
+    which made reading three times slower than the page cache can deliver. Each read overwrites the last one.
+    """
+
+    def __init__(self, elements: int) -> None:
+        self._raw = torch.empty(elements * 8, dtype=torch.uint8)  # room for float64; untouched pages cost nothing
+        self._f32 = torch.empty(elements, dtype=torch.float32)
+
+    def read(self, info: TensorInfo, start: int, stop: int) -> torch.Tensor:
+        """Elements [start, stop) of the tensor as fp32, valid until the next read."""
+        item = info.dtype.itemsize
+        raw = self._raw[: (stop - start) * item]
+        with open(info.file, "rb", buffering=0) as f:
+            f.seek(info.start + start * item)
+            got = f.readinto(memoryview(raw.numpy()))
+        if got != raw.numel():
+            raise CheckpointError(f"{info.file}: truncated while reading {info.name!r}")
+        values = raw.view(info.dtype)
+        if info.dtype == torch.float32:
+            return values
+        return self._f32[: stop - start].copy_(values)
 
 
-def _chunks(sources: list[Checkpoint], name: str, start: int, stop: int) -> Iterator[torch.Tensor]:
-    for src in sources:
-        yield read_span(src.info(name), start, stop)
+class Prefetcher:
+    """Two ChunkReaders taken in turn: the next source's chunk is read in a thread while the method folds the
+    current one (file reads and torch ops release the GIL). A yielded chunk stays valid until the next is asked
+    for, because only then is its buffer handed to a new read."""
+
+    def __init__(self, elements: int, pool: ThreadPoolExecutor) -> None:
+        self._readers = (ChunkReader(elements), ChunkReader(elements))
+        self._pool = pool
+
+    def chunks(self, infos: list[TensorInfo], start: int, stop: int) -> Iterator[torch.Tensor]:
+        pending = self._pool.submit(self._readers[0].read, infos[0], start, stop)
+        for i in range(len(infos)):
+            chunk = pending.result()
+            if i + 1 < len(infos):
+                pending = self._pool.submit(self._readers[(i + 1) % 2].read, infos[i + 1], start, stop)
+            yield chunk
 
 
-def merge_tensor(plan: MergePlan, spec: TensorSpec) -> torch.Tensor:
-    """One output tensor, built chunk by chunk; only this tensor and the chunks in flight are resident."""
+def merge_tensor(plan: MergePlan, spec: TensorSpec, reader: Prefetcher, acc: torch.Tensor) -> torch.Tensor:
+    """One output tensor, built chunk by chunk; fp32 outputs accumulate in place, others through `acc`."""
     impl = plan.recipe.impl()
-    numel = plan.sources[0].info(spec.name).numel
+    infos = [src.info(spec.name) for src in plan.sources]
+    numel = infos[0].numel
     out = torch.empty(numel, dtype=spec.dtype)
     for start in range(0, numel, CHUNK_ELEMENTS):
         stop = min(start + CHUNK_ELEMENTS, numel)
-        out[start:stop] = impl.combine(_chunks(plan.sources, spec.name, start, stop), plan.recipe.resolved)
+        target = out[start:stop] if spec.dtype == torch.float32 else acc[: stop - start]
+        impl.combine(reader.chunks(infos, start, stop), plan.recipe.resolved, target)
+        if spec.dtype != torch.float32:
+            out[start:stop].copy_(target)
     return out.view(spec.shape)
 
 
@@ -128,10 +160,27 @@ def _out_config(plan: MergePlan) -> dict[str, Any]:
 
 def run_merge(plan: MergePlan, out: str | Path, *, force: bool = False,
               max_shard_bytes: int = DEFAULT_SHARD_BYTES) -> Path:
-    """Write the merged checkpoint (weights, config, tokenizer from the first source, merge.json) atomically."""
-    with CheckpointWriter(out, plan.specs, max_shard_bytes=max_shard_bytes, force=force) as writer:
-        for spec in plan.specs:
-            writer.add(spec.name, merge_tensor(plan, spec))
+    """Write the merged checkpoint (weights, config, tokenizer from the first source, merge.json) atomically.
+
+    One worker thread computes the next tensor while this thread writes the current one (reads, adds and writes
+    all release the GIL), as long as the two together fit in PIPELINE_BYTES; otherwise they take turns, so peak
+    memory stays bounded whatever the largest tensor. A second worker prefetches source chunks (Prefetcher).
+    """
+    specs = plan.specs
+    with CheckpointWriter(out, specs, max_shard_bytes=max_shard_bytes, force=force) as writer, \
+            ThreadPoolExecutor(max_workers=1) as pool, ThreadPoolExecutor(max_workers=1) as io:
+        reader, acc = Prefetcher(CHUNK_ELEMENTS, io), torch.empty(CHUNK_ELEMENTS, dtype=torch.float32)
+        pending = pool.submit(merge_tensor, plan, specs[0], reader, acc)
+        for i, spec in enumerate(specs):
+            tensor = pending.result()
+            following = specs[i + 1] if i + 1 < len(specs) else None
+            overlap = following is not None and spec.nbytes + following.nbytes <= PIPELINE_BYTES
+            if overlap:
+                pending = pool.submit(merge_tensor, plan, following, reader, acc)
+            writer.add(spec.name, tensor)
+            del tensor
+            if following is not None and not overlap:
+                pending = pool.submit(merge_tensor, plan, following, reader, acc)
         writer.write_config(_out_config(plan))
         writer.copy_aux_from(plan.sources[0])
         writer.write_json("merge.json", plan.record())

@@ -45,15 +45,12 @@ class Linear(MergeMethod):
             raise ConfigError(f"weights sum to {total:.6g}, not 1; fix them or set normalize: true (--normalize)")
         return {"weights": weights, "normalize": bool(params["normalize"])}
 
-    def combine(self, chunks: Iterable[torch.Tensor], resolved: Mapping[str, Any]) -> torch.Tensor:
-        acc: torch.Tensor | None = None
-        for w, chunk in zip(resolved["weights"], chunks, strict=True):
-            if acc is None:
-                acc = chunk.mul_(w)
+    def combine(self, chunks: Iterable[torch.Tensor], resolved: Mapping[str, Any], out: torch.Tensor) -> None:
+        for i, (w, chunk) in enumerate(zip(resolved["weights"], chunks, strict=True)):
+            if i == 0:
+                torch.mul(chunk, w, out=out)
             else:
-                acc.add_(chunk, alpha=w)
-        assert acc is not None
-        return acc
+                out.add_(chunk, alpha=w)
 
 
 LINEAR = Linear()

@@ -3,7 +3,7 @@
 A method says which global parameters it takes (`normalize`) and which each model takes (`weight`), each with
 required/default, so the recipe loader validates any method generically (as mergekit's `MergeMethod` declares
 `parameters` and `tensor_parameters`). The engine streams each tensor in flat chunks: `combine` receives a lazy
-iterator of the models' fp32 chunks, so a method that folds (linear) holds one input chunk at a time.
+iterator of the models' chunks, so a method that folds (linear) holds one input chunk at a time.
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ class MergeMethod:
         """Validate parameters before any weights load; return what `combine` needs (e.g. final weights)."""
         raise NotImplementedError
 
-    def combine(self, chunks: Iterable[torch.Tensor], resolved: Mapping[str, Any]) -> torch.Tensor:
-        """Merge one chunk position: `chunks` yields each model's fp32 chunk in model order; returns fp32."""
+    def combine(self, chunks: Iterable[torch.Tensor], resolved: Mapping[str, Any], out: torch.Tensor) -> None:
+        """Merge one chunk position into `out` (fp32): `chunks` yields each model's chunk in model order.
+
+        A yielded chunk is only valid until the next one is requested (the engine reuses one read buffer), so a
+        method that needs all models at once must copy them."""
         raise NotImplementedError
 
 

@@ -66,6 +66,8 @@ def select(run: Optional[Path] = typer.Option(None, help="Training run dir: its 
            backend: Optional[str] = typer.Option(None, help="Evaluation backend (hf, vllm)."),
            data_dir: Optional[Path] = typer.Option(None, help="Local benchmark mirror (default $GROWBENCH_DATA_DIR)."),
            work_dir: Optional[Path] = typer.Option(None, help="Scratch folder for candidate merges."),
+           allow_code_execution: bool = typer.Option(False, help="Run model-written code (mbpp, evalplus) in "
+                                                     "dev and --build evaluations."),
            db: Optional[Path] = typer.Option(None, help=DB_HELP),
            force: bool = typer.Option(False, help="Replace --build OUT if it exists.")) -> None:
     """Choose checkpoints and weights from stored scores; write the recipe; optionally build the merged model."""
@@ -79,7 +81,8 @@ def select(run: Optional[Path] = typer.Option(None, help="Training run dir: its 
         raise GrowbenchError(f"output {build.absolute()} already exists; pass --force to replace it")
     store = Store(db)
     options = SelectOptions(suite=suite, config=config, limit=limit, backend=backend,
-                            data_dir=resolve_data_dir(data_dir), work_dir=work_dir)
+                            data_dir=resolve_data_dir(data_dir), work_dir=work_dir,
+                            allow_code_execution=allow_code_execution)
     candidates = find_candidates(store, run=run, models=models)
     recipe = run_select(store, candidates, strategy, options)
     write_recipe(recipe, out)

@@ -23,15 +23,6 @@ from suite.selector import Candidate, SelectContext
 from suite.store import now
 from suite.strategies.options import DevConfig
 
-_DEV_SQL = """
-SELECT r.benchmark, s.value FROM eval_runs r
-JOIN scores s ON s.run_id = r.run_id AND s.is_primary AND s.task = r.benchmark
-WHERE r.model_id = ? AND r.status = 'finished' AND r.benchmark IN (SELECT unnest(?::VARCHAR[]))
-  AND r.limit_n IS NOT DISTINCT FROM ? AND r.suite = ?
-QUALIFY row_number() OVER (PARTITION BY r.benchmark ORDER BY r.finished_at DESC, r.run_id) = 1
-"""
-
-
 @dataclass
 class Scored:
     score: float
@@ -97,15 +88,14 @@ class CandidateScorer:
             scratch = run_merge(plan_merge(recipe), self.work / f"candidate-{key}", force=True)
             path, model_id = scratch, self.ctx.store.register_model(scratch)
         try:
-            evaluate(path, suite=self.ctx.options.suite, benchmarks=self.dev.benchmarks, limit=self.dev.limit,
-                     backend=self.dev.backend, data_dir=self.ctx.options.data_dir, store=self.ctx.store)
+            results = evaluate(path, suite=self.ctx.options.suite, benchmarks=self.dev.benchmarks,
+                               limit=self.dev.limit, backend=self.dev.backend, data_dir=self.ctx.options.data_dir,
+                               store=self.ctx.store, allow_code_execution=self.ctx.options.allow_code_execution)
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
-        df = self.ctx.store.query(_DEV_SQL, [model_id, self.dev.benchmarks, self.dev.limit, self.ctx.options.suite])
-        scores = dict(zip(df["benchmark"], df["value"].astype(float)))
-        missing = [b for b in self.dev.benchmarks or [] if b not in scores]
-        if missing:
-            raise BackendError(f"dev evaluation of {path} produced no {missing[0]!r} score; see `growbench "
-                               "leaderboard` or eval_runs.error in the store")
+        scores = {r.benchmark: r.score for r in results if r.status in ("finished", "skipped") and r.score is not None}
+        failed = next((r for r in results if r.benchmark not in scores), None)
+        if failed is not None:
+            raise BackendError(f"dev evaluation of {path} on {failed.benchmark} {failed.status}: {failed.error}")
         return Scored(sum(scores.values()) / len(scores), scores, model_id, cached=False)

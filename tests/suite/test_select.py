@@ -136,3 +136,29 @@ def test_cli_errors_are_one_line_and_write_nothing(run: Path, store: Store, tmp_
     assert _cli(monkeypatch, "select", "--models", "mid@[12]00", "--out", str(out), "--db", str(store.path)) == 2
     assert "2 candidate checkpoints for 5 roles" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_search_moves_stay_on_the_simplex() -> None:
+    from suite.strategies.search import move
+
+    assert move([0.5, 0.5], 0, 0.2) == [0.6, 0.4]
+    assert move([0.5, 0.5], 0, -0.2) == [0.4, 0.6]
+    assert move([0.9, 0.1], 1, -0.5) == [1.0, 0.0]  # clipped at 0, renormalised
+    third = move([1 / 3] * 3, 2, 0.1)
+    assert sum(third) == pytest.approx(1.0, abs=1e-12) and third[2] == max(third)
+
+
+@pytest.mark.parametrize("strategy, config, match", [
+    ("search", {"k": 10}, "search k=10 but only 6 candidate checkpoints are scored"),
+    ("search", {"budget": 0}, "search budget must be a positive integer"),
+    ("search", {"step": 0.1, "min_step": 0.2}, "0 < min_step <= step < 1"),
+    ("search", {"dev": {"limit": 0}}, "dev.limit must be a positive integer"),
+    ("greedy-soup", {"dev": {"benchmark": ["piqa"]}}, "unknown key 'benchmark'"),
+    ("greedy-soup", {"max_models": 0}, "max_models must be a positive integer"),
+])
+def test_strategy_config_errors_come_before_any_evaluation(run: Path, store: Store, tmp_path: Path, strategy: str,
+                                                           config: dict, match: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=match):
+        select(store, find_candidates(store, run=run), strategy, SelectOptions(config=path))

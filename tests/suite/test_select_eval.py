@@ -1,0 +1,108 @@
+"""greedy-soup, search and --build with real merges and real lm-eval runs (hf backend, tiny models, local mirror).
+
+The candidates' full-suite scores, which only order them, are stored rows (tests/suite/results_store.py); every
+dev score and the built model's score come from real evaluations of real merges on a one-benchmark suite (PIQA,
+0-shot, --limit 2) so the module stays within a few minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from growth.checkpoint import Checkpoint
+from growth.fixture import TinySpec, make_tiny
+from results_store import add_run
+from suite.selector import SelectOptions, find_candidates, select
+from suite.store import Store
+
+pytestmark = pytest.mark.slow
+SUITE = {"name": "select-test", "benchmarks": {"piqa": {
+    "title": "PIQA (0-shot)", "tasks": ["piqa"], "num_fewshot": 0, "metric": "acc", "category": "commonsense"}}}
+DEV = {"dev": {"benchmarks": ["piqa"], "limit": 2, "backend": "hf"}}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, benchmark_mirror: Path) -> dict:
+    root = tmp_path_factory.mktemp("select-eval")
+    (root / "suite.yaml").write_text(yaml.safe_dump(SUITE))
+    store = Store(root / "results.duckdb")
+    for seed, value in ((0, 0.61), (1, 0.6)):  # evaluate() re-registers models under their folder names
+        path = make_tiny(root / f"cand-{'ab'[seed]}", TinySpec(seed=seed))
+        add_run(store, store.register_model(path), "piqa", value, suite="select-test")
+    return {"root": root, "store": store, "mirror": benchmark_mirror,
+            "candidates": find_candidates(store, models="cand-?")}
+
+
+def options(env: dict, config: dict) -> SelectOptions:
+    path = env["root"] / f"config-{len(list(env['root'].glob('config-*')))}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return SelectOptions(suite=str(env["root"] / "suite.yaml"), config=path, backend="hf", data_dir=env["mirror"],
+                         work_dir=env["root"] / "work")
+
+
+def dev_runs(store: Store) -> int:
+    return int(store.query("SELECT count(*) AS n FROM eval_runs WHERE limit_n = 2")["n"].iloc[0])
+
+
+def test_greedy_soup_merges_and_evaluates_then_reuses_the_cache(env: dict) -> None:
+    store, (a, b) = env["store"], env["candidates"]
+    recipe = select(store, env["candidates"], "greedy-soup", options(env, DEV))
+    steps = recipe.selection["steps"]
+    assert [s["tried"] for s in steps] == [["cand-a"], ["cand-a", "cand-b"]]
+    assert not any(s["cached"] for s in steps) and dev_runs(store) == 2
+    soup = store.query("SELECT * FROM models WHERE kind = 'merged'").to_dict("records")
+    assert len(soup) == 1 and sorted(json.loads(soup[0]["parents"])) == sorted([a.model_id, b.model_id])
+    measured = store.query("SELECT s.value FROM eval_runs r JOIN scores s USING (run_id) WHERE r.model_id = ? "
+                           "AND s.is_primary AND r.limit_n = 2", [soup[0]["model_id"]])["value"].tolist()
+    assert measured == [pytest.approx(steps[1]["dev_score"])]
+    accepted = steps[1]["dev_score"] >= steps[0]["dev_score"]
+    assert [m.name for m in recipe.models] == (["cand-a", "cand-b"] if accepted else ["cand-a"])
+    assert not list((env["root"] / "work").glob("candidate-*"))
+    again = select(store, env["candidates"], "greedy-soup", options(env, DEV))
+    assert all(s["cached"] for s in again.selection["steps"]) and dev_runs(store) == 2
+    assert again.to_dict()["models"] == recipe.to_dict()["models"]
+
+
+def test_search_walks_the_simplex_with_real_candidates(env: dict) -> None:
+    store = env["store"]
+    before = dev_runs(store)
+    config = {**DEV, "k": 2, "budget": 3, "step": 0.2}
+    recipe = select(store, env["candidates"], "search", options(env, config))
+    trace = recipe.selection["steps"]
+    assert [list(t["weights"].values()) for t in trace] == [[0.5, 0.5], [0.6, 0.4], [0.4, 0.6]]
+    assert trace[0]["cached"] and not trace[1]["cached"]  # the uniform mix is greedy-soup's 2-soup
+    assert dev_runs(store) == before + 2
+    best = max(trace, key=lambda t: t["dev_score"])
+    assert recipe.selection["dev_score"] == best["dev_score"]
+    assert sum(recipe.resolved["weights"]) == pytest.approx(1.0)
+    again = select(store, env["candidates"], "search", options(env, config))
+    assert all(t["cached"] for t in again.selection["steps"]) and dev_runs(store) == before + 2
+
+
+def test_build_merges_evaluates_and_registers(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from suite.cli import main
+
+    store, root = env["store"], env["root"]
+    roles = {"roles": [{"role": "first", "metric": "piqa", "weight": 0.7},
+                       {"role": "second", "metric": "piqa", "weight": 0.3}]}
+    (root / "roles.yaml").write_text(yaml.safe_dump(roles))
+    args = ["select", "--models", "cand-?", "--suite", str(root / "suite.yaml"), "--strategy", "anchors",
+            "--config", str(root / "roles.yaml"), "--out", str(root / "recipe.yaml"), "--build", str(root / "final"),
+            "--build-limit", "2", "--backend", "hf", "--data-dir", str(env["mirror"]), "--db", str(store.path)]
+    monkeypatch.setattr(sys, "argv", ["growbench", *args])
+    try:
+        main()
+    except SystemExit as e:
+        assert not e.code
+    model_id = Checkpoint.open(root / "final").fingerprint()
+    row = store.query("SELECT kind, parents, merge FROM models WHERE model_id = ?", [model_id]).iloc[0]
+    assert row["kind"] == "merged"
+    assert json.loads(row["parents"]) == [c.model_id for c in env["candidates"]]
+    assert [m["weight"] for m in json.loads(row["merge"])["models"]] == [0.7, 0.3]
+    runs = store.query("SELECT status FROM eval_runs WHERE model_id = ? AND suite = 'select-test'", [model_id])
+    assert runs["status"].tolist() == ["finished"]
