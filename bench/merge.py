@@ -5,8 +5,8 @@
 Prints one table: wall time, peak RSS and max-abs difference of each side, and the ratios against the targets
 (growbench >= 2x faster than the baseline, growbench peak RSS <= 2 GiB whatever the number of inputs). Each side
 runs as its own child process, launched the same way a user would (`growbench merge`, `mergekit-yaml`), and its
-peak RSS comes from os.wait4 on that child. Inputs are read once before timing so both sides start from a warm page
-cache. mergekit comes from its own venv (bench/setup_mergekit.sh, or $GROWBENCH_MERGEKIT); without it the baseline
+peak RSS comes from os.wait4 on that child. Inputs are read before every run so each starts from a warm page
+cache; sides alternate (--repeat times) and the fastest run of each counts, which damps load from other processes. mergekit comes from its own venv (bench/setup_mergekit.sh, or $GROWBENCH_MERGEKIT); without it the baseline
 is numpy: load every state dict whole, weighted sum, save.
 """
 
@@ -105,6 +105,8 @@ def main() -> None:
     ap.add_argument("--gib", type=float, default=1.0, help="size of each input checkpoint")
     ap.add_argument("--dtype", default="float32", help="inputs' and output dtype")
     ap.add_argument("--work", type=Path, default=Path("/tmp/growbench-bench-merge"))
+    ap.add_argument("--repeat", type=int, default=2, help="runs per side; the table shows the fastest wall time "
+                    "and the highest peak RSS")
     ap.add_argument("--keep", action="store_true", help="keep the synthetic inputs for the next run")
     args = ap.parse_args()
 
@@ -128,8 +130,6 @@ def main() -> None:
         baseline_name = "mergekit 0.1.5"
         baseline = [str(mergekit), str(args.work / "mergekit.yaml"), str(outs["baseline"]), "--no-copy-tokenizer"]
     else:
-        outs["baseline"].mkdir()
-        shutil.copy(inputs[0] / "config.json", outs["baseline"] / "config.json")
         baseline_name = "numpy (whole state dicts)"
         baseline = [sys.executable, "-c", NUMPY_BASELINE, str(outs["baseline"])]
         baseline += [str(x) for p, w in zip(inputs, weights) for x in (p, w)]
@@ -137,12 +137,23 @@ def main() -> None:
             "--dtype", args.dtype, "--db", str(args.work / "bench.duckdb")]
     ours += [x for p, w in zip(inputs, weights) for x in ("--model", f"{p}:{w}")]
 
-    warm(inputs)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    rows = {"growbench": run_child(ours, env), baseline_name: run_child(baseline)}
+    sides = [("growbench", ours, {**os.environ, "PYTHONPATH": str(ROOT)}, outs["growbench"]),
+             (baseline_name, baseline, None, outs["baseline"])]
+    load = os.getloadavg()[0]
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name, *_ in sides}
+    for _ in range(args.repeat):  # interleaved, so load from other processes hits both sides alike
+        for name, cmd, env, out in sides:
+            shutil.rmtree(out, ignore_errors=True)
+            if cmd is baseline and mergekit is None:
+                out.mkdir()
+                shutil.copy(inputs[0] / "config.json", out / "config.json")
+            warm(inputs)
+            runs[name].append(run_child(cmd, env))
+    rows = {name: (min(w for w, _ in r), max(m for _, m in r)) for name, r in runs.items()}
     diff = max_abs(outs["growbench"], outs["baseline"])
     (g_wall, g_rss), (b_wall, b_rss) = rows["growbench"], rows[baseline_name]
     print(f"\nhost: {platform.node()} ({os.cpu_count()} cpus), torch {torch.__version__}")
+    print(f"best of {args.repeat} interleaved runs per side; 1-min load average at start: {load:.1f}")
     print(f"{'side':28} {'wall s':>8} {'peak RSS GiB':>13}")
     for name, (wall, rss) in rows.items():
         print(f"{name:28} {wall:8.1f} {rss:13.2f}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -116,25 +116,7 @@ class ChunkReader:
         return self._f32[: stop - start].copy_(values)
 
 
-class Prefetcher:
-    """Two ChunkReaders taken in turn: the next source's chunk is read in a thread while the method folds the
-    current one (file reads and torch ops release the GIL). A yielded chunk stays valid until the next is asked
-    for, because only then is its buffer handed to a new read."""
-
-    def __init__(self, elements: int, pool: ThreadPoolExecutor) -> None:
-        self._readers = (ChunkReader(elements), ChunkReader(elements))
-        self._pool = pool
-
-    def chunks(self, infos: list[TensorInfo], start: int, stop: int) -> Iterator[torch.Tensor]:
-        pending = self._pool.submit(self._readers[0].read, infos[0], start, stop)
-        for i in range(len(infos)):
-            chunk = pending.result()
-            if i + 1 < len(infos):
-                pending = self._pool.submit(self._readers[(i + 1) % 2].read, infos[i + 1], start, stop)
-            yield chunk
-
-
-def merge_tensor(plan: MergePlan, spec: TensorSpec, reader: Prefetcher, acc: torch.Tensor) -> torch.Tensor:
+def merge_tensor(plan: MergePlan, spec: TensorSpec, reader: ChunkReader, acc: torch.Tensor) -> torch.Tensor:
     """One output tensor, built chunk by chunk; fp32 outputs accumulate in place, others through `acc`."""
     impl = plan.recipe.impl()
     infos = [src.info(spec.name) for src in plan.sources]
@@ -143,7 +125,7 @@ def merge_tensor(plan: MergePlan, spec: TensorSpec, reader: Prefetcher, acc: tor
     for start in range(0, numel, CHUNK_ELEMENTS):
         stop = min(start + CHUNK_ELEMENTS, numel)
         target = out[start:stop] if spec.dtype == torch.float32 else acc[: stop - start]
-        impl.combine(reader.chunks(infos, start, stop), plan.recipe.resolved, target)
+        impl.combine((reader.read(info, start, stop) for info in infos), plan.recipe.resolved, target)
         if spec.dtype != torch.float32:
             out[start:stop].copy_(target)
     return out.view(spec.shape)
@@ -164,12 +146,12 @@ def run_merge(plan: MergePlan, out: str | Path, *, force: bool = False,
 
     One worker thread computes the next tensor while this thread writes the current one (reads, adds and writes
     all release the GIL), as long as the two together fit in PIPELINE_BYTES; otherwise they take turns, so peak
-    memory stays bounded whatever the largest tensor. A second worker prefetches source chunks (Prefetcher).
+    memory stays bounded whatever the largest tensor.
     """
     specs = plan.specs
     with CheckpointWriter(out, specs, max_shard_bytes=max_shard_bytes, force=force) as writer, \
-            ThreadPoolExecutor(max_workers=1) as pool, ThreadPoolExecutor(max_workers=1) as io:
-        reader, acc = Prefetcher(CHUNK_ELEMENTS, io), torch.empty(CHUNK_ELEMENTS, dtype=torch.float32)
+            ThreadPoolExecutor(max_workers=1) as pool:
+        reader, acc = ChunkReader(CHUNK_ELEMENTS), torch.empty(CHUNK_ELEMENTS, dtype=torch.float32)
         pending = pool.submit(merge_tensor, plan, specs[0], reader, acc)
         for i, spec in enumerate(specs):
             tensor = pending.result()
