@@ -113,7 +113,9 @@ def find_candidates(store: Store, *, run: Path | None = None, models: str | None
             raise ConfigError(f"{run} is not a training run (no checkpoints/ folder)")
         found = [_open_candidate(p) for p in sorted((run / "checkpoints").glob("step-*")) if p.is_dir()]
     else:
-        found = [Candidate(m["model_id"], m["name"], m["path"], None if m["step"] != m["step"] else m["step"])
+        from pandas import isna
+
+        found = [Candidate(m["model_id"], m["name"], m["path"], None if isna(m["step"]) else int(m["step"]))
                  for m in store.find_models(models)]
         if not found:
             found = [_open_candidate(Path(p)) for p in sorted(glob.glob(models)) if (Path(p) / "config.json").exists()]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
 from growth.errors import ConfigError
+from growth.plan import from_mapping as plan_from_mapping
 
 T = TypeVar("T")
 
@@ -24,23 +25,8 @@ def read_yaml(path: str | Path) -> Any:
 
 
 def from_mapping(cls: type[T], data: Any, where: str) -> T:
-    """Build dataclass `cls` from `data` (None -> all defaults); unknown or missing keys are ConfigErrors."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(fields)}")
-    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ConfigError(f"{where}: missing key {missing[0]!r}")
-    try:
-        return cls(**data)
-    except TypeError as e:
-        raise ConfigError(f"{where}: {e}") from None
+    """Build dataclass `cls` from `data` (None -> all defaults), rejecting unknown keys (growth.plan's loader)."""
+    return plan_from_mapping(cls, {} if data is None else data, where)
 
 
 @dataclasses.dataclass

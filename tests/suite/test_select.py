@@ -89,7 +89,7 @@ def test_anchor_errors(run: Path, store: Store, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="role 'maths': no stored 'math' score for any candidate"):
         select(store, candidates, "anchors", SelectOptions(config=roles))
     roles.write_text(yaml.safe_dump({"roles": [{"role": "maths", "metric": "math", "weight": 1, "bonus": 2}]}))
-    with pytest.raises(ConfigError, match="unknown key 'bonus'"):
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) bonus"):
         select(store, candidates, "anchors", SelectOptions(config=roles))
     with pytest.raises(ConfigError, match="unknown selection strategy 'greedy'. Did you mean greedy-soup"):
         select(store, candidates, "greedy", SelectOptions())
@@ -153,7 +153,7 @@ def test_search_moves_stay_on_the_simplex() -> None:
     ("search", {"budget": 0}, "search budget must be a positive integer"),
     ("search", {"step": 0.1, "min_step": 0.2}, "0 < min_step <= step < 1"),
     ("search", {"dev": {"limit": 0}}, "dev.limit must be a positive integer"),
-    ("greedy-soup", {"dev": {"benchmark": ["piqa"]}}, "unknown key 'benchmark'"),
+    ("greedy-soup", {"dev": {"benchmark": ["piqa"]}}, r"unknown key\(s\) benchmark"),
     ("greedy-soup", {"max_models": 0}, "max_models must be a positive integer"),
 ])
 def test_strategy_config_errors_come_before_any_evaluation(run: Path, store: Store, tmp_path: Path, strategy: str,
