@@ -18,6 +18,7 @@ from typing import Any
 from pandas import DataFrame
 
 from growth.atomic import write_bytes
+from suite.leaderboard import suite_layout
 from suite.measured import ResultsError, picked_scores, reading, records, resolve_one
 from suite.reported import ReportedSet
 from suite.store import Store
@@ -25,7 +26,7 @@ from suite.store import Store
 
 def _save(fig: Any, out: str | Path) -> Path:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110)
     return write_bytes(out, buf.getvalue())
 
 
@@ -62,12 +63,18 @@ def plot_run(store: Store, run: str, out: str | Path, *, suite: str | None = "op
     if df.empty:
         raise ResultsError(f"training run {run!r} has {len(models)} checkpoints but no finished evaluation runs"
                            f"{' in suite ' + suite if suite else ''}; run `growbench sweep` on its checkpoints")
-    keys = benchmarks or list(dict.fromkeys(df["benchmark"]))
+    present = list(dict.fromkeys(df["benchmark"]))
+    order = [k for k, _ in suite_layout(suite)[0]] if suite else []
+    keys = benchmarks or [k for k in order if k in present] + [k for k in present if k not in order]
     ratios = [m["tokens"] / m["step"] for m in models if m["step"] and m["tokens"]]
     per_step = sorted(ratios)[len(ratios) // 2] if ratios else None
     cols = min(4, len(keys))
     rows = math.ceil(len(keys) / cols)
-    fig = Figure(figsize=(4.2 * cols, 3.4 * rows), layout="constrained")
+    height = 3.6 * rows + 1.0
+    fig = Figure(figsize=(4.2 * cols, height))
+    # Fixed margins (inches / height): an automatic layout engine measures every tick label, seconds per figure.
+    fig.subplots_adjust(left=0.06 if cols > 2 else 0.12, right=0.98, bottom=0.6 / height, top=1 - 1.3 / height,
+                        wspace=0.3, hspace=0.75)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, key in zip(axes, keys):
         points = df[(df["benchmark"] == key) & df["model_id"].isin(ids)].sort_values("step")
@@ -92,7 +99,7 @@ def plot_run(store: Store, run: str, out: str | Path, *, suite: str | None = "op
     for ax in axes[len(keys):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"training run {run} ({pick} run per checkpoint)")
+    fig.suptitle(f"training run {run} ({pick} run per checkpoint)", y=1 - 0.3 / height)
     return _save(fig, out)
 
 
@@ -112,7 +119,8 @@ def plot_compare(store: Store, model: str, reported: ReportedSet, out: str | Pat
     series.append((f"{target['name']} (measured)", [measured[k]["value"] if k in measured else None for k in keys],
                    [measured[k]["stderr"] if k in measured else None for k in keys]))
     width = 0.8 / len(series)
-    fig = Figure(figsize=(max(10.0, 1.1 * len(keys)), 4.8), layout="constrained")
+    fig = Figure(figsize=(max(10.0, 1.1 * len(keys)), 5.2))
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.3, top=0.8)
     ax = fig.subplots()
     for i, (name, values, errs) in enumerate(series):
         xs = [j + (i - (len(series) - 1) / 2) * width for j, v in enumerate(values) if v is not None]
@@ -122,7 +130,8 @@ def plot_compare(store: Store, model: str, reported: ReportedSet, out: str | Pat
                edgecolor="black" if errs else None, hatch="//" if errs else None)
     ax.set_xticks(range(len(keys)), [reported.row(k).title for k in keys], rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("score")
-    ax.set_title(f"{target['name']} vs {reported.title}")
-    ax.legend(fontsize=7, ncols=4)
+    ax.set_title(f"{target['name']} vs {reported.title}", pad=28)
+    ax.legend(fontsize=7, ncols=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, out)

@@ -89,8 +89,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"wrote {write_json(json_out, report.to_dict())}")
         if junit_out:
             typer.echo(f"wrote {write_text(junit_out, to_junit(report))}")
-        failed = [c.benchmark for c in report.results if c.status == "fail"]
-        typer.echo(f"regression on {', '.join(failed)}" if failed else "no regression")
+        failed = [f"{c.benchmark} ({c.delta:+.2f})" for c in report.results if c.status == "fail"]
+        typer.echo(f"outside tolerance: {', '.join(failed)}" if failed else "all within tolerance")
         raise typer.Exit(1 if failed else 0)
 
     @plot_app.command("run")

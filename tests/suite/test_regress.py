@@ -107,7 +107,7 @@ def test_cli_exit_codes(db: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert json.loads((tmp_path / "r.json").read_text())["passed"] is True
     assert run_cli(monkeypatch, *base, "--model", "bad", "--junit", str(tmp_path / "r.xml")) == 1
     out = capsys.readouterr().out
-    assert "regression on gsm8k" in out and ET.parse(tmp_path / "r.xml").getroot().tag == "testsuites"
+    assert "outside tolerance: gsm8k (-5.00)" in out and ET.parse(tmp_path / "r.xml").getroot().tag == "testsuites"
     assert run_cli(monkeypatch, *base, "--model", "odd") == 2
     assert capsys.readouterr().err.startswith("error: refusing to compare unlike settings")
     assert run_cli(monkeypatch, *base, "--model", "odd", "--allow-mismatch") == 0
