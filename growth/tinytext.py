@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -27,20 +28,51 @@ _FUNCS = [("add", "a + b"), ("sub", "a - b"), ("mul", "a * b"), ("maximum", "a i
           ("minimum", "a if a < b else b"), ("mean", "(a + b) / 2")]
 
 
+def sentence_parts(rng: random.Random) -> tuple[str, str, str, str]:
+    """One prose sentence as (subject, verb, object, tail); the built-in cloze benchmark cuts sentences here."""
+    return rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_TAILS)
+
+
 def prose(rng: random.Random) -> str:
-    sentences = [f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} {rng.choice(_TAILS)}"
-                 for _ in range(rng.randint(2, 5))]
-    return " ".join(sentences)
+    return " ".join(" ".join(sentence_parts(rng)) for _ in range(rng.randint(2, 5)))
+
+
+@dataclass(frozen=True)
+class MathFacts:
+    """The numbers behind one word problem, so benchmarks can ask about its steps without parsing text."""
+
+    name: str
+    item: str
+    a: int
+    b: int
+    c: int
+
+    @property
+    def total(self) -> int:
+        return self.a + self.b
+
+    @property
+    def share(self) -> int:
+        return self.total // self.c
+
+
+def math_facts(rng: random.Random) -> MathFacts:
+    name, item = rng.choice(_NAMES), rng.choice(_ITEMS)
+    return MathFacts(name, item, rng.randint(2, 60), rng.randint(2, 40), rng.randint(2, 9))
+
+
+def math_text(f: MathFacts) -> str:
+    return (f"Question: {f.name} has {f.a} {f.item} and finds {f.b} more. {f.name} then shares them equally among "
+            f"{f.c} friends and keeps the rest. How many {f.item} does each friend get?\n"
+            f"Answer: {f.name} has {f.a} + {f.b} = {f.total} {f.item}. Each friend gets {f.total} // {f.c} = "
+            f"{f.share}. The answer is {f.share}.")
 
 
 def math_problem(rng: random.Random) -> str:
-    name, item = rng.choice(_NAMES), rng.choice(_ITEMS)
-    a, b, c = rng.randint(2, 60), rng.randint(2, 40), rng.randint(2, 9)
-    total = a + b
-    return (f"Question: {name} has {a} {item} and finds {b} more. {name} then shares them equally among {c} "
-            f"friends and keeps the rest. How many {item} does each friend get?\n"
-            f"Answer: {name} has {a} + {b} = {total} {item}. Each friend gets {total} // {c} = {total // c}. "
-            f"The answer is {total // c}.")
+    return math_text(math_facts(rng))
+
+
+FUNCTION_BODIES = tuple(expr for _, expr in _FUNCS)  # every body a code_snippet function can have
 
 
 def code_snippet(rng: random.Random) -> str:
