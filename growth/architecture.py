@@ -2,7 +2,7 @@
 
 Each `growth/architectures/<model_type>.json` lists the tensor-name templates of one model family (the per-layer
 ones contain `{layer}`), the dimension spaces of each tensor (`residual`, `ffn`, `q_heads`, `kv_heads`, `head_dim`,
-`vocab`) and which tensors write into the residual stream. Operators act on spaces, not on names: width growth
+`vocab`, each the product of config keys) and which tensors write into the residual stream. Operators act on spaces, not on names: width growth
 widens every `ffn` dimension, identity-initialised depth zeroes every layer tensor that writes the residual stream.
 Adding a Llama-layout family is a new JSON file, not a code branch.
 """
@@ -58,6 +58,8 @@ class Architecture:
     pre_layers: tuple[TensorTemplate, ...]
     layer: tuple[TensorTemplate, ...]
     post_layers: tuple[TensorTemplate, ...]
+    dim_sizes: tuple[tuple[str, tuple[str, ...]], ...]  # space -> config keys whose product is its size
+    config_defaults: tuple[tuple[str, Any], ...]  # transformers' class defaults for keys a config.json may omit
 
     def match(self, name: str) -> tuple[TensorTemplate, int | None]:
         """The template a tensor name belongs to and its layer index (None outside the layers)."""
@@ -98,6 +100,29 @@ class Architecture:
                     raise PlanError(f"checkpoint lacks {t.format(i)!r}")
 
 
+    def dim_size(self, space: str, config: dict[str, Any]) -> int:
+        """The size of a space under `config`; a head_dim missing from both the config and the class defaults is
+        hidden_size // num_attention_heads, as in transformers."""
+        size = 1
+        for key in dict(self.dim_sizes)[space]:
+            value = config.get(key, dict(self.config_defaults).get(key))
+            if value is None and key == "head_dim":
+                value = config["hidden_size"] // config["num_attention_heads"]
+            if not isinstance(value, int):
+                raise PlanError(f"config has no integer {key!r} (needed for the {space} dimension)")
+            size *= value
+        return size
+
+    def check_shapes(self, tensors: dict[str, tuple[tuple[int, ...], Any]], config: dict[str, Any],
+                     what: str) -> None:
+        """Every tensor's shape is the one its dimension spaces have under `config`."""
+        for name, (shape, _) in tensors.items():
+            template, _ = self.match(name)
+            expected = tuple(self.dim_size(space, config) for space in template.dims)
+            if tuple(shape) != expected:
+                raise PlanError(f"{what}: {name} has shape {list(shape)}, but the config implies {list(expected)}")
+
+
 def _template(raw: dict[str, Any]) -> TensorTemplate:
     return TensorTemplate(raw["name"], tuple(raw["dims"]), bool(raw.get("optional", False)),
                           bool(raw.get("writes_residual", False)))
@@ -128,7 +153,9 @@ def load(model_type: str) -> Architecture:
                       tuple(c["layer_counts"]))
     return Architecture(raw["model_type"], tuple(raw["architectures"]), keys, raw["embed"], raw["lm_head"],
                         tuple(map(_template, raw["pre_layers"])), tuple(map(_template, raw["layer"])),
-                        tuple(map(_template, raw["post_layers"])))
+                        tuple(map(_template, raw["post_layers"])),
+                        tuple((space, tuple(keys)) for space, keys in raw["dim_sizes"].items()),
+                        tuple(raw["config_defaults"].items()))
 
 
 def for_config(config: dict[str, Any]) -> Architecture:

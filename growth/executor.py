@@ -1,9 +1,10 @@
 """Streaming evaluation of a `GrowthPlan`: one output tensor at a time, straight from the source shards.
 
 An output tensor of step i is its `TensorOp` applied to one tensor of step i-1, recursively down to one tensor read
-from the source checkpoint. Nothing is cached, so resident memory is a few copies of the largest tensor whatever the
-model size; a tensor that several outputs share (a duplicated layer) is simply recomputed, and because every random
-draw is seeded by (seed, step, name) the recomputation is bit-identical.
+from the source checkpoint, so resident memory is a few copies of the largest tensor whatever the model size. Only
+the most recently computed tensor is remembered: `GrowthPlan.write_order` puts the outputs that share
+an intermediate tensor (a duplicated layer and its copy) next to each other, so each is computed once; anything else
+is recomputed, bit-identically, because every random draw is seeded by (seed, step, name).
 """
 
 from __future__ import annotations
@@ -21,17 +22,25 @@ class Executor:
         self.source = source
         # measured SNR per step: {tensor name in that step's output: dB}
         self.measured: list[dict[str, float | None]] = [{} for _ in plan.steps]
+        self._last: tuple[tuple[int, str], torch.Tensor] | None = None
 
     def tensor(self, step: int, name: str) -> torch.Tensor:
         """Output tensor `name` of step `step` (-1 is the source checkpoint)."""
+        if step >= 0 and self.plan.steps[step].ops[name].kind == COPY:
+            op = self.plan.steps[step].ops[name]
+            return self.tensor(step - 1, op.source)
+        if self._last is not None and self._last[0] == (step, name):
+            return self._last[1]
+        self._last = None  # drop the previous tensor before computing the next one
         if step < 0:
-            return self.source.read(name)
-        sp = self.plan.steps[step]
-        op = sp.ops[name]
-        x = self.tensor(step - 1, op.source) if op.source is not None else None
-        if op.kind == COPY:
-            return x
-        return sp.operator.apply(op, x, sp.context, self.measured[step])
+            out = self.source.read(name)
+        else:
+            sp = self.plan.steps[step]
+            op = sp.ops[name]
+            x = self.tensor(step - 1, op.source) if op.source is not None else None
+            out = sp.operator.apply(op, x, sp.context, self.measured[step])
+        self._last = ((step, name), out)
+        return out
 
     def state_dict(self, step: int) -> dict[str, torch.Tensor]:
         """The whole model after `step`, in memory (used by --verify on small models only)."""

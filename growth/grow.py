@@ -4,14 +4,16 @@
     growbench grow --dry-run --config Qwen3-4B-Base/config.json --plan openseek-mid-v1
 
 Everything that can be checked is checked before a weight is read: the plan file, the source headers, every
-operator's shape plan, and that transformers expects exactly the planned tensors from the grown config. Then each
-output tensor is computed from one source tensor and written in place (`growth.executor`, `CheckpointWriter`), so
-memory stays near the largest tensor. The output is published atomically: an error leaves nothing behind.
+operator's shape plan and each step's config against its tensor shapes (the dry run also has transformers build the
+grown model on the meta device). Then each output tensor is computed from one source tensor and written in place
+(`growth.executor`, `CheckpointWriter`), so memory stays near the largest tensor. The output is published atomically: an error leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -37,23 +39,26 @@ def _plan_config(plan: str | Path | PlanConfig) -> PlanConfig:
 
 
 def plan_growth(config: dict[str, Any], plan: str | Path | PlanConfig, *, seed: int | None = None,
-                tensors: dict | None = None) -> GrowthPlan:
-    """Plan a growth and check the grown config against transformers on the meta device; reads no weights.
+                tensors: dict | None = None, meta_check: bool = True) -> GrowthPlan:
+    """Plan a growth; reads no weights. `build` checks every step's config against the planned tensor shapes.
 
-    Without `tensors` (a dry run from a config.json) the source tensor table also comes from the meta device.
+    With `meta_check` (the dry run) transformers also builds the grown model on the meta device and must expect
+    exactly the planned tensors; without `tensors` (a dry run from a config.json) the source table comes from there.
+    The real grow skips that check: importing transformers would double its resident memory.
     """
     source_table = meta_tensors(config) if tensors is None else tensors
     grown = build(_plan_config(plan), config, source_table, seed=seed)
-    check_same_tensors(meta_tensors(grown.final.config), grown.final.tensors, "grown config")
+    if meta_check:
+        check_same_tensors(meta_tensors(grown.final.config), grown.final.tensors, "grown config")
     return grown
 
 
-def plan_checkpoint(src: str | Path, plan: str | Path | PlanConfig, *,
-                    seed: int | None = None) -> tuple[Checkpoint, GrowthPlan]:
+def plan_checkpoint(src: str | Path, plan: str | Path | PlanConfig, *, seed: int | None = None,
+                    meta_check: bool = True) -> tuple[Checkpoint, GrowthPlan]:
     """Open `src` (headers only) and plan its growth; reads no weights."""
     source = Checkpoint.open(src)
     table = {name: (source.info(name).shape, source.info(name).dtype) for name in source.names()}
-    return source, plan_growth(source.config, plan, seed=seed, tensors=table)
+    return source, plan_growth(source.config, plan, seed=seed, tensors=table, meta_check=meta_check)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -99,24 +104,55 @@ def lineage(grown: GrowthPlan, source: Checkpoint, executor: Executor,
             "steps": steps, "num_parameters": grown.final.num_parameters}
 
 
+def _stream(writer: CheckpointWriter, specs: list[TensorSpec], compute: Callable[[TensorSpec], Any],
+            progress: Progress | None) -> None:
+    """Compute each tensor on this thread while a second thread writes the previous one.
+
+    File writes release the GIL, so computing and writing overlap; the one-slot queue bounds memory to the tensor
+    being written, the one waiting and the one being computed.
+    """
+    slot: queue.Queue = queue.Queue(maxsize=1)
+    failed: list[BaseException] = []
+
+    def drain() -> None:
+        while (item := slot.get()) is not None:
+            if not failed:
+                try:
+                    writer.add(*item)
+                except BaseException as e:  # handed to the computing thread, which re-raises it
+                    failed.append(e)
+
+    thread = threading.Thread(target=drain, name="growbench-writer", daemon=True)
+    thread.start()
+    try:
+        for i, spec in enumerate(specs):
+            if failed:
+                break
+            slot.put((spec.name, compute(spec)))
+            if progress is not None:
+                progress(i + 1, len(specs), spec.name)
+    finally:
+        slot.put(None)
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
 def grow(src: str | Path, out: str | Path, plan: str | Path | PlanConfig, *, seed: int | None = None,
          dtype: str | None = None, verify: bool = False, force: bool = False,
          max_shard_bytes: int = DEFAULT_SHARD_BYTES, progress: Progress | None = None) -> GrowResult:
     """Grow checkpoint `src` into `out` following `plan` (a shipped plan's name, a YAML path or a PlanConfig)."""
     plan_cfg = _plan_config(plan)
     out_dtype = parse_dtype(dtype) if dtype is not None else None
-    source, grown = plan_checkpoint(src, plan_cfg, seed=seed)
+    source, grown = plan_checkpoint(src, plan_cfg, seed=seed, meta_check=False)
     if Path(out).absolute().resolve() == source.path.absolute().resolve():
         raise PlanError(f"output {out} is the source checkpoint; choose another directory")
-    ops = grown.output_ops()
+    ops = grown.write_order()
     specs = [TensorSpec(op.name, op.shape, out_dtype or op.dtype) for op in ops]
     executor = Executor(grown, source)
+    last = len(grown.steps) - 1
     with CheckpointWriter(out, specs, max_shard_bytes=max_shard_bytes, force=force) as writer:
-        last = len(grown.steps) - 1
-        for i, spec in enumerate(specs):
-            writer.add(spec.name, executor.tensor(last, spec.name).to(spec.dtype))
-            if progress is not None:
-                progress(i + 1, len(specs), spec.name)
+        _stream(writer, specs, lambda spec: executor.tensor(last, spec.name).to(spec.dtype), progress)
         writer.write_config(output_config(grown, dtype))
         writer.copy_aux_from(source)
         checks = None

@@ -155,6 +155,17 @@ class GrowthPlan:
                 out.append((step.config.stage or step.config.op, step.after.num_parameters))
         return out
 
+    def write_order(self) -> list[TensorOp]:
+        """Output ops with those computed from the same intermediate tensor adjacent (a duplicated layer's copies
+        follow its original), so the executor computes each intermediate once; the index maps names to shards."""
+        groups: dict[tuple[int, str], list[TensorOp]] = {}
+        for op in self.output_ops():
+            step, name = len(self.steps) - 1, op.name
+            while step >= 0 and self.steps[step].ops[name].kind == "copy" and self.steps[step].ops[name].source:
+                name, step = self.steps[step].ops[name].source, step - 1
+            groups.setdefault((step, name), []).append(op)
+        return [op for group in groups.values() for op in group]
+
     def describe_ops(self) -> list[str]:
         return [f"step {s.index + 1} {s.config.op}: {op.describe()}" for s in self.steps for op in s.ops.values()
                 if op.kind != "copy" or op.source != op.name]
@@ -172,6 +183,7 @@ def build(plan: PlanConfig, config: dict[str, Any], tensors: Mapping[str, tuple[
         tensors = {n: v for n, v in tensors.items() if n != arch.lm_head}
     arch.check_complete(list(tensors), state.num_layers)
     state.tensors = {n: tensors[n] for n in arch.ordered(list(tensors), state.num_layers)}
+    arch.check_shapes(state.tensors, state.config, "source checkpoint")
     seed = plan.seed if seed is None else seed
     source, steps = state, []
     for i, step in enumerate(plan.steps):
@@ -181,6 +193,8 @@ def build(plan: PlanConfig, config: dict[str, Any], tensors: Mapping[str, tuple[
         after = new_state(state, new_config, ops)
         if len(after.tensors) != len(ops):
             raise PlanError(f"step {i + 1} ({step.op}) would write a tensor name twice")
+        arch.check_complete(list(after.tensors), after.num_layers)
+        arch.check_shapes(after.tensors, after.config, f"after step {i + 1} ({step.op})")
         steps.append(StepPlan(i, step, operator, ctx, state, after, {op.name: op for op in ops}))
         state = after
     return GrowthPlan(plan, seed, source, steps)

@@ -80,14 +80,25 @@ def neuron_map(d: int, d_new: int, seed: int, index: int, layer: int) -> tuple[t
     return torch.cat(src), torch.cat(rank)
 
 
-def _pairs(src: torch.Tensor, rank: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions (plus, minus) of the copy pairs (rank 2m, rank 2m+1) of every neuron."""
+def _pairs(src: torch.Tensor, rank: torch.Tensor, d: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """For each m, the positions (plus, minus) of copy 2m and copy 2m+1 of every neuron that has both."""
     pos = torch.full((int(rank.max()) + 1, d), -1, dtype=torch.long)
     pos[rank, src] = torch.arange(len(src))
-    n_pairs = pos.shape[0] // 2
-    plus, minus = pos[0:2 * n_pairs:2].reshape(-1), pos[1:2 * n_pairs:2].reshape(-1)
-    keep = (plus >= 0) & (minus >= 0)
-    return plus[keep], minus[keep]
+    out = []
+    for m in range(pos.shape[0] // 2):
+        plus, minus = pos[2 * m], pos[2 * m + 1]
+        keep = (plus >= 0) & (minus >= 0)
+        out.append((plus[keep], minus[keep]))
+    return out
+
+
+def _add_columns(w: torch.Tensor, cols: torch.Tensor, n: torch.Tensor, alpha: float = 1.0) -> None:
+    """w[:, cols] += alpha * n, as a slice when `cols` is a contiguous run (whole tiles: much faster)."""
+    first = int(cols[0])
+    if bool((cols == torch.arange(first, first + len(cols))).all()):
+        w[:, first:first + len(cols)].add_(n, alpha=alpha)
+    else:
+        w.index_add_(1, cols, n, alpha=alpha)
 
 
 def plan(params: WidthParams, state: ModelState, ctx: StepContext) -> tuple[dict[str, Any], list[TensorOp]]:
@@ -120,35 +131,45 @@ def plan(params: WidthParams, state: ModelState, ctx: StepContext) -> tuple[dict
     return config, ops
 
 
+def _duplicate(x: torch.Tensor, src: torch.Tensor, d: int, dim: int) -> torch.Tensor:
+    """x with positions `src` along `dim`; whole tiles are block copies (much faster than a gather)."""
+    tiles = len(src) // d
+    parts = [x] * tiles
+    if len(src) > tiles * d:
+        parts.append(x.index_select(dim, src[tiles * d:]))
+    return torch.cat(parts, dim=dim)
+
+
 def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext,
           measured: dict[str, float | None]) -> torch.Tensor:
     d, d_new = op.arg("d"), op.arg("d_new")
     src, rank = neuron_map(d, d_new, ctx.seed, ctx.index, op.arg("layer"))
     if op.kind == "duplicate_rows":
-        return x.index_select(0, src)
+        return _duplicate(x, src, d, 0)
     counts = torch.bincount(src, minlength=d)
-    w = x.float().index_select(1, src) / counts[src].to(torch.float32)
+    w = _duplicate(x.float(), src, d, 1)
+    w.div_(counts[src].to(torch.float32))
     noise, snr_db = op.arg("noise"), op.arg("snr_db")
     if noise == "none":
         return w.to(op.dtype)
     if noise == "hypercloning":
-        plus, minus = _pairs(src, rank, d)
-        cols = torch.cat([plus, minus])
+        pairs = [(p, m) for p, m in _pairs(src, rank, d) if len(p)]
+        cols = torch.cat([c for pair in pairs for c in pair])
     else:
         cols = (counts[src] >= 2).nonzero().reshape(-1)
-    noised = w if len(cols) == d_new else w.index_select(1, cols)
-    signal = noised.pow(2).mean().item()
-    del noised
+    # mean(W**2) over the noised columns, from the source's column norms (no full-size temporary)
+    column_power = torch.linalg.vector_norm(x.float(), dim=0).double().pow(2) / counts.double().pow(2)
+    signal = column_power[src[cols]].sum().item() / (w.shape[0] * len(cols))
     sigma = math.sqrt(signal / 10 ** (snr_db / 10))
     gen = ctx.generator("noise", op.name)
-    if noise == "hypercloning":
-        n = torch.randn((w.shape[0], len(plus)), generator=gen) * sigma
-        w.index_add_(1, plus, n)
-        w.index_add_(1, minus, n, alpha=-1)
-    else:
-        n = torch.randn((w.shape[0], len(cols)), generator=gen) * sigma
-        w.index_add_(1, cols, n)
-    power = n.pow(2).mean().item()
+    total = 0.0
+    for plus, minus in pairs if noise == "hypercloning" else [(cols, None)]:
+        n = torch.randn((w.shape[0], len(plus)), generator=gen).mul_(sigma)
+        _add_columns(w, plus, n)
+        if minus is not None:
+            _add_columns(w, minus, n, alpha=-1.0)
+        total += torch.linalg.vector_norm(n).double().item() ** 2 * (1 if minus is None else 2)
+    power = total / (w.shape[0] * len(cols))
     measured[op.name] = round(10 * math.log10(signal / power), 4) if power > 0 else None  # all-zero W
     return w.to(op.dtype)
 

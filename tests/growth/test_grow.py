@@ -12,7 +12,7 @@ import pytest
 import torch
 from growtest import write_plan
 
-from growth.checkpoint import Checkpoint
+from growth.checkpoint import Checkpoint, CheckpointWriter
 from growth.errors import CheckpointError, GrowbenchError, PlanError
 from growth.executor import Executor
 from growth.grow import grow
@@ -30,7 +30,9 @@ def test_grow_writes_checkpoint_and_lineage(tiny_sharded, tmp_path):
     result = grow(tiny_sharded, tmp_path / "out", plan, seed=7, max_shard_bytes=1_000_000,
                   progress=lambda done, total, name: calls.append((done, total)))
     out = Checkpoint.open(result.path)
-    assert out.names() == [op.name for op in result.plan.output_ops()]
+    assert sorted(out.names()) == sorted(op.name for op in result.plan.output_ops())
+    order = out.names()  # a duplicated layer's tensors are written next to their originals (computed once)
+    assert order.index("model.layers.3.mlp.down_proj.weight") == order.index("model.layers.1.mlp.down_proj.weight") + 1
     assert len(calls) == len(out.names()) and calls[-1] == (len(out.names()), len(out.names()))
     assert (result.path / "model.safetensors.index.json").exists()
     assert all(torch.isfinite(out.read(n)).all() for n in out.names())
@@ -111,6 +113,19 @@ def test_failure_midway_leaves_nothing_and_existing_output_untouched(tiny_model,
         grow(tiny_model, tmp_path / "out", plan, force=True)
     assert _leftovers(tmp_path, "out") == ["out"]
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]
+    monkeypatch.setattr(Executor, "tensor", real)
+    real_add = CheckpointWriter.add
+
+    def failing_add(self, name, tensor):  # the writer thread's error reaches the caller
+        if name.startswith("model.layers.2."):
+            raise OSError("no space left on device")
+        real_add(self, name, tensor)
+
+    monkeypatch.setattr(CheckpointWriter, "add", failing_add)
+    with pytest.raises(OSError, match="no space left"):
+        grow(tiny_model, tmp_path / "out", plan, force=True)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]
+    assert _leftovers(tmp_path, "out") == ["out"]
 
 
 @pytest.mark.parametrize("args, match", [

@@ -26,6 +26,9 @@ def test_grown_model_generates_in_vllm(tiny_model, tmp_path):
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
     expected = model.generate(input_ids=ids, max_new_tokens=8, do_sample=False)[0, ids.shape[1]:].tolist()
     llm = vllm.LLM(model=str(path), dtype="float32", max_model_len=256, enforce_eager=True, seed=0)
-    out = llm.generate([prompt], vllm.SamplingParams(max_tokens=8, temperature=0))
+    try:
+        out = llm.generate([prompt], vllm.SamplingParams(max_tokens=8, temperature=0))
+    finally:
+        llm.llm_engine.engine_core.shutdown()
     assert len(out[0].outputs[0].token_ids) == 8
     assert list(out[0].outputs[0].token_ids) == expected
