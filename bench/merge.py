@@ -3,11 +3,12 @@
     .venv/bin/python bench/merge.py [--models 5] [--gib 1.0] [--dtype float32] [--work /tmp/growbench-bench-merge]
 
 Prints one table: wall time, peak RSS and max-abs difference of each side, and the ratios against the targets
-(growbench >= 2x faster than the baseline, growbench peak RSS <= 2 GiB whatever the number of inputs). Each side
-runs as its own child process, launched the same way a user would (`growbench merge`, `mergekit-yaml`), and its
-peak RSS comes from os.wait4 on that child. Inputs are read before every run so each starts from a warm page
-cache; sides alternate (--repeat times) and the fastest run of each counts, which damps load from other processes. mergekit comes from its own venv (bench/setup_mergekit.sh, or $GROWBENCH_MERGEKIT); without it the baseline
-is numpy: load every state dict whole, weighted sum, save.
+(growbench >= 2x faster than the baseline, growbench peak RSS <= 2 GiB whatever the number of inputs). Each
+side runs as its own child process, launched the same way a user would (`growbench merge`, `mergekit-yaml`),
+and its peak RSS comes from os.wait4 on that child. Inputs are read before every run so each starts from a
+warm page cache; sides alternate (--repeat times) and the fastest run of each counts, which damps load from
+other processes. mergekit comes from its own venv (bench/setup_mergekit.sh, or $GROWBENCH_MERGEKIT); without
+it the baseline is numpy: load every state dict whole, weighted sum, save.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def main() -> None:
             runs[name].append(run_child(cmd, env))
     rows = {name: (min(w for w, _ in r), max(m for _, m in r)) for name, r in runs.items()}
     diff = max_abs(outs["growbench"], outs["baseline"])
-    (g_wall, g_rss), (b_wall, b_rss) = rows["growbench"], rows[baseline_name]
+    (g_wall, g_rss), (b_wall, _) = rows["growbench"], rows[baseline_name]
     print(f"\nhost: {platform.node()} ({os.cpu_count()} cpus), torch {torch.__version__}")
     print(f"best of {args.repeat} interleaved runs per side; 1-min load average at start: {load:.1f}")
     print(f"{'side':28} {'wall s':>8} {'peak RSS GiB':>13}")

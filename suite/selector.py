@@ -2,13 +2,13 @@
 
     growbench select --run runs/mid --strategy anchors --out recipe.yaml --build merged/
 
-Candidates are a training run's complete checkpoints (`--run`) or models matching a glob (`--models`). Their scores
-come from the DuckDB store: per model and benchmark the most complete finished run of the suite (a full run before
-any --limit run, then the most recent), so the dev evaluations that greedy-soup and search make never displace a
-full evaluation. A strategy (suite.strategies) turns that table into a Selection; the selector writes it as a merge
-recipe (growth.merge.recipe) that lists each checkpoint, its weight, role and the scores behind the choice, plus
-the strategy's trace. `build` merges the recipe, registers the result with its parents and evaluates it on the suite,
-so it appears on the leaderboard.
+Candidates are a training run's complete checkpoints (`--run`) or models matching a glob (`--models`). Their
+scores come from the DuckDB store: per model and benchmark the most complete finished run of the suite (a full
+run before any --limit run, then the most recent), so the dev evaluations that greedy-soup and search make
+never displace a full evaluation. A strategy (suite.strategies) turns that table into a Selection; the
+selector writes it as a merge recipe (growth.merge.recipe) that lists each checkpoint, its weight, role and
+the scores behind the choice, plus the strategy's trace. `build` merges the recipe, registers the result with
+its parents and evaluates it on the suite, so it appears on the leaderboard.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Plan and run a merge: check the sources agree, then stream every tensor through the method in flat chunks.
 
-Planning opens every source (headers only), checks that architectures, tensor names and shapes agree (naming the
-first mismatch) and resolves the method's parameters, all before a byte of weights is read. Execution reads each
-tensor in chunks of CHUNK_ELEMENTS from one source at a time, hands the fp32 chunks to the method, and writes the
-result through `CheckpointWriter`, so resident memory is one output tensor plus a few chunks, whatever the number
-of models. The output carries `merge.json` (method, sources with fingerprints and weights, the recipe) and is
-published atomically.
+Planning opens every source (headers only), checks that architectures, tensor names and shapes agree (naming
+the first mismatch) and resolves the method's parameters, all before a byte of weights is read. Execution
+reads each tensor in chunks of CHUNK_ELEMENTS from one source at a time, hands the fp32 chunks to the method,
+and writes the result through `CheckpointWriter`, so resident memory is one output tensor plus a few chunks,
+whatever the number of models. The output carries `merge.json` (method, sources with fingerprints and weights,
+the recipe) and is published atomically.
 
     plan = plan_merge(load_recipe("recipe.yaml"))
     run_merge(plan, "merged/")

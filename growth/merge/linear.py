@@ -1,9 +1,9 @@
 """The linear merge: a weighted average of the models, tensor by tensor (Wortsman et al., 2022 "model soups").
 
-It matches mergekit's `linear`: out = sum_i w_i * t_i, divided by sum_i w_i when `normalize` is on. Accumulation is
-fp32 and folds one model's chunk at a time, so memory does not grow with the number of models. Weights must be
-finite, non-negative unless `allow_negative`, and sum to 1 once normalised, so a recipe typo (0.3 + 0.25 + 0.5)
-fails loudly instead of silently scaling every weight of the output.
+It matches mergekit's `linear`: out = sum_i w_i * t_i, divided by sum_i w_i when `normalize` is on.
+Accumulation is fp32 and folds one model's chunk at a time, so memory does not grow with the number of models.
+Weights must be finite, non-negative unless `allow_negative`, and sum to 1 once normalised, so a recipe typo
+(0.3 + 0.25 + 0.5) fails loudly instead of silently scaling every weight of the output.
 """
 
 from __future__ import annotations

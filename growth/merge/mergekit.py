@@ -1,7 +1,8 @@
-"""mergekit interop: export a recipe as mergekit YAML, and find an external mergekit install to compare against.
+"""mergekit interop: export a recipe as mergekit YAML; find an external mergekit install to compare against.
 
-mergekit is not a dependency: it pins its own transformers, so it lives in its own venv (bench/setup_mergekit.sh).
-The equality test and bench/merge.py run its `mergekit-yaml` as a subprocess on the exported YAML.
+mergekit is not a dependency: it pins its own transformers, so it lives in its own venv
+(bench/setup_mergekit.sh). The equality test and bench/merge.py run its `mergekit-yaml` as a subprocess on the
+exported YAML.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 A method says which global parameters it takes (`normalize`) and which each model takes (`weight`), each with
 required/default, so the recipe loader validates any method generically (as mergekit's `MergeMethod` declares
-`parameters` and `tensor_parameters`). The engine streams each tensor in flat chunks: `combine` receives a lazy
-iterator of the models' chunks, so a method that folds (linear) holds one input chunk at a time.
+`parameters` and `tensor_parameters`). The engine streams each tensor in flat chunks: `combine` receives a
+lazy iterator of the models' chunks, so a method that folds (linear) holds one input chunk at a time.
 """
 
 from __future__ import annotations

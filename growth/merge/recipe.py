@@ -1,4 +1,4 @@
-"""Merge recipes: YAML -> dataclasses, validated against the method's declared parameters before any weights load.
+"""Merge recipes: YAML -> dataclasses, checked against the method's declared parameters before weights load.
 
     method: linear          # a name in growth.merge.methods.METHODS
     normalize: true         # method parameters sit at the top level
@@ -10,8 +10,8 @@
         evidence: {mbpp: 0.7884}
     selection: {...}        # optional: the selector's record (strategy, suite, candidates); kept, not interpreted
 
-The same file is what `growbench select` writes and what `growbench merge --recipe` reads; `mergekit_yaml` turns it
-into mergekit's format (growth/merge/mergekit.py).
+The same file is what `growbench select` writes and what `growbench merge --recipe` reads; `mergekit_yaml`
+turns it into mergekit's format (growth/merge/mergekit.py).
 """
 
 from __future__ import annotations

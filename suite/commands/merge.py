@@ -1,4 +1,4 @@
-"""`growbench merge` (recipe or inline --model PATH:WEIGHT) and `growbench select` (choose the merge from scores)."""
+"""`growbench merge` (a recipe or inline --model PATH:WEIGHT) and `growbench select` (scores -> recipe)."""
 
 from __future__ import annotations
 

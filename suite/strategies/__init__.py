@@ -1,4 +1,4 @@
-"""Selector strategies: plain functions from a score table (and, where needed, real dev evaluations) to a choice.
+"""Selector strategies: plain functions from a score table (and, where needed, real dev evaluations) to picks.
 
 Each strategy is `fn(ctx: SelectContext) -> Selection` (suite.selector), listed once in STRATEGIES:
   anchors      roles from an editable YAML, each taking the best distinct checkpoint on its key metric (no evals)

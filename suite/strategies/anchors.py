@@ -1,5 +1,5 @@
-"""The card's anchors strategy: named roles, each with a key metric and a weight, each filled by the best checkpoint
-not already taken on that metric (so two GPQA roles get the best and the second-best checkpoint).
+"""The card's anchors strategy: named roles, each with a key metric and a weight, each filled by the best
+checkpoint not already taken on that metric (so two GPQA roles get the best and the second-best checkpoint).
 
 Roles come from an editable YAML (`--config`); the default is suite/recipes/<suite>-anchors.yaml, the card's
 recipe. Pure store reads: nothing is evaluated.

@@ -1,10 +1,10 @@
-"""Score a weighted merge of candidates on the dev split for real, with a DuckDB cache so re-runs reuse the work.
+"""Score a weighted merge of candidates on the dev split for real, cached in DuckDB so re-runs reuse the work.
 
-greedy-soup and search both ask "how good is this mix?". The answer is a real merge (growth.merge) written to a
-scratch folder, a real limited evaluation (suite.evaluate) on the dev benchmarks, and the mean of their primary
-scores. Each answer is stored in `merge_candidates` keyed by the members' fingerprints, the weights and the dev
-config, so running the same selection again merges and evaluates nothing. A single checkpoint at weight 1 is
-evaluated as it is, without a merge.
+greedy-soup and search both ask "how good is this mix?". The answer is a real merge (growth.merge) written to
+a scratch folder, a real limited evaluation (suite.evaluate) on the dev benchmarks, and the mean of their
+primary scores. Each answer is stored in `merge_candidates` keyed by the members' fingerprints, the weights
+and the dev config, so running the same selection again merges and evaluates nothing. A single checkpoint at
+weight 1 is evaluated as it is, without a merge.
 """
 
 from __future__ import annotations

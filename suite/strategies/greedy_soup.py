@@ -1,6 +1,7 @@
-"""Greedy soup (Wortsman et al., 2022, "Model soups", Recipe 1): rank the checkpoints by their stored suite average,
-start the soup with the best, and add each next one only if the uniform average of the soup plus it scores at least
-as well on the dev split as the soup did. Every soup tried is really merged and evaluated (cached in DuckDB).
+"""Greedy soup (Wortsman et al., 2022, "Model soups", Recipe 1): rank the checkpoints by their stored suite
+average, start the soup with the best, and add each next one only if the uniform average of the soup plus it
+scores at least as well on the dev split as the soup did. Every soup tried is really merged and evaluated
+(cached in DuckDB).
 
 Config (`--config`, all optional):
     dev: {benchmarks: [hellaswag, arc_challenge], limit: 50, backend: hf}

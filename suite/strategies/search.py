@@ -1,10 +1,10 @@
 """Budgeted coordinate descent on the weight simplex of the k best checkpoints (by stored suite average).
 
-Start from uniform weights. For each checkpoint i in turn, try moving the weights a step toward vertex i
-(w + s (e_i - w)) and away from it (w - s (e_i - w), clipped at 0 and renormalised); keep a move only if the merged
+Start from uniform weights. For each checkpoint i in turn, try moving the weights a step toward vertex i (w +
+s (e_i - w)) and away from it (w - s (e_i - w), clipped at 0 and renormalised); keep a move only if the merged
 model's dev score rises. When a full pass over the k coordinates improves nothing, halve the step, down to
-`min_step`. Every candidate is really merged and evaluated; `budget` counts candidates including cached ones, so a
-re-run walks the same path and is answered entirely from the DuckDB cache.
+`min_step`. Every candidate is really merged and evaluated; `budget` counts candidates including cached ones,
+so a re-run walks the same path and is answered entirely from the DuckDB cache.
 
 Config (`--config`, all optional):
     dev: {benchmarks: [hellaswag], limit: 50}

@@ -1,4 +1,4 @@
-"""The streaming linear merge against an independent numpy computation, its options, merge.json and lineage."""
+"""The streaming linear merge against an independent numpy computation; its options, merge.json, errors."""
 
 from __future__ import annotations
 

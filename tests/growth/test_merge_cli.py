@@ -1,4 +1,4 @@
-"""`growbench merge`: lineage in DuckDB, the mergekit export, and user errors as one line, exit 2, nothing written."""
+"""`growbench merge`: lineage in DuckDB, mergekit export, user errors as one line, exit 2, nothing written."""
 
 from __future__ import annotations
 

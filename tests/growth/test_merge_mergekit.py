@@ -1,7 +1,8 @@
 """growbench's linear merge equals mergekit 0.1.5's `linear` (normalize false, dtype float32) on a tiny pair.
 
-mergekit runs from its own venv as a subprocess (bench/setup_mergekit.sh installs it; $GROWBENCH_MERGEKIT points
-elsewhere); without it this test skips and tests/growth/test_merge.py's numpy reference still checks the math.
+mergekit runs from its own venv as a subprocess (bench/setup_mergekit.sh installs it; $GROWBENCH_MERGEKIT
+points elsewhere); without it this test skips and tests/growth/test_merge.py's numpy reference still checks
+the math.
 """
 
 from __future__ import annotations

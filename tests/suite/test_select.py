@@ -1,7 +1,7 @@
-"""The selector over stored scores: candidates from a run, the score table, the anchors strategy, CLI and errors.
+"""The selector over stored scores: candidates from a run, the score table, anchors, the CLI and errors.
 
-Scores are written through the Store API onto real tiny checkpoints (tests/suite/results_store.py): anchors is pure
-store reads. greedy-soup and search evaluate for real (tests/suite/test_select_eval.py).
+Scores are written through the Store API onto real tiny checkpoints (tests/suite/results_store.py): anchors is
+pure store reads. greedy-soup and search evaluate for real (tests/suite/test_select_eval.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""greedy-soup, search and --build with real merges and real lm-eval runs (hf backend, tiny models, local mirror).
+"""greedy-soup, search and --build with real merges and real lm-eval runs (hf backend, tiny models, mirror).
 
-The candidates' full-suite scores, which only order them, are stored rows (tests/suite/results_store.py); every
-dev score and the built model's score come from real evaluations of real merges on a one-benchmark suite (PIQA,
-0-shot, --limit 2) so the module stays within a few minutes on two cores.
+The candidates' full-suite scores, which only order them, are stored rows (tests/suite/results_store.py);
+every dev score and the built model's score come from real evaluations of real merges on a one-benchmark suite
+(PIQA, 0-shot, --limit 2) so the module stays within a few minutes on two cores.
 """
 
 from __future__ import annotations
