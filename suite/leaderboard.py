@@ -80,7 +80,7 @@ def _measured(store: Store, models: list[str] | None, keys: list[str], suite: st
     """Measured columns: the picked run per model and benchmark, with notes on --limit runs and empty columns."""
     with reading(store) as con:
         chosen = resolve_models(con, models) if models else evaluated_models(con, suite)
-        picked = picked_scores(con, [m["model_id"] for m in chosen], suite=suite, pick=pick,
+        picked = picked_scores(con, [m["model_id"] for m in chosen] if models else None, suite=suite, pick=pick,
                                columns=("model_id", "benchmark", "value", "limit_n"))
     by_model: dict[str, dict[str, dict[str, Any]]] = {}
     for rec in picked:

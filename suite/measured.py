@@ -38,7 +38,7 @@ _PICK = {
 _PICKED_SQL = """
 WITH runs AS (
     SELECT r.run_id, r.model_id, r.benchmark, r.finished_at FROM eval_runs r
-    JOIN (SELECT DISTINCT unnest(?::VARCHAR[]) AS model_id) wanted ON wanted.model_id = r.model_id
+    {model_filter}
     WHERE r.status = 'finished' {suite_filter}),
 picked AS ({pick})
 SELECT r.model_id, m.name, m.kind, m.step, m.tokens, r.benchmark, r.run_id, s.metric, s.filter,
@@ -108,14 +108,19 @@ def evaluated_models(con: Any, suite: str | None) -> list[dict[str, Any]]:
                                "m.step NULLS LAST, m.name", [suite] if suite else []))
 
 
-def picked_scores(con: Any, model_ids: list[str], *, suite: str | None = None, pick: str = "latest",
+def picked_scores(con: Any, model_ids: list[str] | None, *, suite: str | None = None, pick: str = "latest",
                   columns: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """The picked finished run per (model, benchmark) as records, values and stderr on the x100 scale.
 
-    `columns` narrows the fetched fields (fetching into Python dominates for thousands of models)."""
+    `model_ids` None means every model. `columns` narrows the fetched fields (fetching into Python dominates for
+    thousands of models)."""
     if pick not in PICKS:
         raise ResultsError(f"unknown pick {pick!r}; use one of {', '.join(PICKS)}")
-    sql = _PICKED_SQL.format(suite_filter="AND r.suite = ?" if suite else "", pick=_PICK[pick])
+    model_filter = ("" if model_ids is None else
+                    "JOIN (SELECT DISTINCT unnest(?::VARCHAR[]) AS model_id) wanted ON wanted.model_id = r.model_id")
+    sql = _PICKED_SQL.format(model_filter=model_filter, suite_filter="AND r.suite = ?" if suite else "",
+                             pick=_PICK[pick])
     if columns:
         sql = f"SELECT {', '.join(columns)} FROM ({sql})"
-    return records(con.execute(sql, [list(model_ids)] + ([suite] if suite else [])))
+    params = ([] if model_ids is None else [list(model_ids)]) + ([suite] if suite else [])
+    return records(con.execute(sql, params))
