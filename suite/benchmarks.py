@@ -89,7 +89,8 @@ class Suite:
 
     def get(self, key: str) -> Benchmark:
         if key not in self._by_key:
-            close = difflib.get_close_matches(key, self.keys, n=3)
+            close = list(dict.fromkeys([k for k in self.keys if k.startswith(key)]
+                                       + difflib.get_close_matches(key, self.keys, n=3)))[:3]
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise ConfigError(f"unknown benchmark {key!r} in suite {self.name}.{hint} Available: {', '.join(self.keys)}")
         return self._by_key[key]
