@@ -27,9 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+# Running `python bench/muon.py` puts bench/ first on sys.path, where bench/growth.py would shadow the growth package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from training.muon import newton_schulz
+import torch  # noqa: E402
+
+from training.muon import newton_schulz  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -200,7 +203,7 @@ def main() -> None:
     p.add_argument("--bf16-repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=60, help="(b) continued-training steps per run")
     p.add_argument("--pretrain-steps", type=int, default=40, help="(b) AdamW steps on the seed before growing")
-    p.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2])
+    p.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2, 3e-2])
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=None)
@@ -215,7 +218,33 @@ def main() -> None:
     if args.part in ("b", "all"):
         report["b"] = part_b(args, args.out)
     (args.out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"\nwrote {args.out}/report.json" + (", curves.csv, curves.png" if "b" in report else ""))
+    (args.out / "report.md").write_text(markdown(report))
+    print(f"\nwrote {args.out}/report.json, report.md" + (", curves.csv, curves.png" if "b" in report else ""))
+
+
+def markdown(report: dict) -> str:
+    """The run as a Markdown report: versions, settings, and the tables printed above."""
+    lines = [f"# bench/muon.py: {time.strftime('%Y-%m-%d')}", "",
+             f"torch {report['torch']}, Python {report['python']}, {report['machine']}, "
+             f"{report['threads']} torch thread(s). Command arguments: `{report['args']}`", ""]
+    if "a" in report:
+        a = report["a"]
+        steps = a["step_seconds"]
+        lines += [f"## (a) optimizer step, {a['parameters']:,} parameters", "",
+                  "| optimizer | step ms | x AdamW | x torch.optim.Muon |", "|---|---:|---:|---:|"]
+        lines += [f"| {k} | {v * 1e3:.1f} | {v / steps['torch.optim.AdamW']:.2f} | "
+                  f"{v / steps['torch.optim.Muon (bf16 NS)']:.3f} |" for k, v in steps.items()]
+        lines += ["", f"fp32 Newton-Schulz {a['ns_gflops']:.1f} GFLOP/s vs fp32 matmul {a['matmul_gflops']:.1f} "
+                      f"GFLOP/s: ratio {a['ns_over_matmul']:.2f} (target >= 0.50)", ""]
+    if "b" in report:
+        b = report["b"]
+        lines += ["## (b) grown tiny model, Muon vs AdamW (mean loss of the last 5 steps)", "",
+                  "| run | final loss |", "|---|---:|"]
+        lines += [f"| {k} | {v:.4f} |" for k, v in b["final_mean_last5"].items()]
+        lines += ["", f"Best Muon: {b['best']['muon']['run']} {b['best']['muon']['loss']:.4f}; best AdamW: "
+                      f"{b['best']['adamw']['run']} {b['best']['adamw']['loss']:.4f}. Curves: curves.csv, "
+                      "curves.png.", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

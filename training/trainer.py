@@ -139,9 +139,8 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
             checkpointing.load_state(path, model, optimizers, state)
             loader.load_state_dict(state["data"])
             step, tokens = state["step"], state["tokens"]
-            if rank == 0:
-                _resume_metrics(metrics, step)
         if rank == 0:
+            _resume_metrics(metrics, step)  # also clears the log of an earlier attempt that saved no state
             write_text(run / "config.yaml", yaml.safe_dump(as_dict(config), sort_keys=False))
 
         fingerprint = parent.fingerprint()
