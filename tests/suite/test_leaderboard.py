@@ -129,3 +129,14 @@ def test_errors_are_one_line_exit_2(db: Store, store: Store, tmp_path: Path, mon
     bad.write_text(yaml.safe_dump(card))
     assert run_cli(monkeypatch, "leaderboard", "--reported", str(bad)) == 2
     assert "missing benchmark(s) mbpp of suite openseek-mid-v1" in capsys.readouterr().err
+
+
+def test_names_are_escaped_in_html_and_latex() -> None:
+    from suite.leaderboard import Column, Leaderboard, Row
+
+    lb = Leaderboard([Column("run_1 & <b>", "measured", None)],
+                     [Row("Training tokens", "training_tokens", "tokens", [None], [None]),
+                      Row("50% of #1", "k", "score", [12.5], ["best"])], ["a_b & c"])
+    assert r"run\_1 \& <b>" in render(lb, "latex") and r"50\% of \#1 & \textbf{12.50}" in render(lb, "latex")
+    html = render(lb, "html")
+    assert "<th>run_1 &amp; &lt;b&gt;</th>" in html and "<li>a_b &amp; c</li>" in html
