@@ -69,7 +69,7 @@ def main() -> None:
             times["growbench eval"].append(_timed(ours))
         base = min(times["lm_eval CLI"])
         print(f"\n## eval overhead: tiny Qwen3, {tasks}, limit {args.limit}, hf backend on CPU, best of {args.repeats}")
-        print(f"| run | wall s (each) | best s | ratio vs lm_eval CLI |\n|---|---|---|---|")
+        print("| run | wall s (each) | best s | ratio vs lm_eval CLI |\n|---|---|---|---|")
         for name, values in times.items():
             print(f"| {name} | {', '.join(f'{v:.1f}' for v in values)} | {min(values):.1f} | {min(values) / base:.3f} |")
 

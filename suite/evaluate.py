@@ -18,17 +18,18 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from growth.checkpoint import Checkpoint
 from growth.errors import BackendError, CheckpointError
 from suite.backends import BACKENDS, EngineOptions, default_backend
 from suite.benchmarks import Benchmark, load_suite
 from suite.claims import claim
-from suite.scores import score_rows, sample_rows
+from suite.scores import sample_rows, score_rows
 from suite.store import Store
 
 
@@ -89,7 +90,7 @@ class Evaluator:
         self._source = TaskSource(self.benchmarks, self.options.data_dir)
         self.lm_eval_version = version("lm_eval")
 
-    def __enter__(self) -> "Evaluator":
+    def __enter__(self) -> Evaluator:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -221,7 +222,7 @@ def release(lm: Any) -> None:
     if callable(shutdown):
         try:
             shutdown()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise BackendError(f"vLLM engine did not shut down cleanly: {e}") from e
     del lm
     gc.collect()

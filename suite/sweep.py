@@ -94,7 +94,7 @@ def sweep(patterns: list[str], options: EvalOptions, *, store: Store | None = No
         for path in checkpoints:
             label = path.name if step_of(path) is None else f"{path.parent.parent.name}/{path.name}"
 
-            def notify(event: BenchmarkResult | str) -> None:
+            def notify(event: BenchmarkResult | str, label: str = label) -> None:
                 if isinstance(event, str):
                     bar.update(task, description=f"{label}: {event}")
                 else:

