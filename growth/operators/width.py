@@ -82,8 +82,9 @@ def neuron_map(d: int, d_new: int, seed: int, index: int, layer: int) -> tuple[t
 
 def _pairs(src: torch.Tensor, rank: torch.Tensor, d: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """For each m, the positions (plus, minus) of copy 2m and copy 2m+1 of every neuron that has both."""
-    pos = torch.full((int(rank.max()) + 1, d), -1, dtype=torch.long)
-    pos[rank, src] = torch.arange(len(src))
+    ranks = int(rank.max()) + 1
+    pos = torch.full((ranks * d,), -1, dtype=torch.long)
+    pos = pos.scatter_(0, rank * d + src, torch.arange(len(src))).view(ranks, d)  # scatter: far faster than pos[r, s]
     out = []
     for m in range(pos.shape[0] // 2):
         plus, minus = pos[2 * m], pos[2 * m + 1]
@@ -140,6 +141,15 @@ def _duplicate(x: torch.Tensor, src: torch.Tensor, d: int, dim: int) -> torch.Te
     return torch.cat(parts, dim=dim)
 
 
+def _signal_power(x: torch.Tensor, src: torch.Tensor, counts: torch.Tensor, cols: torch.Tensor) -> float:
+    """mean(W**2) over the noised columns, W = x[:, src] / counts[src], computed from x without building W."""
+    rows = x.shape[0]
+    if len(cols) == len(src) and bool((counts == counts[0]).all()):  # every copy noised, equal counts: one norm
+        return torch.linalg.vector_norm(x).double().item() ** 2 / (rows * x.shape[1] * int(counts[0]) ** 2)
+    column_power = torch.linalg.vector_norm(x, dim=0).double().pow(2) / counts.double().pow(2)
+    return column_power[src[cols]].sum().item() / (rows * len(cols))
+
+
 def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext,
           measured: dict[str, float | None]) -> torch.Tensor:
     d, d_new = op.arg("d"), op.arg("d_new")
@@ -157,9 +167,7 @@ def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext,
         cols = torch.cat([c for pair in pairs for c in pair])
     else:
         cols = (counts[src] >= 2).nonzero().reshape(-1)
-    # mean(W**2) over the noised columns, from the source's column norms (no full-size temporary)
-    column_power = torch.linalg.vector_norm(x.float(), dim=0).double().pow(2) / counts.double().pow(2)
-    signal = column_power[src[cols]].sum().item() / (w.shape[0] * len(cols))
+    signal = _signal_power(x.float(), src, counts, cols)
     sigma = math.sqrt(signal / 10 ** (snr_db / 10))
     gen = ctx.generator("noise", op.name)
     total = 0.0
