@@ -1,6 +1,6 @@
 """Growth throughput and memory against `cp`, on a synthetic checkpoint of more than 2 GiB.
 
-    .venv/bin/python bench/growth.py [--workdir DIR] [--keep]
+    .venv/bin/python bench/growth.py [--workdir DIR] [--keep] [--repeat N]
 
 Builds a synthetic float32 Qwen3 checkpoint (hidden 1024, 24 layers, FFN 5632, vocab 65536: 2.03 GiB, 1 GiB
 shards), then runs `growbench grow` on it in a child process with the card's plan scaled to 24 layers: untie, FFN
@@ -8,8 +8,8 @@ x2 with HyperCloning noise at 10 dB, depth [9, 23) block copy (the card's [14, 3
 layers. Reported: wall time and output bytes/s of the grow, against `cp -r` of the grown output followed by `sync`
 of the copied files (the grow fsyncs its output before publishing, so the baseline does too), and the grow's peak
 RSS (VmHWM of the child, from wait4's ru_maxrss). Grow and cp alternate `--repeat` times and the best wall time of
-each counts, with CPU seconds beside it: on a shared machine the wall times move with the load. Targets: output bytes/s >= 0.5x cp; peak RSS <= 2x the largest
-decoder layer of the grown model + 512 MiB.
+each counts, with CPU seconds beside it: on a shared machine the wall times move with the load. Targets: output
+bytes/s >= 0.5x cp; peak RSS <= 2x the largest decoder layer of the grown model + 512 MiB.
 """
 
 from __future__ import annotations
