@@ -6,7 +6,8 @@
 Everything that can be checked is checked before a weight is read: the plan file, the source headers, every
 operator's shape plan and each step's config against its tensor shapes (the dry run also has transformers build the
 grown model on the meta device). Then each output tensor is computed from one source tensor and written in place
-(`growth.executor`, `CheckpointWriter`), so memory stays near the largest tensor. The output is published atomically: an error leaves nothing behind.
+(`growth.executor`, `CheckpointWriter`), so memory stays near the largest tensor. The output is published
+atomically: an error leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -98,10 +99,13 @@ def lineage(grown: GrowthPlan, source: Checkpoint, executor: Executor,
         if checks is not None:
             entry["verify"] = checks[i]
         steps.append(entry)
-    return {"plan": grown.plan.to_dict(), "plan_name": grown.plan.name, "seed": grown.seed,
-            "source": {"path": str(source.path.absolute()), "fingerprint": source.fingerprint(),
-                       "num_parameters": grown.source.num_parameters},
-            "steps": steps, "num_parameters": grown.final.num_parameters}
+    record = {"plan": grown.plan.to_dict(), "plan_name": grown.plan.name, "seed": grown.seed,
+              "source": {"path": str(source.path.absolute()), "fingerprint": source.fingerprint(),
+                         "num_parameters": grown.source.num_parameters},
+              "steps": steps, "num_parameters": grown.final.num_parameters}
+    if checks is not None and len(checks) > len(steps):  # --verify with --dtype: the written cast, checked apart
+        record["verify_output"] = checks[-1]
+    return record
 
 
 def _stream(writer: CheckpointWriter, specs: list[TensorSpec], compute: Callable[[TensorSpec], Any],
@@ -159,7 +163,8 @@ def grow(src: str | Path, out: str | Path, plan: str | Path | PlanConfig, *, see
         if verify:
             from growth.verify import verify_steps
 
-            checks = [c.to_dict() for c in verify_steps(executor, writer.path)]
+            cast = out_dtype is not None and any(op.dtype != out_dtype for op in ops)
+            checks = [c.to_dict() for c in verify_steps(executor, writer.path, dtype if cast else None)]
         record = lineage(grown, source, executor, checks)
         writer.write_json("growth.json", record)
         path = writer.commit()

@@ -66,14 +66,18 @@ def compare(before: torch.Tensor, after: torch.Tensor) -> tuple[float, float]:
     return max_abs, max_abs / max(before.abs().max().item(), 1e-30)
 
 
-def verify_steps(executor: Executor, grown_path: Path) -> list[StepCheck]:
-    """One `StepCheck` per plan step; `grown_path` holds the written (maybe not yet published) output."""
+def verify_steps(executor: Executor, grown_path: Path, cast_to: str | None = None) -> list[StepCheck]:
+    """One `StepCheck` per plan step; `grown_path` holds the written (maybe not yet published) output.
+
+    With `cast_to` (the output was written in another dtype) the last step is checked in memory too, and one more
+    check compares the written output with it, so a precision loss is reported as the cast's and not the step's.
+    """
     plan = executor.plan
     ids = prompt_ids(int(plan.source.config["vocab_size"]))
     previous = logits(executor.source.path, ids)
     checks = []
     for i, step in enumerate(plan.steps):
-        if i == len(plan.steps) - 1:
+        if i == len(plan.steps) - 1 and cast_to is None:
             current = logits(grown_path, ids)
         else:
             with tempfile.TemporaryDirectory(prefix="growbench-verify-") as tmp:
@@ -83,4 +87,7 @@ def verify_steps(executor: Executor, grown_path: Path) -> list[StepCheck]:
         checks.append(StepCheck(i + 1, step.config.op, step.operator.preserves_function(step.config.params),
                                 max_abs, relative, dict(sorted(executor.measured[i].items()))))
         previous = current
+    if cast_to is not None:
+        max_abs, relative = compare(previous, logits(grown_path, ids))
+        checks.append(StepCheck(len(plan.steps) + 1, f"cast to {cast_to}", False, max_abs, relative, {}))
     return checks

@@ -105,7 +105,8 @@ def register(app: typer.Typer) -> None:
         snr = _snr_line(result.lineage)
         if snr:
             console.print(snr, markup=False, highlight=False)
-        ok = _print_checks([s["verify"] for s in result.lineage["steps"]]) if verify else True
+        extra = [result.lineage["verify_output"]] if "verify_output" in result.lineage else []
+        ok = _print_checks([s["verify"] for s in result.lineage["steps"]] + extra) if verify else True
         console.print(f"wrote {result.path} ({result.lineage['num_parameters']:,} parameters)", markup=False,
                       highlight=False, soft_wrap=True)
         if not ok:

@@ -71,3 +71,12 @@ def test_other_architectures_grow_and_verify(tmp_path, model_type, extra):
         assert c["ok"] and c["relative"] <= TOLERANCE, c
     grown = AutoConfig.from_pretrained(result.path)
     assert (grown.num_hidden_layers, grown.intermediate_size, grown.tie_word_embeddings) == (5, 150, False)
+
+
+def test_cast_is_checked_apart_from_the_steps(tiny_model, tmp_path):
+    plan = write_plan(tmp_path / "p.yaml", {"op": "width", "factor": 2, "snr_db": 10})
+    record = grow(tiny_model, tmp_path / "out", plan, verify=True, dtype="bfloat16").lineage
+    step = record["steps"][0]["verify"]
+    assert step["preserving"] and step["ok"] and step["relative"] <= TOLERANCE
+    cast = record["verify_output"]
+    assert cast["op"] == "cast to bfloat16" and not cast["preserving"] and cast["relative"] > TOLERANCE
