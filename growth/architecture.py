@@ -2,8 +2,9 @@
 
 Each `growth/architectures/<model_type>.json` lists the tensor-name templates of one model family (the per-layer
 ones contain `{layer}`), the dimension spaces of each tensor (`residual`, `ffn`, `q_heads`, `kv_heads`, `head_dim`,
-`vocab`, each the product of config keys) and which tensors write into the residual stream. Operators act on spaces, not on names: width growth
-widens every `ffn` dimension, identity-initialised depth zeroes every layer tensor that writes the residual stream.
+`vocab`), the config keys whose product sizes each space, and which tensors write into the residual stream.
+Operators act on spaces, not on names: width growth widens every `ffn` dimension, identity-initialised depth zeroes
+every layer tensor that writes the residual stream; every step's config is checked against its tensor shapes.
 Adding a Llama-layout family is a new JSON file, not a code branch.
 """
 

@@ -27,8 +27,9 @@ def test_untie_of_untied_model_is_an_error(tmp_path):
 
 
 def test_untie_takes_no_parameters():
-    from growth.errors import ConfigError
     from growtest import plan_of
+
+    from growth.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown key"):
         plan_of({"op": "untie", "copy": True})

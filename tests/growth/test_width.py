@@ -9,9 +9,9 @@ import pytest
 import torch
 from growtest import grow_in_memory, plan_of, read_all, relative_error, swiglu
 
+from growth.checkpoint import Checkpoint
 from growth.errors import ConfigError, PlanError
 from growth.grow import plan_growth
-from growth.checkpoint import Checkpoint
 from growth.operators.width import neuron_map
 
 FRESH_SEEDS = [3, 101, random.SystemRandom().randrange(2**31)]
