@@ -72,8 +72,8 @@ def make_synthetic(out: Path, spec: TinySpec, seed: int) -> Path:
         return w.commit()
 
 
-def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run one side; return (wall seconds, peak RSS GiB of that child alone)."""
+def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Run one side; return (wall seconds, CPU seconds, peak RSS GiB), all of that child alone."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -82,7 +82,7 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float,
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode != 0:
         sys.exit(f"{cmd[0]} failed ({proc.returncode}):\n{err[-3000:]}")
-    return wall, usage.ru_maxrss * 1024 / GIB
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024 / GIB
 
 
 def warm(paths: list[Path]) -> None:
@@ -141,7 +141,7 @@ def main() -> None:
     sides = [("growbench", ours, {**os.environ, "PYTHONPATH": str(ROOT)}, outs["growbench"]),
              (baseline_name, baseline, None, outs["baseline"])]
     load = os.getloadavg()[0]
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name, *_ in sides}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, *_ in sides}
     for _ in range(args.repeat):  # interleaved, so load from other processes hits both sides alike
         for name, cmd, env, out in sides:
             shutil.rmtree(out, ignore_errors=True)
@@ -150,16 +150,16 @@ def main() -> None:
                 shutil.copy(inputs[0] / "config.json", out / "config.json")
             warm(inputs)
             runs[name].append(run_child(cmd, env))
-    rows = {name: (min(w for w, _ in r), max(m for _, m in r)) for name, r in runs.items()}
+    rows = {name: (min(x[0] for x in r), min(x[1] for x in r), max(x[2] for x in r)) for name, r in runs.items()}
     diff = max_abs(outs["growbench"], outs["baseline"])
-    (g_wall, g_rss), (b_wall, _) = rows["growbench"], rows[baseline_name]
+    (g_wall, g_cpu, g_rss), (b_wall, b_cpu, _) = rows["growbench"], rows[baseline_name]
     print(f"\nhost: {platform.node()} ({os.cpu_count()} cpus), torch {torch.__version__}")
     print(f"best of {args.repeat} interleaved runs per side; 1-min load average at start: {load:.1f}")
-    print(f"{'side':28} {'wall s':>8} {'peak RSS GiB':>13}")
-    for name, (wall, rss) in rows.items():
-        print(f"{name:28} {wall:8.1f} {rss:13.2f}")
+    print(f"{'side':28} {'wall s':>8} {'CPU s':>8} {'peak RSS GiB':>13}")
+    for name, (wall, cpu, rss) in rows.items():
+        print(f"{name:28} {wall:8.1f} {cpu:8.1f} {rss:13.2f}")
     print(f"\nspeed-up growbench vs {baseline_name}: {b_wall / g_wall:.2f}x (target >= 2x) "
-          f"{'PASS' if b_wall / g_wall >= 2 else 'FAIL'}")
+          f"{'PASS' if b_wall / g_wall >= 2 else 'FAIL'}; CPU time ratio {b_cpu / g_cpu:.2f}x")
     print(f"growbench peak RSS: {g_rss:.2f} GiB (target <= 2 GiB) {'PASS' if g_rss <= 2 else 'FAIL'}")
     print(f"max-abs difference: {diff:.3g} (target <= 1e-6) {'PASS' if diff <= 1e-6 else 'FAIL'}")
     for out in outs.values():
