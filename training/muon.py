@@ -89,8 +89,8 @@ class Muon(torch.optim.Optimizer):
             raise ValueError("lr, weight_decay and momentum must be non-negative")
         if ns_dtype not in (None, "float32", "bfloat16", "float64"):
             raise ValueError(f"ns_dtype must be float32, bfloat16, float64 or None, got {ns_dtype!r}")
-        defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps,
-                        ns_coefficients=tuple(ns_coefficients), eps=eps, ns_dtype=ns_dtype)
+        defaults = {"lr": lr, "weight_decay": weight_decay, "momentum": momentum, "nesterov": nesterov,
+                    "ns_steps": ns_steps, "ns_coefficients": tuple(ns_coefficients), "eps": eps, "ns_dtype": ns_dtype}
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:

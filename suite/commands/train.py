@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -19,9 +18,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def train(config: Path = typer.Option(..., "--config", help="Train config YAML (training/configs/*.yaml)."),
               resume: bool = typer.Option(False, "--resume", help="Continue from the last complete checkpoint."),
-              model: Optional[str] = typer.Option(None, help="Override the config's model path."),
-              run_dir: Optional[str] = typer.Option(None, help="Override the config's run_dir."),
-              max_steps: Optional[int] = typer.Option(None, help="Override the config's max_steps.")) -> None:
+              model: str | None = typer.Option(None, help="Override the config's model path."),
+              run_dir: str | None = typer.Option(None, help="Override the config's run_dir."),
+              max_steps: int | None = typer.Option(None, help="Override the config's max_steps.")) -> None:
         """Continue pre-training a checkpoint with Muon on a data mixture; writes HF checkpoints per N steps."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
         from transformers.utils import logging as hf_logging
