@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import platform
 import statistics
 import sys
@@ -30,9 +29,9 @@ from pathlib import Path
 # Running `python bench/muon.py` puts bench/ first on sys.path, where bench/growth.py would shadow the growth package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import torch  # noqa: E402
+import torch
 
-from training.muon import newton_schulz  # noqa: E402
+from training.muon import newton_schulz
 
 REPO = Path(__file__).resolve().parents[1]
 
