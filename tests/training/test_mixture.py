@@ -85,19 +85,24 @@ def test_loader_resumes_exactly(tiny_model):
     assert b.batch(1, 5).equal(expected)
 
 
-def test_files_sources_jsonl_and_text(tmp_path, tiny_model):
+def test_files_sources_jsonl_text_and_parquet(tmp_path, tiny_model):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     from transformers import AutoTokenizer
 
     (tmp_path / "a.jsonl").write_text('{"text": "hello world"}\n{"text": "second doc"}\n')
     (tmp_path / "b.txt").write_text("plain text document")
+    pq.write_table(pa.table({"content": ["parquet row one", "row two"]}), tmp_path / "c.parquet")
     mix = tmp_path / "mix.yaml"
     mix.write_text("name: m\nstages:\n  - name: s\n    tokens: 1000\n    sources:\n"
-                   "      - {name: j, weight: 1, files: [a.jsonl]}\n      - {name: t, weight: 1}\n")
+                   "      - {name: j, weight: 1, files: [a.jsonl]}\n      - {name: t, weight: 1}\n"
+                   "      - {name: p, weight: 1, files: [c.parquet], text_field: content}\n")
     stages = resolve_stages([str(mix)], {"t": SourceData(files=[str(tmp_path / "*.txt")])})
     tok = AutoTokenizer.from_pretrained(str(tiny_model))
-    batch = MixtureLoader(stages, tok, seq_len=8, seed=0).batch(0, 4)
-    rows = [tok.decode(r) for r in batch.tolist()]  # sources alternate at equal weights: j, t, j, t
-    assert rows[0].startswith("hello world<|endoftext|>") and rows[1].startswith("plain text d")
+    batch = MixtureLoader(stages, tok, seq_len=8, seed=0).batch(0, 3)
+    rows = [tok.decode(r) for r in batch.tolist()]  # equal weights: one sequence from each of j, t, p in turn
+    assert rows[0].startswith("hello world<|endoftext|>")
+    assert rows[1].startswith("plain text d") and rows[2].startswith("parquet row o")
 
 
 def test_unmapped_source_is_an_error():
