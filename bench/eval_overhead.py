@@ -1,6 +1,6 @@
 """What growbench adds on top of lm-eval: wall time vs the bare `lm_eval` CLI, and engine loads in a sweep.
 
-    .venv/bin/python bench/eval_overhead.py [--data-dir ../shared/benchmarks] [--limit 40] [--repeats 2]
+    .venv/bin/python bench/eval_overhead.py [--data-dir ../shared/benchmarks] [--limit 20] [--repeats 2]
 
 Part 1 runs the same tiny model on the same tasks (the suite's benchmarks, lm-eval's tasks derived onto the local
 mirror) through `lm_eval run --model hf --include_path <derived tasks>` and through `growbench eval --backend hf`,
@@ -33,8 +33,8 @@ def _timed(cmd: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "benchmarks")
-    parser.add_argument("--benchmarks", default="arc_challenge,piqa", help="comma-separated suite keys")
-    parser.add_argument("--limit", type=int, default=40)
+    parser.add_argument("--benchmarks", default="winogrande,piqa", help="comma-separated suite keys, same shots")
+    parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--checkpoints", type=int, default=5)
     args = parser.parse_args()
