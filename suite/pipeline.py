@@ -167,7 +167,8 @@ def step_report(ctx: Context) -> dict[str, Any]:
 
     out = ctx.path("report")
     reported = load_reported(ctx.config.report.reported)
-    models = [ctx.name("seed"), ctx.name("grown"), f"{ctx.name('train')}@*", ctx.name("final")]
+    models = [ctx.name("seed"), ctx.name("grown")] if ctx.config.eval.seed_model else []
+    models += [f"{ctx.name('train')}@*", ctx.name("final")]
     comparable = ctx.suite == ctx.config.eval.suite
     board = build_leaderboard(ctx.store, reported=reported if comparable else None, models=models, suite=ctx.suite)
     table = render(board, "md")

@@ -135,7 +135,8 @@ class Store:
                        parents: list[str] | None = None, meta: dict[str, Any] | None = None) -> str:
         """Record a checkpoint and its lineage (from growth.json / training.json / merge.json); returns model_id.
 
-        The id is the checkpoint's content fingerprint, so registering the same weights twice is a no-op update.
+        The id is the checkpoint's content fingerprint, so registering the same weights again updates the row; a
+        name or meta given at an earlier registration is kept unless a new one is given.
         """
         ckpt = Checkpoint.open(path)
         model_id = ckpt.fingerprint()
@@ -152,11 +153,13 @@ class Store:
                 parents = [training["parent_fingerprint"]]
             elif growth and growth.get("source", {}).get("fingerprint"):
                 parents = [growth["source"]["fingerprint"]]
-        name = name or (f"{training['run_id']}@{training['step']}" if training.get("run_id") else ckpt.path.name)
-        row = [model_id, name, str(ckpt.path.absolute()), kind, json.dumps(parents), json.dumps(growth),
-               training.get("run_id"), training.get("step"), training.get("tokens"), json.dumps(merge),
-               json.dumps(meta or {}), now()]
+        default = f"{training['run_id']}@{training['step']}" if training.get("run_id") else ckpt.path.name
         with self.connect() as con:
+            old = con.execute("SELECT name, meta FROM models WHERE model_id = ?", [model_id]).fetchone()
+            row = [model_id, name or (old[0] if old else default), str(ckpt.path.absolute()), kind,
+                   json.dumps(parents), json.dumps(growth), training.get("run_id"), training.get("step"),
+                   training.get("tokens"), json.dumps(merge),
+                   json.dumps(meta) if meta is not None else (old[1] if old else "{}"), now()]
             con.execute("DELETE FROM models WHERE model_id = ?", [model_id])
             con.execute("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
         return model_id

@@ -1,0 +1,126 @@
+"""The tiny pipeline end to end (real growth, Muon training, lm-eval sweeps, merge), its store, and crash recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from suite.pipeline_config import load_pipeline
+
+pytestmark = pytest.mark.slow
+
+
+def small_config(tmp_path: Path) -> Path:
+    """The shipped tiny config, cut down for CI: fewer steps and benchmarks, 4 documents per task."""
+    data = yaml.safe_load((Path(load_pipeline("tiny").source)).read_text())
+    data["name"] = "ci"
+    data["train"]["overrides"] = {"threads": 1, "max_steps": 12, "checkpoint": {"every": 4, "keep_states": 2}}
+    data["eval"].update(benchmarks=["arc_challenge", "piqa", "mbpp"], limit=4, seed_model=True)
+    data["select"]["config"] = str(Path(load_pipeline("tiny").source).with_name("tiny-anchors.yaml"))
+    path = tmp_path / "ci.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def pipeline_cmd(config: Path, workdir: Path, db: Path, mirror: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-c", "from suite.cli import main; main()", "pipeline", "--config", str(config),
+            "--workdir", str(workdir), "--db", str(db), "--data-dir", str(mirror), *extra]
+
+
+def run(cmd: list[str]) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_tiny_pipeline_fills_the_store_and_resumes_after_a_kill(tmp_path: Path, benchmark_mirror: Path) -> None:
+    from suite.store import Store
+
+    config, workdir, db = small_config(tmp_path), tmp_path / "work", tmp_path / "results.duckdb"
+    proc = run(pipeline_cmd(config, workdir, db, benchmark_mirror))
+    assert "Avg General" in proc.stdout and "ci-final" in proc.stdout
+    assert f"database: {db}" in proc.stdout and "final model:" in proc.stdout
+
+    store = Store(db)
+    models = store.query("SELECT * FROM models").set_index("name")
+    grown = models.loc["ci-grown"]
+    assert grown["kind"] == "grown" and json.loads(grown["growth"])["plan_name"] == "tiny"
+    assert json.loads(grown["parents"]) == [models.loc["ci-seed", "model_id"]]
+    trained = models[models["kind"] == "trained"].sort_values("step")
+    assert list(trained["step"]) == [4, 8, 12]
+    assert list(trained["tokens"]) == [4 * 1024, 8 * 1024, 12 * 1024]
+    final = models.loc["ci-final"]
+    merge = json.loads(final["merge"])
+    assert final["kind"] == "merged"
+    assert sorted(json.loads(final["parents"])) == sorted(m["fingerprint"] for m in merge["models"])
+    assert set(json.loads(final["parents"])) <= set(trained["model_id"])
+    assert abs(sum(m["weight"] for m in merge["models"]) - 1.0) < 1e-6
+
+    runs = store.query("SELECT m.name, r.benchmark, r.status, r.limit_n FROM eval_runs r JOIN models m USING "
+                       "(model_id)")
+    assert set(runs["status"]) == {"finished"}
+    assert set(runs["limit_n"]) == {4}
+    evaluated = set(zip(runs["name"], runs["benchmark"]))
+    for name in ["ci-seed", "ci-grown", *trained.index, "ci-final"]:
+        for bench in ("arc_challenge", "piqa", "mbpp"):
+            assert (name, bench) in evaluated, (name, bench)
+    board = (workdir / "report" / "leaderboard.md").read_text()
+    assert "ci-final" in board and "OpenSeek-Mid-v1" in board
+    for png in ("run.png", "compare.png"):
+        assert (workdir / "report" / png).read_bytes()[:4] == b"\x89PNG"
+
+    # A second run in a fresh work dir, killed during training, then re-run: finished steps are not redone.
+    workdir2 = tmp_path / "work2"
+    db2 = tmp_path / "second.duckdb"  # a fresh store, so the re-run's evaluations are really done, not reused
+    proc2 = subprocess.Popen(pipeline_cmd(config, workdir2, db2, benchmark_mirror), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 900
+    while not list((workdir2 / "train" / "checkpoints").glob("step-*")):
+        assert proc2.poll() is None and time.monotonic() < deadline, "pipeline ended before its first checkpoint"
+        time.sleep(0.5)
+    os.killpg(proc2.pid, signal.SIGKILL)
+    proc2.wait()
+    markers = {p.stem: p.stat().st_mtime_ns for p in (workdir2 / ".steps").glob("*.json")}
+    assert {"seed", "grow"} <= set(markers) and "train" not in markers
+    again = run(pipeline_cmd(config, workdir2, db2, benchmark_mirror))
+    assert "[seed] done already, skipped" in again.stdout and "[grow] done already, skipped" in again.stdout
+    assert "resuming training" in again.stdout
+    for step, mtime in markers.items():
+        assert (workdir2 / ".steps" / f"{step}.json").stat().st_mtime_ns == mtime
+    assert (workdir2 / "final" / "merge.json").exists()
+    second = Store(db2).query("SELECT status, count(*) AS n FROM eval_runs GROUP BY status")
+    assert dict(zip(second["status"], second["n"])) == {"finished": len(runs)}
+    # And a third run finds everything done.
+    third = run(pipeline_cmd(config, workdir2, db2, benchmark_mirror))
+    assert third.stdout.count("done already, skipped") == 8
+
+
+def test_dry_run_of_the_card_prints_the_plan() -> None:
+    proc = subprocess.run([sys.executable, "-c", "from suite.cli import main; main()", "pipeline", "--config",
+                           "openseek-mid-v1", "--dry-run"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "4,022,468,096 -> width-expanded 7,101,021,696 -> stacked 10,613,858,816" in out
+    assert "1,360,000,000,000 tokens" in out and "81,063 steps" in out and "41,724 steps" in out
+    assert "14 benchmarks x 63 models = 882 eval jobs" in out
+
+
+def test_bad_pipeline_input_is_one_line(tmp_path: Path) -> None:
+    cli = [sys.executable, "-c", "from suite.cli import main; main()", "pipeline"]
+    proc = subprocess.run([*cli, "--config", "nope"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown pipeline config 'nope'" in proc.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nseed: {fixture: {}}\ngrow: {plan: tiny}\ntrain: {config: tiny}\nbogus: 1\n")
+    proc = subprocess.run([*cli, "--config", str(bad)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "bogus" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([*cli, "--config", "tiny", "--only", "select", "--workdir", str(tmp_path / "w")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "has not completed" in proc.stderr
