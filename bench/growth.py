@@ -6,10 +6,11 @@ Builds a synthetic float32 Qwen3 checkpoint (hidden 1024, 24 layers, FFN 5632, v
 shards), then runs `growbench grow` on it in a child process with the card's plan scaled to 24 layers: untie, FFN
 x2 with HyperCloning noise at 10 dB, depth [9, 23) block copy (the card's [14, 34) of 36 layers, scaled) for 38
 layers. Reported: wall time and output bytes/s of the grow, against `cp -r` of the grown output followed by `sync`
-of the copied files (the grow fsyncs its output before publishing, so the baseline does too), and the grow's peak
-RSS (VmHWM of the child, from wait4's ru_maxrss). Grow and cp alternate `--repeat` times and the best wall time of
-each counts, with CPU seconds beside it: on a shared machine the wall times move with the load. Targets: output
-bytes/s >= 0.5x cp; peak RSS <= 2x the largest decoder layer of the grown model + 512 MiB.
+of the copied files (the grow fsyncs its output before publishing, so the baseline does too; the source is read once
+before each grow, as cp's input is fresh in the page cache), and the grow's peak RSS (VmHWM of the child, from
+wait4's ru_maxrss). Grow and cp alternate `--repeat` times and the best wall time of each counts, with CPU seconds
+beside it: on a shared machine the wall times move with the load. Targets: output bytes/s >= 0.5x cp; peak RSS <= 2x
+the largest decoder layer of the grown model + 512 MiB.
 """
 
 from __future__ import annotations
@@ -77,6 +78,13 @@ def largest_layer_bytes(ckpt: Checkpoint) -> int:
     return max(per_layer.values())
 
 
+def _warm(path: Path) -> None:
+    for f in sorted(path.iterdir()):
+        with open(f, "rb") as fh:
+            while fh.read(64 * MiB):
+                pass
+
+
 def _walls(runs: list[tuple[float, float, int]]) -> str:
     return ", ".join(f"{wall:.1f} s" for wall, _, _ in runs)
 
@@ -101,6 +109,7 @@ def main() -> None:
         grow_runs, cp_runs = [], []
         for _ in range(args.repeat):  # alternate, so both see the same machine load; report the best of each
             shutil.rmtree(grown, ignore_errors=True)
+            _warm(source)  # cp reads the just-written output from the page cache; give the grow a hot input too
             grow_runs.append(run_child([sys.executable, "-m", "suite.cli", "grow", str(source), str(grown),
                                         "--plan", str(work / "plan.yaml")]))
             shutil.rmtree(copy, ignore_errors=True)

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from growth.accounting import check_same_tensors, meta_tensors
 from growth.checkpoint import DEFAULT_SHARD_BYTES, Checkpoint, CheckpointWriter, TensorSpec, parse_dtype
 from growth.errors import ConfigError, PlanError
@@ -108,12 +110,13 @@ def lineage(grown: GrowthPlan, source: Checkpoint, executor: Executor,
     return record
 
 
-def _stream(writer: CheckpointWriter, specs: list[TensorSpec], compute: Callable[[TensorSpec], Any],
-            progress: Progress | None) -> None:
+def _stream(writer: CheckpointWriter, source: Checkpoint, specs: list[TensorSpec],
+            compute: Callable[[TensorSpec], torch.Tensor | str], progress: Progress | None) -> None:
     """Compute each tensor on this thread while a second thread writes the previous one.
 
     File writes release the GIL, so computing and writing overlap; the one-slot queue bounds memory to the tensor
-    being written, the one waiting and the one being computed.
+    being written, the one waiting and the one being computed. `compute` returns a source tensor's name instead of
+    a tensor for an unchanged copy, which the writer copies with the kernel (`CheckpointWriter.copy_from`).
     """
     slot: queue.Queue = queue.Queue(maxsize=1)
     failed: list[BaseException] = []
@@ -122,7 +125,11 @@ def _stream(writer: CheckpointWriter, specs: list[TensorSpec], compute: Callable
         while (item := slot.get()) is not None:
             if not failed:
                 try:
-                    writer.add(*item)
+                    name, payload = item
+                    if isinstance(payload, str):
+                        writer.copy_from(source, payload, name)
+                    else:
+                        writer.add(name, payload)
                 except BaseException as e:  # handed to the computing thread, which re-raises it
                     failed.append(e)
 
@@ -155,8 +162,15 @@ def grow(src: str | Path, out: str | Path, plan: str | Path | PlanConfig, *, see
     specs = [TensorSpec(op.name, op.shape, out_dtype or op.dtype) for op in ops]
     executor = Executor(grown, source)
     last = len(grown.steps) - 1
+
+    def compute(spec: TensorSpec) -> torch.Tensor | str:
+        step, root = grown.root(spec.name)
+        if step < 0 and source.info(root).dtype == spec.dtype:
+            return root  # unchanged source tensor: the writer copies it file to file
+        return executor.tensor(last, spec.name).to(spec.dtype)
+
     with CheckpointWriter(out, specs, max_shard_bytes=max_shard_bytes, force=force) as writer:
-        _stream(writer, specs, lambda spec: executor.tensor(last, spec.name).to(spec.dtype), progress)
+        _stream(writer, source, specs, compute, progress)
         writer.write_config(output_config(grown, dtype))
         writer.copy_aux_from(source)
         checks = None

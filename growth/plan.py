@@ -155,15 +155,19 @@ class GrowthPlan:
                 out.append((step.config.stage or step.config.op, step.after.num_parameters))
         return out
 
+    def root(self, name: str) -> tuple[int, str]:
+        """(step, tensor) that output `name` is an unchanged copy of, following copies back; step -1 is the source."""
+        step = len(self.steps) - 1
+        while step >= 0 and self.steps[step].ops[name].kind == "copy" and self.steps[step].ops[name].source:
+            name, step = self.steps[step].ops[name].source, step - 1
+        return step, name
+
     def write_order(self) -> list[TensorOp]:
         """Output ops with those computed from the same intermediate tensor adjacent (a duplicated layer's copies
         follow its original), so the executor computes each intermediate once; the index maps names to shards."""
         groups: dict[tuple[int, str], list[TensorOp]] = {}
         for op in self.output_ops():
-            step, name = len(self.steps) - 1, op.name
-            while step >= 0 and self.steps[step].ops[name].kind == "copy" and self.steps[step].ops[name].source:
-                name, step = self.steps[step].ops[name].source, step - 1
-            groups.setdefault((step, name), []).append(op)
+            groups.setdefault(self.root(op.name), []).append(op)
         return [op for group in groups.values() for op in group]
 
     def describe_ops(self) -> list[str]:

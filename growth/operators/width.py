@@ -157,8 +157,7 @@ def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext,
     if op.kind == "duplicate_rows":
         return _duplicate(x, src, d, 0)
     counts = torch.bincount(src, minlength=d)
-    w = _duplicate(x.float(), src, d, 1)
-    w.div_(counts[src].to(torch.float32))
+    w = _duplicate(x.float() / counts.to(torch.float32), src, d, 1)  # divide before duplicating: half the work
     noise, snr_db = op.arg("noise"), op.arg("snr_db")
     if noise == "none":
         return w.to(op.dtype)
@@ -172,7 +171,7 @@ def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext,
     gen = ctx.generator("noise", op.name)
     total = 0.0
     for plus, minus in pairs if noise == "hypercloning" else [(cols, None)]:
-        n = torch.randn((w.shape[0], len(plus)), generator=gen).mul_(sigma)
+        n = torch.empty((w.shape[0], len(plus))).normal_(0.0, sigma, generator=gen)
         _add_columns(w, plus, n)
         if minus is not None:
             _add_columns(w, minus, n, alpha=-1.0)
