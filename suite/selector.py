@@ -72,7 +72,7 @@ class SelectOptions:
     data_dir: Path | None = None
     """Local benchmark mirror."""
     work_dir: Path | None = None
-    """Where candidate merges are written while they are evaluated (default: candidates/ beside the database)."""
+    """Where candidate merges are written while evaluated (default: candidates/ beside the database)."""
     allow_code_execution: bool = False
     """Let code benchmarks (mbpp, evalplus) run model-written code in --build and dev evaluations."""
 
@@ -81,7 +81,7 @@ class SelectOptions:
 class SelectContext:
     store: Store
     candidates: list[Candidate]
-    table: Any  # pandas DataFrame: index model_id, one column per benchmark key, values 0..1, NaN if not evaluated
+    table: Any  # DataFrame: index model_id, a column per benchmark key, values 0..1, NaN if not evaluated
     options: SelectOptions
     config: Any  # the strategy's YAML mapping, or None for its defaults
 
@@ -105,7 +105,7 @@ def _open_candidate(path: Path) -> Candidate:
 
 
 def find_candidates(store: Store, *, run: Path | None = None, models: str | None = None) -> list[Candidate]:
-    """A run's complete checkpoints, or the models matching a glob (store names/ids/paths, else directories)."""
+    """A run's complete checkpoints, or models matching a glob (store names/ids/paths, else directories)."""
     if (run is None) == (models is None):
         raise ConfigError("give exactly one of --run RUN or --models GLOB")
     if run is not None:
@@ -118,7 +118,8 @@ def find_candidates(store: Store, *, run: Path | None = None, models: str | None
         found = [Candidate(m["model_id"], m["name"], m["path"], None if isna(m["step"]) else int(m["step"]))
                  for m in store.find_models(models)]
         if not found:
-            found = [_open_candidate(Path(p)) for p in sorted(glob.glob(models)) if (Path(p) / "config.json").exists()]
+            found = [_open_candidate(Path(p)) for p in sorted(glob.glob(models))
+                     if (Path(p) / "config.json").exists()]
     unique = list({c.model_id: c for c in found}.values())
     if not unique:
         raise ConfigError(f"no candidate checkpoints found for {run or models!r}")
@@ -126,8 +127,8 @@ def find_candidates(store: Store, *, run: Path | None = None, models: str | None
 
 
 def score_table(store: Store, candidates: list[Candidate], suite: str) -> Any:
-    """Primary scores (0..1) per candidate and benchmark from the most complete finished run in `suite` (a suite
-    name or YAML path; runs are stored under the suite's name)."""
+    """Primary scores (0..1) per candidate and benchmark from the most complete finished run in `suite`
+    (a suite name or YAML path; runs are stored under the suite's name)."""
     import pandas as pd
 
     from suite.benchmarks import load_suite
@@ -166,12 +167,12 @@ def write_recipe(recipe: MergeRecipe, path: Path) -> Path:
 
 def build(store: Store, recipe: MergeRecipe, out: Path, options: SelectOptions, *, limit: int | None = None,
           force: bool = False) -> str:
-    """Merge the recipe into `out`, register it (kind merged, parents from merge.json), evaluate it on the suite."""
+    """Merge the recipe into `out`, register it (kind merged, parents from merge.json), evaluate it."""
     from growth.merge.execute import plan_merge, run_merge
     from suite.evaluate import evaluate
 
     path = run_merge(plan_merge(recipe), out, force=force)
     model_id = store.register_model(path)
-    evaluate(path, suite=options.suite, limit=limit, backend=options.backend, data_dir=options.data_dir, store=store,
-             allow_code_execution=options.allow_code_execution)
+    evaluate(path, suite=options.suite, limit=limit, backend=options.backend, data_dir=options.data_dir,
+             store=store, allow_code_execution=options.allow_code_execution)
     return model_id

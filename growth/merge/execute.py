@@ -42,7 +42,7 @@ class MergePlan:
         return self.specs[0].dtype
 
     def record(self) -> dict[str, Any]:
-        """The merge.json contract: method, sources (path, fingerprint, effective weight), normalize, dtype, recipe."""
+        """merge.json: method, sources (path, fingerprint, effective weight), normalize, dtype, recipe."""
         weights = self.recipe.resolved.get("weights", [None] * len(self.sources))
         return {
             "method": self.recipe.method,
@@ -83,7 +83,8 @@ def plan_merge(recipe: MergeRecipe) -> MergePlan:
     for name in first.names():
         info = first.info(name)
         if not info.dtype.is_floating_point:
-            raise CheckpointError(f"cannot merge: tensor {name!r} in {first.path} is {info.dtype}, not a float")
+            raise CheckpointError(f"cannot merge: tensor {name!r} in {first.path} is {info.dtype}, "
+                                  "not a float")
         specs.append(TensorSpec(name, info.shape, forced or info.dtype))
     if not specs:
         raise CheckpointError(f"cannot merge: {first.path} holds no tensors")
@@ -93,12 +94,14 @@ def plan_merge(recipe: MergeRecipe) -> MergePlan:
 class ChunkReader:
     """Reads flat element ranges of tensors into one reused buffer (plain reads, no mmap).
 
-    Reusing the buffer matters: a fresh 64 MiB allocation per read costs a page fault per 4 KiB on first touch,
-    which made reading three times slower than the page cache can deliver. Each read overwrites the last one.
+    Reusing the buffer matters: a fresh 64 MiB allocation per read costs a page fault per 4 KiB on first
+    touch, which made reading three times slower than the page cache can deliver. Each read overwrites the
+    last one.
     """
 
     def __init__(self, elements: int) -> None:
-        self._raw = torch.empty(elements * 8, dtype=torch.uint8)  # room for float64; untouched pages cost nothing
+        # room for float64; pages never touched cost no memory
+        self._raw = torch.empty(elements * 8, dtype=torch.uint8)
         self._f32 = torch.empty(elements, dtype=torch.float32)
 
     def read(self, info: TensorInfo, start: int, stop: int) -> torch.Tensor:
@@ -144,11 +147,11 @@ def run_merge(plan: MergePlan, out: str | Path, *, force: bool = False,
               max_shard_bytes: int = DEFAULT_SHARD_BYTES) -> Path:
     """Write the merged checkpoint (weights, config, tokenizer from the first source, merge.json) atomically.
 
-    One worker thread computes the next tensor while this thread writes the current one (reads, adds and writes
-    all release the GIL), as long as the two together fit in PIPELINE_BYTES; otherwise they take turns, so peak
-    memory stays bounded whatever the largest tensor. The worker runs torch single-threaded: the adds are
-    memory-bound, and intra-op threads only added spin-waiting (measured: half the CPU time, half the wall time
-    on two loaded cores).
+    One worker thread computes the next tensor while this thread writes the current one (reads, adds and
+    writes all release the GIL), as long as the two together fit in PIPELINE_BYTES; otherwise they take turns,
+    so peak memory stays bounded whatever the largest tensor. The worker runs torch single-threaded: the adds
+    are memory-bound, and intra-op threads only added spin-waiting (measured: half the CPU time, half the wall
+    time on two loaded cores).
     """
     specs = plan.specs
     threads = torch.get_num_threads()

@@ -22,7 +22,7 @@ SUM_TOLERANCE = 1e-6
 class Linear(MergeMethod):
     name = "linear"
     parameters = (
-        Param("normalize", default=True, doc="divide by the sum of the weights, so they need not add up to 1"),
+        Param("normalize", default=True, doc="divide by the sum of the weights, so they need not sum to 1"),
         Param("allow_negative", default=False, doc="accept negative weights (extrapolation)"),
     )
     model_parameters = (Param("weight", required=True, doc="this model's share of the average"),)
@@ -42,7 +42,8 @@ class Linear(MergeMethod):
                 raise ConfigError(f"weights sum to {total:g}; cannot normalise them")
             weights = [w / total for w in weights]
         elif abs(total - 1.0) > SUM_TOLERANCE:
-            raise ConfigError(f"weights sum to {total:.6g}, not 1; fix them or set normalize: true (--normalize)")
+            raise ConfigError(f"weights sum to {total:.6g}, not 1; fix them or set normalize: true "
+                              "(--normalize)")
         return {"weights": weights, "normalize": bool(params["normalize"])}
 
     def combine(self, chunks: Iterable[torch.Tensor], resolved: Mapping[str, Any], out: torch.Tensor) -> None:

@@ -28,7 +28,8 @@ def mergekit_yaml(recipe: MergeRecipe, out_dtype: str | None = None) -> str:
     """
     doc: dict[str, Any] = {
         "merge_method": recipe.method,
-        "models": [{"model": str(Path(m.path).absolute()), "parameters": dict(m.params)} for m in recipe.models],
+        "models": [{"model": str(Path(m.path).absolute()), "parameters": dict(m.params)}
+                   for m in recipe.models],
         "parameters": {k: v for k, v in recipe.params.items() if k != "allow_negative"},
         "dtype": "float32",
     }

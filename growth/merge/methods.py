@@ -39,17 +39,18 @@ class MergeMethod:
     def combine(self, chunks: Iterable[torch.Tensor], resolved: Mapping[str, Any], out: torch.Tensor) -> None:
         """Merge one chunk position into `out` (fp32): `chunks` yields each model's chunk in model order.
 
-        A yielded chunk is only valid until the next one is requested (the engine reuses one read buffer), so a
-        method that needs all models at once must copy them."""
+        A yielded chunk is only valid until the next one is requested (the engine reuses one read buffer),
+        so a method that needs all models at once must copy them."""
         raise NotImplementedError
 
 
 def fill_params(declared: Sequence[Param], given: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Apply defaults, reject unknown keys and missing required ones; `where` names the place in the recipe."""
+    """Apply defaults, reject unknown and missing required keys; `where` names the place in the recipe."""
     known = {p.name for p in declared}
     unknown = sorted(set(given) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown parameter {unknown[0]!r}; known: {', '.join(sorted(known)) or 'none'}")
+        raise ConfigError(f"{where}: unknown parameter {unknown[0]!r}; "
+                          f"known: {', '.join(sorted(known)) or 'none'}")
     out: dict[str, Any] = {}
     for p in declared:
         if p.name in given:

@@ -8,7 +8,7 @@
         weight: 0.30        # per-model method parameters sit beside the path
         role: code anchor   # optional: what the selector chose it for, and the scores behind that
         evidence: {mbpp: 0.7884}
-    selection: {...}        # optional: the selector's record (strategy, suite, candidates); kept, not interpreted
+    selection: {...}        # optional: the selector's record (strategy, suite, candidates); kept as is
 
 The same file is what `growbench select` writes and what `growbench merge --recipe` reads; `mergekit_yaml`
 turns it into mergekit's format (growth/merge/mergekit.py).
@@ -58,7 +58,8 @@ class MergeRecipe:
     def __post_init__(self) -> None:
         impl = self.impl()
         if not self.models:
-            raise ConfigError("recipe lists no models; give at least one under `models:` or --model PATH:WEIGHT")
+            raise ConfigError("recipe lists no models; give at least one under `models:` or "
+                              "--model PATH:WEIGHT")
         self.params = fill_params(impl.parameters, self.params, "recipe")
         for i, m in enumerate(self.models):
             m.params = fill_params(impl.model_parameters, m.params, f"model {i + 1} ({m.path})")
@@ -126,7 +127,8 @@ def parse_model_weight(spec: str) -> tuple[str, float]:
             raise ValueError
         return path, float(weight)
     except ValueError:
-        raise ConfigError(f"--model {spec!r}: expected PATH:WEIGHT, e.g. runs/a/checkpoints/step-000100:0.5") from None
+        raise ConfigError(f"--model {spec!r}: expected PATH:WEIGHT, "
+                          "e.g. runs/a/checkpoints/step-000100:0.5") from None
 
 
 def inline_recipe(specs: Sequence[str], params: Mapping[str, Any], dtype: str | None = None) -> MergeRecipe:

@@ -1,7 +1,7 @@
 """Selector strategies: plain functions from a score table (and, where needed, real dev evaluations) to picks.
 
 Each strategy is `fn(ctx: SelectContext) -> Selection` (suite.selector), listed once in STRATEGIES:
-  anchors      roles from an editable YAML, each taking the best distinct checkpoint on its key metric (no evals)
+  anchors      roles from an editable YAML, each taking the best distinct checkpoint on its key metric
   greedy-soup  Wortsman et al. 2022: add checkpoints by suite average while the merged dev score does not drop
   search       coordinate descent on the weight simplex of the top-k checkpoints, every candidate merged and
                evaluated on the dev split, cached in DuckDB

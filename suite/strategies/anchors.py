@@ -28,7 +28,8 @@ class Role:
     """The role's weight in the merge."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)) or not math.isfinite(self.weight):
+        w = self.weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
             raise ConfigError(f"role {self.role!r}: weight {self.weight!r} is not a finite number")
 
 
@@ -56,19 +57,19 @@ def load_anchors(ctx: SelectContext) -> AnchorsConfig:
 def select_anchors(ctx: SelectContext) -> Selection:
     config = load_anchors(ctx)
     if len(ctx.candidates) < len(config.roles):
-        raise ConfigError(f"{len(ctx.candidates)} candidate checkpoints for {len(config.roles)} roles; each role "
-                          "needs a distinct checkpoint")
+        raise ConfigError(f"{len(ctx.candidates)} candidate checkpoints for {len(config.roles)} roles; "
+                          "each role needs a distinct checkpoint")
     taken: set[str] = set()
     chosen = []
     for role in config.roles:
         if role.metric not in ctx.table.columns or ctx.table[role.metric].isna().all():
-            raise ConfigError(f"role {role.role!r}: no stored {role.metric!r} score for any candidate in suite "
-                              f"{ctx.options.suite!r}; evaluate the candidates on it first")
+            raise ConfigError(f"role {role.role!r}: no stored {role.metric!r} score for any candidate in "
+                              f"suite {ctx.options.suite!r}; evaluate the candidates on it first")
         ranked = ctx.table[role.metric].dropna().sort_values(ascending=False, kind="stable")
         free = [m for m in ranked.index if m not in taken]
         if not free:
-            raise ConfigError(f"role {role.role!r}: every candidate scored on {role.metric!r} is already taken by "
-                              "an earlier role")
+            raise ConfigError(f"role {role.role!r}: every candidate scored on {role.metric!r} is already "
+                              "taken by an earlier role")
         best = free[0]
         taken.add(best)
         chosen.append(Chosen(ctx.by_id(best), role.weight, role.role,

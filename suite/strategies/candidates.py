@@ -32,8 +32,8 @@ class Scored:
 
 
 def dev_config(ctx: SelectContext, dev: DevConfig) -> DevConfig:
-    """The dev split in effect: the strategy's YAML, then --limit / --backend; benchmarks default to the suite's
-    offline, non-code "Avg General" benchmarks."""
+    """The dev split in effect: the strategy's YAML, then --limit / --backend; benchmarks default to the
+    suite's offline, non-code "Avg General" benchmarks."""
     benchmarks = dev.benchmarks
     if benchmarks is None:
         from suite.benchmarks import load_suite
@@ -73,7 +73,8 @@ class CandidateScorer:
         with self.ctx.store.connect() as con:
             con.execute("INSERT INTO merge_candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [key, json.dumps([m.model_id for m in members]), json.dumps(weights),
-                         json.dumps(self.record()), scored.model_id, scored.score, json.dumps(scored.scores), now()])
+                         json.dumps(self.record()), scored.model_id, scored.score, json.dumps(scored.scores),
+                         now()])
         return scored
 
     def _evaluate(self, members: list[Candidate], weights: list[float], key: str) -> Scored:
@@ -88,14 +89,17 @@ class CandidateScorer:
             scratch = run_merge(plan_merge(recipe), self.work / f"candidate-{key}", force=True)
             path, model_id = scratch, self.ctx.store.register_model(scratch)
         try:
-            results = evaluate(path, suite=self.ctx.options.suite, benchmarks=self.dev.benchmarks,
-                               limit=self.dev.limit, backend=self.dev.backend, data_dir=self.ctx.options.data_dir,
-                               store=self.ctx.store, allow_code_execution=self.ctx.options.allow_code_execution)
+            options, dev = self.ctx.options, self.dev
+            results = evaluate(path, suite=options.suite, benchmarks=dev.benchmarks, limit=dev.limit,
+                               backend=dev.backend, data_dir=options.data_dir, store=self.ctx.store,
+                               allow_code_execution=options.allow_code_execution)
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
-        scores = {r.benchmark: r.score for r in results if r.status in ("finished", "skipped") and r.score is not None}
+        scores = {r.benchmark: r.score for r in results
+                  if r.status in ("finished", "skipped") and r.score is not None}
         failed = next((r for r in results if r.benchmark not in scores), None)
         if failed is not None:
-            raise BackendError(f"dev evaluation of {path} on {failed.benchmark} {failed.status}: {failed.error}")
+            raise BackendError(f"dev evaluation of {path} on {failed.benchmark} {failed.status}: "
+                               f"{failed.error}")
         return Scored(sum(scores.values()) / len(scores), scores, model_id, cached=False)

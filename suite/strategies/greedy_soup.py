@@ -47,12 +47,13 @@ def select_greedy_soup(ctx: SelectContext) -> Selection:
         trial = soup + [candidate]
         scored = scorer.score(trial, [1.0] * len(trial))
         accepted = scored.score >= best.score
-        steps.append({"tried": [c.name for c in trial], "dev_score": scored.score, "dev_scores": scored.scores,
-                      "accepted": accepted, "cached": scored.cached})
+        steps.append({"tried": [c.name for c in trial], "dev_score": scored.score,
+                      "dev_scores": scored.scores, "accepted": accepted, "cached": scored.cached})
         if accepted:
             soup, best = trial, scored
     chosen = [Chosen(c, 1 / len(soup), "soup ingredient",
                      {"suite_average": float(average[c.model_id]), "rank": order.index(c) + 1}) for c in soup]
     return Selection(chosen, {"dev": scorer.record(), "dev_score": best.score,
-                              "order": [{"name": c.name, "suite_average": float(average[c.model_id])} for c in order],
+                              "order": [{"name": c.name, "suite_average": float(average[c.model_id])}
+                                        for c in order],
                               "steps": steps})

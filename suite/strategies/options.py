@@ -25,13 +25,13 @@ def read_yaml(path: str | Path) -> Any:
 
 
 def from_mapping(cls: type[T], data: Any, where: str) -> T:
-    """Build dataclass `cls` from `data` (None -> all defaults), rejecting unknown keys (growth.plan's loader)."""
+    """Build dataclass `cls` from `data` (None: all defaults), rejecting unknown keys (growth.plan's)."""
     return plan_from_mapping(cls, {} if data is None else data, where)
 
 
 @dataclasses.dataclass
 class DevConfig:
-    """The dev split that greedy-soup and search evaluate every candidate on: limited evals of a few benchmarks."""
+    """The dev split greedy-soup and search score every candidate on: limited evals of a few benchmarks."""
 
     benchmarks: list[str] | None = None
     """Benchmark keys to average; None means every benchmark of the suite."""
