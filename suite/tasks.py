@@ -122,7 +122,7 @@ class TaskSource:
         from lm_eval.tasks import TaskManager
         from lm_eval.tasks._index import TaskIndex
 
-        self.data_dir = data_dir.resolve() if data_dir else None
+        self.data_dir = Path(data_dir).resolve() if data_dir else None
         self.include_paths = tuple(dict.fromkeys(str(p) for b in benchmarks for p in b.include_paths))
         self.work_dir = Path(tempfile.mkdtemp(prefix="growbench-tasks-"))
         # Indexing every lm-eval YAML is the slow part of lm-eval start-up: it is done once per process and
