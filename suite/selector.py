@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from suite.store import Store
 from suite.strategies import STRATEGIES
 
 DEFAULT_SUITE = "openseek-mid-v1"
+log = logging.getLogger(__name__)
 
 _TABLE_SQL = """
 SELECT r.model_id, r.benchmark, s.value
@@ -115,8 +117,13 @@ def find_candidates(store: Store, *, run: Path | None = None, models: str | None
     else:
         from pandas import isna
 
+        rows = store.find_models(models)
+        gone = [m["name"] for m in rows if not Path(m["path"]).is_dir()]
+        if gone:  # e.g. dev-split candidates the selector merged, scored and deleted
+            log.warning("skipping %d matching models whose folders no longer exist: %s", len(gone),
+                        ", ".join(gone[:5]))
         found = [Candidate(m["model_id"], m["name"], m["path"], None if isna(m["step"]) else int(m["step"]))
-                 for m in store.find_models(models)]
+                 for m in rows if Path(m["path"]).is_dir()]
         if not found:
             found = [_open_candidate(Path(p)) for p in sorted(glob.glob(models))
                      if (Path(p) / "config.json").exists()]

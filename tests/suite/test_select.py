@@ -95,6 +95,10 @@ def test_anchor_errors(run: Path, store: Store, tmp_path: Path) -> None:
         select(store, candidates, "greedy", SelectOptions())
     with pytest.raises(ConfigError, match="no candidate checkpoints"):
         find_candidates(store, models="nothing*")
+    with pytest.raises(ConfigError, match="is not a training run"):
+        find_candidates(store, run=tmp_path)
+    with pytest.raises(ConfigError, match="exactly one of --run RUN or --models GLOB"):
+        find_candidates(store, run=run, models="mid@*")
 
 
 def _cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:

@@ -63,6 +63,7 @@ def test_greedy_soup_merges_and_evaluates_then_reuses_the_cache(env: dict) -> No
     accepted = steps[1]["dev_score"] >= steps[0]["dev_score"]
     assert [m.name for m in recipe.models] == (["cand-a", "cand-b"] if accepted else ["cand-a"])
     assert not list((env["root"] / "work").glob("candidate-*"))
+    assert [c.name for c in find_candidates(store, models="cand*")] == ["cand-a", "cand-b"]  # scratch: gone
     again = select(store, env["candidates"], "greedy-soup", options(env, DEV))
     assert all(s["cached"] for s in again.selection["steps"]) and dev_runs(store) == 2
     assert again.to_dict()["models"] == recipe.to_dict()["models"]
