@@ -4,7 +4,7 @@
 # it cannot share .venv. torch is pinned first so pip takes the local CPU wheel instead of pulling CUDA builds.
 #
 #   bash bench/setup_mergekit.sh [VENV]     # default VENV: $GROWBENCH_MERGEKIT_VENV or /work/mergekit-venv
-#   export GROWBENCH_MERGEKIT=VENV/bin/mergekit-yaml   # only needed for a non-default VENV
+#   a VENV given as an argument: export GROWBENCH_MERGEKIT=VENV/bin/mergekit-yaml for the test and the bench
 set -euo pipefail
 venv="${1:-${GROWBENCH_MERGEKIT_VENV:-/work/mergekit-venv}}"
 if [ -x "$venv/bin/mergekit-yaml" ] && "$venv/bin/python" -c "import mergekit" 2>/dev/null; then

@@ -17,7 +17,8 @@ from growth.checkpoint import parse_dtype
 from growth.merge.recipe import MergeRecipe
 
 MERGEKIT_ENV = "GROWBENCH_MERGEKIT"
-DEFAULT_MERGEKIT = Path("/work/mergekit-venv/bin/mergekit-yaml")
+VENV_ENV = "GROWBENCH_MERGEKIT_VENV"  # where bench/setup_mergekit.sh installs, as it reads it
+DEFAULT_VENV = Path("/work/mergekit-venv")
 
 
 def mergekit_yaml(recipe: MergeRecipe, out_dtype: str | None = None) -> str:
@@ -41,9 +42,9 @@ def mergekit_yaml(recipe: MergeRecipe, out_dtype: str | None = None) -> str:
 
 def find_mergekit() -> Path | None:
     """The `mergekit-yaml` to compare against: $GROWBENCH_MERGEKIT (the script or its venv's python), else the
-    default venv of bench/setup_mergekit.sh; None when neither exists."""
+    venv bench/setup_mergekit.sh fills ($GROWBENCH_MERGEKIT_VENV or /work/mergekit-venv); None if absent."""
     value = os.environ.get(MERGEKIT_ENV)
-    path = Path(value) if value else DEFAULT_MERGEKIT
+    path = Path(value) if value else Path(os.environ.get(VENV_ENV) or DEFAULT_VENV) / "bin" / "mergekit-yaml"
     if path.name.startswith("python"):
         path = path.parent / "mergekit-yaml"
     return path if path.is_file() and os.access(path, os.X_OK) else None
