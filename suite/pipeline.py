@@ -55,7 +55,8 @@ class Context:
         ev = self.config.eval
         return EvalOptions(suite=self.suite, benchmarks=tuple(ev.benchmarks) if self.suite == ev.suite else (),
                            limit=limit if limit is not None else ev.limit, backend=ev.backend,
-                           data_dir=self.data_dir, allow_code_execution=ev.allow_code_execution)
+                           data_dir=self.data_dir, allow_code_execution=ev.allow_code_execution,
+                           batch_size=ev.batch_size)
 
 
 # --- the steps: each returns its outputs (recorded in its marker) ----------------------------------------------

@@ -70,6 +70,8 @@ class EvalSection:
     """Let code benchmarks run model-written code in the sandbox."""
     seed_model: bool = True
     """Also evaluate the seed and the grown model (the sweep's step-0 reference points)."""
+    batch_size: int | str = "auto"
+    """Engine batch size; a fixed number skips lm-eval's auto detection, which probes the full context length."""
 
 
 @dataclass

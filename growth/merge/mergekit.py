@@ -18,7 +18,7 @@ from growth.merge.recipe import MergeRecipe
 
 MERGEKIT_ENV = "GROWBENCH_MERGEKIT"
 VENV_ENV = "GROWBENCH_MERGEKIT_VENV"  # where bench/setup_mergekit.sh installs, as it reads it
-DEFAULT_VENV = Path("/work/mergekit-venv")
+DEFAULT_VENV = Path(".mergekit-venv")  # relative to the working directory: the repo root in CI
 
 
 def mergekit_yaml(recipe: MergeRecipe, out_dtype: str | None = None) -> str:
@@ -42,7 +42,7 @@ def mergekit_yaml(recipe: MergeRecipe, out_dtype: str | None = None) -> str:
 
 def find_mergekit() -> Path | None:
     """The `mergekit-yaml` to compare against: $GROWBENCH_MERGEKIT (the script or its venv's python), else the
-    venv bench/setup_mergekit.sh fills ($GROWBENCH_MERGEKIT_VENV or /work/mergekit-venv); None if absent."""
+    venv bench/setup_mergekit.sh fills ($GROWBENCH_MERGEKIT_VENV or ./.mergekit-venv); None if absent."""
     value = os.environ.get(MERGEKIT_ENV)
     path = Path(value) if value else Path(os.environ.get(VENV_ENV) or DEFAULT_VENV) / "bin" / "mergekit-yaml"
     if path.name.startswith("python"):
