@@ -14,7 +14,7 @@ from growth.errors import ConfigError, PlanError
 from growth.grow import plan_growth, read_config_file
 from growth.plan import load_plan, parse_plan
 
-QWEN3_4B = Path(__file__).parent / "data" / "qwen3-4b-base-config.json"
+QWEN3_4B = Path(__file__).resolve().parents[2] / "growth" / "plans" / "qwen3-4b-base.config.json"
 
 
 def test_shipped_plan_by_name():
