@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from growth.architecture import for_config
+from growth.config import from_mapping
 from growth.errors import ConfigError, PlanError
 from growth.operators import OPERATORS
 from growth.operators.base import ModelState, Operator, StepContext, TensorOp, new_state
@@ -34,21 +35,6 @@ PLAN_DIR = Path(__file__).with_name("plans")
 PLANS: Registry[Path] = Registry("growth plan")
 for _path in sorted(PLAN_DIR.glob("*.yaml")):
     PLANS.register(_path.stem, _path)
-
-
-def from_mapping(cls: type, raw: Any, where: str) -> Any:
-    """Build dataclass `cls` from a mapping, rejecting unknown keys and naming missing ones."""
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(fields)}")
-    missing = [n for n, f in fields.items() if n not in raw and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ConfigError(f"{where}: missing required key(s) {', '.join(missing)}")
-    return cls(**raw)
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,9 @@ def step_grow(ctx: Context) -> dict[str, Any]:
 
 
 def train_config(ctx: Context) -> Any:
+    from growth.config import load_yaml
     from training.config import TrainConfig
-    from training.schema import build, load_yaml
+    from training.schema import build
 
     t = ctx.config.train
     given = ctx.config.resolve(t.config) or t.config

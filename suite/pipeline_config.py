@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from growth.config import load_yaml
 from growth.errors import ConfigError
-from training.schema import build, load_yaml
+from training.schema import build
 
 PIPELINES = Path(__file__).with_name("pipelines")
 

@@ -153,7 +153,7 @@ def select(store: Store, candidates: list[Candidate], strategy: str, options: Se
     fn = STRATEGIES.get(strategy)
     config = None
     if options.config is not None:
-        from suite.strategies.options import read_yaml
+        from growth.config import read_yaml
 
         config = read_yaml(options.config)
     ctx = SelectContext(store, candidates, score_table(store, candidates, options.suite), options, config)

@@ -22,8 +22,9 @@ import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from growth.config import load_yaml
 from growth.errors import ConfigError, DataError
-from training.schema import build, load_yaml
+from training.schema import build
 
 MIXTURE_DIR = Path(__file__).parent / "mixtures"
 FORMATS = ("auto", "jsonl", "parquet", "text")

@@ -10,29 +10,12 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
+from growth.config import from_mapping
 from growth.errors import ConfigError
-from growth.plan import from_mapping
 
 T = TypeVar("T")
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping at the top level."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
-    return data
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:

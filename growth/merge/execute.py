@@ -20,8 +20,14 @@ from typing import Any
 
 import torch
 
-from growth.checkpoint import (DEFAULT_SHARD_BYTES, Checkpoint, CheckpointWriter, TensorInfo, TensorSpec,
-                               parse_dtype)
+from growth.checkpoint import (
+    DEFAULT_SHARD_BYTES,
+    Checkpoint,
+    CheckpointWriter,
+    TensorInfo,
+    TensorSpec,
+    parse_dtype,
+)
 from growth.errors import CheckpointError
 from growth.merge.recipe import MergeRecipe
 

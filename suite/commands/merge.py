@@ -73,7 +73,9 @@ def select(run: Optional[Path] = typer.Option(None, help="Training run dir: its 
     """Choose checkpoints and weights from stored scores; write the recipe; optionally build the merged model."""
     from growth.errors import GrowbenchError
     from suite.cli import console
-    from suite.selector import SelectOptions, build as build_merge, find_candidates, select as run_select, write_recipe
+    from suite.selector import SelectOptions, find_candidates, write_recipe
+    from suite.selector import build as build_merge
+    from suite.selector import select as run_select
     from suite.settings import data_dir as resolve_data_dir
     from suite.store import Store
 

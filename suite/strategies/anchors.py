@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from growth.config import from_mapping, read_yaml
 from growth.errors import ConfigError
 from suite.selector import Chosen, SelectContext, Selection
-from suite.strategies.options import from_mapping, read_yaml
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

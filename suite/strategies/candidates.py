@@ -23,6 +23,7 @@ from suite.selector import Candidate, SelectContext
 from suite.store import now
 from suite.strategies.options import DevConfig
 
+
 @dataclass
 class Scored:
     score: float

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from growth.config import from_mapping
 from growth.errors import ConfigError
 from suite.selector import Chosen, SelectContext, Selection
 from suite.strategies.candidates import CandidateScorer, dev_config
-from suite.strategies.options import DevConfig, from_mapping
+from suite.strategies.options import DevConfig
 
 
 @dataclass

@@ -1,32 +1,10 @@
-"""Strategy configs: YAML mappings -> dataclasses, rejecting unknown keys and naming the field to fix."""
+"""The dev split that evaluating selector strategies (greedy-soup, search) score candidates on."""
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import Any, TypeVar
-
-import yaml
 
 from growth.errors import ConfigError
-from growth.plan import from_mapping as plan_from_mapping
-
-T = TypeVar("T")
-
-
-def read_yaml(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        return yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise ConfigError(f"cannot read {path} ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
-
-
-def from_mapping(cls: type[T], data: Any, where: str) -> T:
-    """Build dataclass `cls` from `data` (None: all defaults), rejecting unknown keys (growth.plan's)."""
-    return plan_from_mapping(cls, {} if data is None else data, where)
 
 
 @dataclasses.dataclass

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from results_store import add_run, variant
 
 from growth.errors import ConfigError
-from results_store import add_run, variant
 from suite.selector import SelectOptions, find_candidates, score_table, select
 from suite.store import Store
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from results_store import add_run
 
 from growth.checkpoint import Checkpoint
 from growth.fixture import TinySpec, make_tiny
-from results_store import add_run
 from suite.selector import SelectOptions, find_candidates, select
 from suite.store import Store
 
