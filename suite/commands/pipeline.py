@@ -6,9 +6,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-
-console = Console()
 
 
 def register(app: typer.Typer) -> None:
@@ -46,9 +43,9 @@ def register(app: typer.Typer) -> None:
         report = out.get("report")
         if report:
             typer.echo(report["table"])
-            console.print(f"database: {store.path}")
-            console.print(f"final model: {out['build']['path']}")
+            typer.echo(f"database: {store.path}")
+            typer.echo(f"final model: {out['build']['path']}")
             plots = [report[k] for k in ("run_plot", "compare_plot") if k in report]
-            console.print(f"leaderboard: {report['leaderboard']}; plots: {', '.join(plots)}")
+            typer.echo(f"leaderboard: {report['leaderboard']}; plots: {', '.join(plots)}")
             if "regress" in report:
-                console.print(f"regress vs reported: {report['regress']['json']}")
+                typer.echo(f"regress vs reported: {report['regress']['json']}")
