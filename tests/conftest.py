@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,22 @@ def benchmark_mirror() -> Path:
     if not SHARED_BENCHMARKS.is_dir():
         pytest.skip(f"benchmark mirror {SHARED_BENCHMARKS} not present")
     return SHARED_BENCHMARKS
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch):
+    """Run `growbench ARGS...` in this process, as the console script does; returns the exit code."""
+    from suite.cli import main
+
+    def run(*args: str) -> int:
+        monkeypatch.setattr(sys, "argv", ["growbench", *args])
+        try:
+            main()
+        except SystemExit as e:
+            return int(e.code or 0)
+        return 0
+
+    return run
 
 
 @pytest.fixture

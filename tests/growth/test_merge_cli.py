@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import yaml
@@ -19,22 +19,10 @@ def pair(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> list[Pat
     return [tiny_model, make_tiny(tmp_path_factory.mktemp("cli-inputs") / "s1", TinySpec(seed=1))]
 
 
-def _cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    from suite.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["growbench", *args])
-    try:
-        main()
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
-
-
-def test_merge_registers_lineage_and_exports_mergekit(pair: list[Path], tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_merge_registers_lineage_and_exports_mergekit(cli: Callable[..., int], pair: list[Path], tmp_path: Path) -> None:
     db = tmp_path / "r.duckdb"
     out = tmp_path / "merged"
-    assert _cli(monkeypatch, "merge", str(out), "--model", f"{pair[0]}:1", "--model", f"{pair[1]}:3",
+    assert cli("merge", str(out), "--model", f"{pair[0]}:1", "--model", f"{pair[1]}:3",
                 "--dtype", "bf16", "--export-mergekit", str(tmp_path / "mk.yaml"), "--db", str(db)) == 0
     row = Store(db).find_models(str(out))[0]
     parents = [Checkpoint.open(p).fingerprint() for p in pair]
@@ -54,7 +42,7 @@ def test_merge_registers_lineage_and_exports_mergekit(pair: list[Path], tmp_path
     (["--recipe", "{recipe}", "--model", "{a}:1"], "either --recipe FILE or"),
     (["--recipe", "{recipe}"], "unknown parameter 'bogus'"),
 ])
-def test_errors_one_line_exit_2_nothing_written(pair: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_errors_one_line_exit_2_nothing_written(cli: Callable[..., int], pair: list[Path], tmp_path: Path,
                                                 capsys: pytest.CaptureFixture, args: list[str], message: str) -> None:
     wide = tmp_path / "wide"
     if "{wide}" in " ".join(args):
@@ -64,7 +52,7 @@ def test_errors_one_line_exit_2_nothing_written(pair: list[Path], tmp_path: Path
     names = {"a": pair[0], "b": pair[1], "missing": tmp_path / "missing", "wide": wide, "recipe": recipe}
     out = tmp_path / "out"
     capsys.readouterr()
-    code = _cli(monkeypatch, "merge", str(out), *[a.format(**names) for a in args], "--export-mergekit",
+    code = cli("merge", str(out), *[a.format(**names) for a in args], "--export-mergekit",
                 str(tmp_path / "mk.yaml"), "--db", str(tmp_path / "r.duckdb"))
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and "\n" not in err

@@ -6,8 +6,8 @@ pure store reads. greedy-soup and search evaluate for real (tests/suite/test_sel
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import yaml
@@ -101,43 +101,30 @@ def test_anchor_errors(run: Path, store: Store, tmp_path: Path) -> None:
         find_candidates(store, run=run, models="mid@*")
 
 
-def _cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    from suite.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["growbench", *args])
-    try:
-        main()
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
-
-
-def test_cli_writes_a_recipe_that_merge_reads(run: Path, store: Store, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_writes_a_recipe_that_merge_reads(cli: Callable[..., int], run: Path, store: Store, tmp_path: Path) -> None:
     out = tmp_path / "recipe.yaml"
-    assert _cli(monkeypatch, "select", "--run", str(run), "--strategy", "anchors", "--out", str(out),
+    assert cli("select", "--run", str(run), "--strategy", "anchors", "--out", str(out),
                 "--db", str(store.path)) == 0
     recipe = yaml.safe_load(out.read_text())
     assert [m["weight"] for m in recipe["models"]] == [0.30, 0.25, 0.15, 0.15, 0.15]
     assert recipe["models"][0]["evidence"]["mbpp"] == pytest.approx(0.79)
-    assert _cli(monkeypatch, "merge", str(tmp_path / "merged"), "--recipe", str(out), "--db", str(store.path)) == 0
+    assert cli("merge", str(tmp_path / "merged"), "--recipe", str(out), "--db", str(store.path)) == 0
     row = store.find_models(str(tmp_path / "merged"))[0]
     assert row["kind"] == "merged"
     assert sorted(yaml.safe_load(row["parents"])) == sorted(m["evidence"]["model_id"] for m in recipe["models"])
 
 
-def test_cli_errors_are_one_line_and_write_nothing(run: Path, store: Store, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch,
+def test_cli_errors_are_one_line_and_write_nothing(cli: Callable[..., int], run: Path, store: Store, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "recipe.yaml"
     roles = tmp_path / "roles.yaml"
     roles.write_text(yaml.safe_dump({"roles": [{"role": "maths", "metric": "math", "weight": 1}]}))
     capsys.readouterr()
-    assert _cli(monkeypatch, "select", "--run", str(run), "--config", str(roles), "--out", str(out),
+    assert cli("select", "--run", str(run), "--config", str(roles), "--out", str(out),
                 "--db", str(store.path)) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: role 'maths'") and "\n" not in err
-    assert _cli(monkeypatch, "select", "--models", "mid@[12]00", "--out", str(out), "--db", str(store.path)) == 2
+    assert cli("select", "--models", "mid@[12]00", "--out", str(out), "--db", str(store.path)) == 2
     assert "2 candidate checkpoints for 5 roles" in capsys.readouterr().err
     assert not out.exists()
 
