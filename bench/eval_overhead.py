@@ -1,6 +1,6 @@
 """What growbench adds on top of lm-eval: wall time vs the bare `lm_eval` CLI, and engine loads in a sweep.
 
-    .venv/bin/python bench/eval_overhead.py [--data-dir ../shared/benchmarks] [--limit 20] [--repeats 2]
+    .venv/bin/python -m bench.eval_overhead [--data-dir ../shared/benchmarks] [--limit 20] [--repeats 2]
 
 Part 1 runs the same tiny model on the same tasks (the suite's benchmarks, lm-eval's tasks derived onto the local
 mirror) through `lm_eval run --model hf --include_path <derived tasks>` and through `growbench eval --backend hf`,
@@ -39,13 +39,12 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=int, default=5)
     args = parser.parse_args()
 
-    sys.path.insert(0, str(ROOT))
     from growth.fixture import TinySpec, make_tiny
-    from suite.benchmarks import load_suite
-    from suite.evaluate import EvalOptions
+    from suite.eval.benchmarks import load_suite
+    from suite.eval.evaluate import EvalOptions
+    from suite.eval.sweep import sweep
+    from suite.eval.tasks import TaskSource
     from suite.store import Store
-    from suite.sweep import sweep
-    from suite.tasks import TaskSource
 
     keys = args.benchmarks.split(",")
     suite = load_suite()

@@ -1,6 +1,6 @@
 """Growth throughput and memory against `cp`, on a synthetic checkpoint of more than 2 GiB.
 
-    .venv/bin/python bench/growth.py [--workdir DIR] [--keep] [--repeat N]
+    .venv/bin/python -m bench.growth [--workdir DIR] [--keep] [--repeat N]
 
 Builds a synthetic float32 Qwen3 checkpoint (hidden 1024, 24 layers, FFN 5632, vocab 65536: 2.03 GiB, 1 GiB
 shards), then runs `growbench grow` on it in a child process with the card's plan scaled to 24 layers: untie, FFN
@@ -24,13 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
 import torch
 
 from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec
 from growth.fixture import TinySpec, init_tensor, qwen3_config, qwen3_tensor_shapes
+
+REPO = Path(__file__).resolve().parents[1]
 
 SPEC = TinySpec(layers=24, hidden=1024, ffn=5632, heads=8, kv_heads=2, head_dim=128, vocab=65536)
 PLAN = """name: openseek-mid-v1-scaled

@@ -3,7 +3,7 @@
 The store holds 1,000 models (10 training runs x 100 checkpoints) and 10,000 evaluation runs of each of the 14
 benchmarks (140,000 eval_runs rows: every model has 10 re-runs per benchmark, 2% of them failed), each finished run
 with its primary score and two sub-task scores (~410,000 scores rows). The rows are generated in DuckDB itself. Each
-report picks one run per model and benchmark with an aggregate query in DuckDB (suite/measured.py); the target is
+report picks one run per model and benchmark with an aggregate query in DuckDB (results/measured.py); the target is
 <= 1 s per call, store opening included. Prints one table: cold (first) and median-of-5 warm wall seconds, the warm
 CPU seconds of the process (wall minus waiting, on a shared machine), and the ratio to the 1 s target.
 
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import duckdb
 
-from suite.leaderboard import build_leaderboard
-from suite.leaderboard_format import render
-from suite.regress import regress
-from suite.reported import load_reported
+from results.leaderboard import build_leaderboard
+from results.leaderboard_format import render
+from results.regress import regress
+from results.reported_scores import load_reported
 from suite.store import Store
 
 TARGET_S = 1.0

@@ -1,6 +1,6 @@
 """Merge 5 synthetic checkpoints of >= 1 GiB each with growbench and with mergekit (else a numpy baseline).
 
-    .venv/bin/python bench/merge.py [--models 5] [--gib 1.0] [--dtype float32] [--work /tmp/growbench-bench-merge]
+    .venv/bin/python -m bench.merge [--models 5] [--gib 1.0] [--dtype float32] [--work /tmp/growbench-bench-merge]
 
 Prints one table: wall time, peak RSS and max-abs difference of each side, and the ratios against the targets
 (growbench >= 2x faster than the baseline, growbench peak RSS <= 2 GiB whatever the number of inputs). Each
@@ -25,14 +25,12 @@ from pathlib import Path
 
 import torch
 
+from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec, parse_dtype
+from growth.fixture import TinySpec, qwen3_config, qwen3_tensor_shapes
+from growth.merge.mergekit import find_mergekit, mergekit_yaml
+from growth.merge.recipe import inline_recipe
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec, parse_dtype  # noqa: E402
-from growth.fixture import TinySpec, qwen3_config, qwen3_tensor_shapes  # noqa: E402
-from growth.merge.mergekit import find_mergekit, mergekit_yaml  # noqa: E402
-from growth.merge.recipe import inline_recipe  # noqa: E402
-
 GIB = 2**30
 NUMPY_BASELINE = """
 import sys, numpy as np

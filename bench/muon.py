@@ -1,7 +1,7 @@
 """Muon benchmark: (a) optimizer step time and Newton-Schulz throughput, (b) Muon vs AdamW on a grown tiny model.
 
-    python bench/muon.py                      # both parts; writes runs/bench-muon/{curves.csv,curves.png,report.md}
-    python bench/muon.py --part a --layers 2 --hidden 256 --ffn 1024
+    python -m bench.muon                      # both parts; writes runs/bench-muon/{curves.csv,curves.png,report.md}
+    python -m bench.muon --part a --layers 2 --hidden 256 --ffn 1024
 
 (a) One parameter set (the 2-D hidden matrices of a Qwen3-shaped block stack, ~2M parameters by default) with fixed
 random gradients; the time of one optimizer step for growbench's Muon with fp32 and bf16 Newton-Schulz,
@@ -25,9 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-# Running `python bench/muon.py` puts bench/ first on sys.path, where bench/growth.py would shadow the growth package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import torch
 

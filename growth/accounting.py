@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import torch
 
 from growth.checkpoint import USER_DTYPES
-from growth.errors import ConfigError, PlanError
+from growth.foundation.errors import ConfigError, PlanError
 
 TensorTable = Mapping[str, tuple[tuple[int, ...], torch.dtype]]
 

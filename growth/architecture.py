@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from growth.errors import PlanError
+from growth.foundation.errors import PlanError
 
 ARCH_DIR = Path(__file__).with_name("architectures")
 LAYER = "{layer}"

@@ -3,7 +3,7 @@
 Reading parses only the safetensors headers at open (names, shapes, dtypes, offsets) and reads one tensor at a time
 with plain file reads, not mmap, so resident memory stays at one tensor whatever the model size. Writing takes the
 tensor specs up front (a plan), lays out shards and headers first, then streams each tensor's bytes straight into
-its place: peak memory is one tensor, and the output is published atomically (see `growth.atomic`).
+its place: peak memory is one tensor, and the output is published atomically (see `growth.foundation.atomic`).
 
     ckpt = Checkpoint.open("Qwen3-4B-Base")
     with CheckpointWriter("out", specs, max_shard_bytes=2**30) as w:
@@ -28,8 +28,8 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from growth.atomic import StagingDir
-from growth.errors import CheckpointError
+from growth.foundation.atomic import StagingDir
+from growth.foundation.errors import CheckpointError
 
 INDEX_NAME = "model.safetensors.index.json"
 # Lineage records describe how one checkpoint was made; a derived checkpoint writes its own, never inherits them.

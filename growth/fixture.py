@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from growth.checkpoint import CheckpointWriter, TensorSpec, parse_dtype
-from growth.errors import ConfigError
+from growth.foundation.errors import ConfigError
 from growth.tinytext import tokenizer_corpus
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]

@@ -23,8 +23,8 @@ import torch
 
 from growth.accounting import check_same_tensors, meta_tensors
 from growth.checkpoint import DEFAULT_SHARD_BYTES, Checkpoint, CheckpointWriter, TensorSpec, parse_dtype
-from growth.errors import ConfigError, PlanError
 from growth.executor import Executor
+from growth.foundation.errors import ConfigError, PlanError
 from growth.plan import GrowthPlan, PlanConfig, build, load_plan
 
 Progress = Callable[[int, int, str], None]

@@ -25,11 +25,11 @@ import torch
 import yaml
 
 from growth.architecture import for_config
-from growth.config import from_mapping
-from growth.errors import ConfigError, PlanError
+from growth.foundation.config import from_mapping
+from growth.foundation.errors import ConfigError, PlanError
+from growth.foundation.registry import Registry
 from growth.operators import OPERATORS
 from growth.operators.base import ModelState, Operator, StepContext, TensorOp, new_state
-from growth.registry import Registry
 
 PLAN_DIR = Path(__file__).with_name("plans")
 PLANS: Registry[Path] = Registry("growth plan")

@@ -31,9 +31,9 @@ from torch.distributed.checkpoint.state_dict import (
     set_state_dict,
 )
 
-from growth.atomic import StagingDir
 from growth.checkpoint import Checkpoint, parse_dtype, save_state_dict
-from growth.errors import CheckpointError
+from growth.foundation.atomic import StagingDir
+from growth.foundation.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 TRAINER_FILE = "trainer.json"

@@ -14,12 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from growth.config import load_yaml
-from growth.errors import ConfigError
+from growth.foundation.config import build, load_yaml
+from growth.foundation.errors import ConfigError
 from training.mixture import SourceData
 from training.param_groups import OptimizerConfig
 from training.schedule import ScheduleConfig
-from training.schema import build
 
 PRECISIONS = ("auto", "fp32", "bf16")
 

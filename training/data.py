@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from growth.errors import DataError
+from growth.foundation.errors import DataError
 from growth.tinytext import documents, python_stdlib_files
 from training.mixture import Source, Stage
 

@@ -22,9 +22,8 @@ import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from growth.config import load_yaml
-from growth.errors import ConfigError, DataError
-from training.schema import build
+from growth.foundation.config import build, load_yaml
+from growth.foundation.errors import ConfigError, DataError
 
 MIXTURE_DIR = Path(__file__).parent / "mixtures"
 FORMATS = ("auto", "jsonl", "parquet", "text")

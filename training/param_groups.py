@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from growth.errors import ConfigError
+from growth.foundation.errors import ConfigError
 from training.muon import Muon
 
 OPTIMIZERS = ("muon", "adamw")

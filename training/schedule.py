@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from growth.errors import ConfigError
+from growth.foundation.errors import ConfigError
 
 
 @dataclass

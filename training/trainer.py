@@ -24,16 +24,16 @@ import torch
 import torch.distributed as dist
 import yaml
 
-from growth.atomic import write_text
 from growth.checkpoint import Checkpoint
-from growth.errors import ConfigError
+from growth.foundation.atomic import write_text
+from growth.foundation.config import as_dict
+from growth.foundation.errors import ConfigError
 from training import checkpointing
 from training.config import TrainConfig
 from training.data import MixtureLoader
 from training.mixture import Stage, resolve_stages
 from training.param_groups import build_optimizers, set_lr
 from training.schedule import lr_factor
-from training.schema import as_dict
 
 ProgressFn = Callable[[dict[str, Any], int], None]
 

@@ -28,7 +28,7 @@ from growth.checkpoint import (
     TensorSpec,
     parse_dtype,
 )
-from growth.errors import CheckpointError
+from growth.foundation.errors import CheckpointError
 from growth.merge.recipe import MergeRecipe
 
 CHUNK_ELEMENTS = 1 << 24  # 64 MiB of fp32 per source chunk

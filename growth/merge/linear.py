@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
-from growth.errors import ConfigError
+from growth.foundation.errors import ConfigError
 from growth.merge.methods import MergeMethod, Param
 
 SUM_TOLERANCE = 1e-6

@@ -13,8 +13,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
-from growth.errors import ConfigError
-from growth.registry import Registry
+from growth.foundation.errors import ConfigError
+from growth.foundation.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from growth.checkpoint import parse_dtype
-from growth.errors import CheckpointError, ConfigError
+from growth.foundation.errors import CheckpointError, ConfigError
 from growth.merge.methods import METHODS, MergeMethod, fill_params
 
 _TOP_KEYS = {"method", "models", "dtype", "name", "selection"}

@@ -3,8 +3,8 @@
 The table below is the one place operators are registered; plans name them by these keys.
 """
 
+from growth.foundation.registry import Registry
 from growth.operators.base import Operator
-from growth.registry import Registry
 
 OPERATORS: Registry[Operator] = Registry("growth operator")
 OPERATORS.register("untie", "growth.operators.untie:OPERATOR")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from growth.errors import PlanError
+from growth.foundation.errors import PlanError
 from growth.operators.base import ModelState, Operator, StepContext, TensorOp, copy_op
 
 

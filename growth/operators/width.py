@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from growth.errors import ConfigError, PlanError
+from growth.foundation.errors import ConfigError, PlanError
 from growth.operators.base import ModelState, Operator, StepContext, TensorOp, copy_op
 
 FFN = "ffn"

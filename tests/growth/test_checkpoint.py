@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec, save_state_dict
-from growth.errors import CheckpointError, GrowbenchError
+from growth.foundation.errors import CheckpointError, GrowbenchError
 
 
 def copy_checkpoint(src: Path, out: Path, max_shard_bytes: int = 2**40, force: bool = False) -> Path:

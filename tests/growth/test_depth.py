@@ -8,7 +8,7 @@ import pytest
 import torch
 from growtest import grow_in_memory, plan_of, read_all
 
-from growth.errors import ConfigError, PlanError
+from growth.foundation.errors import ConfigError, PlanError
 from growth.operators.depth import DepthParams, layer_order
 
 NAMES = ("self_attn.q_proj.weight", "self_attn.o_proj.weight", "self_attn.k_norm.weight", "mlp.down_proj.weight",

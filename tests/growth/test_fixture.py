@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from growth.checkpoint import Checkpoint
-from growth.errors import GrowbenchError
 from growth.fixture import TinySpec, make_tiny
+from growth.foundation.errors import GrowbenchError
 
 
 def test_same_arguments_give_byte_identical_weights(tmp_path: Path, tiny_model: Path) -> None:

@@ -13,8 +13,8 @@ import torch
 from growtest import write_plan
 
 from growth.checkpoint import Checkpoint, CheckpointWriter
-from growth.errors import CheckpointError, GrowbenchError, PlanError
 from growth.executor import Executor
+from growth.foundation.errors import CheckpointError, GrowbenchError, PlanError
 from growth.grow import grow
 
 STEPS = ({"op": "untie"}, {"op": "width", "factor": 2, "snr_db": 10}, {"op": "depth", "start": 1, "end": 3})

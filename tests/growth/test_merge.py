@@ -12,8 +12,8 @@ import yaml
 from safetensors.numpy import load_file
 
 from growth.checkpoint import Checkpoint
-from growth.errors import CheckpointError, ConfigError
 from growth.fixture import TinySpec, make_tiny
+from growth.foundation.errors import CheckpointError, ConfigError
 from growth.merge import execute
 from growth.merge.execute import plan_merge, run_merge
 from growth.merge.mergekit import mergekit_yaml

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from growth.architecture import available, load
-from growth.errors import ConfigError, PlanError
+from growth.foundation.errors import ConfigError, PlanError
 from growth.grow import plan_growth, read_config_file
 from growth.plan import load_plan, parse_plan
 
@@ -36,7 +36,7 @@ def test_card_accounting_on_meta_device():
 
 
 def test_dry_run_command_prints_the_card_numbers():
-    from suite.commands import grow
+    from suite.cli import grow
 
     app = typer.Typer()
     grow.register(app)
@@ -103,7 +103,7 @@ def test_unknown_architecture():
 
 def test_dry_run_from_a_checkpoint_reads_no_weights(tiny_model, tmp_path, monkeypatch):
     from growth.checkpoint import Checkpoint
-    from suite.commands import grow
+    from suite.cli import grow
 
     def no_reads(self, name):
         raise AssertionError(f"dry run read {name}")

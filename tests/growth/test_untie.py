@@ -6,8 +6,8 @@ import pytest
 import torch
 from growtest import grow_in_memory, read_all
 
-from growth.errors import PlanError
 from growth.fixture import TinySpec, make_tiny
+from growth.foundation.errors import PlanError
 
 
 def test_untie_copies_embeddings(tiny_model):
@@ -29,7 +29,7 @@ def test_untie_of_untied_model_is_an_error(tmp_path):
 def test_untie_takes_no_parameters():
     from growtest import plan_of
 
-    from growth.errors import ConfigError
+    from growth.foundation.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown key"):
         plan_of({"op": "untie", "copy": True})

@@ -10,7 +10,7 @@ import torch
 from growtest import grow_in_memory, plan_of, read_all, relative_error, swiglu
 
 from growth.checkpoint import Checkpoint
-from growth.errors import ConfigError, PlanError
+from growth.foundation.errors import ConfigError, PlanError
 from growth.grow import plan_growth
 from growth.operators.width import neuron_map
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from growth.errors import ConfigError
-from suite.backends import BACKENDS, default_backend
-from suite.evaluate import EvalOptions, Evaluator
+from growth.foundation.errors import ConfigError
+from suite.eval.backends import BACKENDS, default_backend
+from suite.eval.evaluate import EvalOptions, Evaluator
 from suite.store import Store
 
 

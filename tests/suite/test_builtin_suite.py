@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from growth import tinytext
-from growth.errors import DataError
-from suite.benchmarks import load_suite
-from suite.builtin_tasks import tiny_docs
-from suite.tasks import TaskSource
+from growth.foundation.errors import DataError
+from suite.eval.benchmarks import load_suite
+from suite.eval.builtin_tasks import tiny_docs
+from suite.eval.tasks import TaskSource
 
 GENERATORS = {"tiny_arith_mc": tiny_docs.arith_mc, "tiny_cloze": tiny_docs.cloze,
               "tiny_arith_gen": tiny_docs.arith_gen, "tiny_code": tiny_docs.code}
 # sha256 of every document of the four benchmarks at their default sizes. If a change moves it, the documents
-# changed: bump `version` of the affected benchmarks in suite/suites/tiny-builtin.yaml, then update this value.
+# changed: bump `version` of the affected benchmarks in suite/eval/suites/tiny-builtin.yaml, then update this value.
 DOCS_SHA256 = "8190c42c47ecfe7d5ea92ca21266528552c22fb05f785cb3cf3388e930133c98"
 
 
@@ -102,7 +102,7 @@ def test_prompts_and_scoring_are_lm_evals(built: dict) -> None:
 
 
 def test_evaluate_offline_without_a_mirror(tiny_model: Path, store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from suite.evaluate import evaluate
+    from suite.eval.evaluate import evaluate
 
     monkeypatch.delenv("GROWBENCH_DATA_DIR", raising=False)
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

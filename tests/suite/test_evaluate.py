@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from growth.errors import CheckpointError, ConfigError
-from suite.benchmarks import load_suite
-from suite.evaluate import EvalOptions, Evaluator, evaluate
+from growth.foundation.errors import CheckpointError, ConfigError
+from suite.eval.benchmarks import load_suite
+from suite.eval.evaluate import EvalOptions, Evaluator, evaluate
 from suite.store import Store, StoreError
 
 VENV_BIN = Path(sys.executable).parent
@@ -30,7 +30,7 @@ def test_eval_stores_primary_scores_skips_finished_and_reports_unavailable(tiny_
         ["arc_challenge", "finished", "hf", "float32", 4, 0]
     config = json.loads(run["config"])
     assert config["inputs"]["data"]["arc_challenge"]["test"] == \
-        __import__("suite.tasks", fromlist=["x"]).file_sha256(benchmark_mirror / "ai2_arc/ARC-Challenge/test.jsonl")
+        __import__("suite.eval.tasks", fromlist=["x"]).file_sha256(benchmark_mirror / "ai2_arc/ARC-Challenge/test.jsonl")
     scores = store.query("SELECT task, metric, filter, value, n, is_primary FROM scores ORDER BY metric")
     assert scores[["task", "metric", "is_primary"]].values.tolist() == \
         [["arc_challenge", "acc", False], ["arc_challenge", "acc_norm", True]]
@@ -63,7 +63,7 @@ def test_a_failing_benchmark_is_recorded_and_the_next_one_runs(tiny_model: Path,
 
 def test_user_errors_are_raised_before_any_model_loads(tiny_model: Path, benchmark_mirror: Path, store: Store,
                                                        tmp_path: Path) -> None:
-    from suite.code_metric import CodeExecutionError
+    from suite.code.metric import CodeExecutionError
 
     with pytest.raises(ConfigError, match="unknown benchmark 'arc'.*Did you mean arc_challenge"):
         evaluate(tiny_model, benchmarks=["arc"], store=store, backend="hf")
@@ -105,7 +105,7 @@ def test_cli_errors_are_one_line_exit_2(tiny_model: Path, tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_stored_scores_equal_what_the_lm_eval_cli_prints(tiny_model: Path, benchmark_mirror: Path, tmp_path: Path) -> None:
     """Honesty: `growbench eval` and `lm_eval --model hf` on the same derived tasks give the same numbers."""
-    from suite.tasks import TaskSource
+    from suite.eval.tasks import TaskSource
 
     db = tmp_path / "h.duckdb"
     limits = {"arc_challenge": 6, "gsm8k": 2}

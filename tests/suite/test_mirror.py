@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from growth.errors import DataError
-from suite.mirror import resolve
+from growth.foundation.errors import DataError
+from suite.eval.mirror import resolve
 
 
 @pytest.mark.parametrize("dataset, config, split, expected", [

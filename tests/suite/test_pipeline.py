@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from suite.pipeline_config import load_pipeline
+from suite.pipeline.config import load_pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from growth.errors import GrowbenchError
-from suite.code_metric import CodeExecutionError, estimate_pass_at_k, pass_at_k, require_code_execution
-from suite.sandbox import SandboxLimits, layers, run_sample
+from growth.foundation.errors import GrowbenchError
+from suite.code.metric import CodeExecutionError, estimate_pass_at_k, pass_at_k, require_code_execution
+from suite.code.sandbox import SandboxLimits, layers, run_sample
 
 FAST = SandboxLimits(timeout_s=2.0)
 

@@ -1,6 +1,6 @@
 """The selector over stored scores: candidates from a run, the score table, anchors, the CLI and errors.
 
-Scores are written through the Store API onto real tiny checkpoints (tests/suite/results_store.py): anchors is
+Scores are written through the Store API onto real tiny checkpoints (tests/results_store.py): anchors is
 pure store reads. greedy-soup and search evaluate for real (tests/suite/test_select_eval.py).
 """
 
@@ -13,8 +13,8 @@ import pytest
 import yaml
 from results_store import add_run, variant
 
-from growth.errors import ConfigError
-from suite.selector import SelectOptions, find_candidates, score_table, select
+from growth.foundation.errors import ConfigError
+from suite.select.selector import SelectOptions, find_candidates, score_table, select
 from suite.store import Store
 
 # step -> primary scores (0..1); the card's shape: each role has a distinct best checkpoint.
@@ -130,7 +130,7 @@ def test_cli_errors_are_one_line_and_write_nothing(cli: Callable[..., int], run:
 
 
 def test_search_moves_stay_on_the_simplex() -> None:
-    from suite.strategies.search import move
+    from suite.select.strategies.search import move
 
     assert move([0.5, 0.5], 0, 0.2) == [0.6, 0.4]
     assert move([0.5, 0.5], 0, -0.2) == [0.4, 0.6]

@@ -1,6 +1,6 @@
 """greedy-soup, search and --build with real merges and real lm-eval runs (hf backend, tiny models, mirror).
 
-The candidates' full-suite scores, which only order them, are stored rows (tests/suite/results_store.py);
+The candidates' full-suite scores, which only order them, are stored rows (tests/results_store.py);
 every dev score and the built model's score come from real evaluations of real merges on a one-benchmark suite
 (PIQA, 0-shot, --limit 2) so the module stays within a few minutes on two cores.
 """
@@ -17,7 +17,7 @@ from results_store import add_run
 
 from growth.checkpoint import Checkpoint
 from growth.fixture import TinySpec, make_tiny
-from suite.selector import SelectOptions, find_candidates, select
+from suite.select.selector import SelectOptions, find_candidates, select
 from suite.store import Store
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from growth.errors import ConfigError
-from suite.benchmarks import load_suite
+from growth.foundation.errors import ConfigError
+from suite.eval.benchmarks import load_suite
 
 CARD_KEYS = ["mmlu", "mmlu_pro", "agieval_en", "bbh", "hellaswag", "winogrande", "piqa", "openbookqa",
              "arc_challenge", "gsm8k", "math", "gpqa_diamond", "mbpp", "evalplus"]

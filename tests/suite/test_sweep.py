@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from growth.errors import ConfigError
-from suite.evaluate import EvalOptions
+from growth.foundation.errors import ConfigError
+from suite.eval.evaluate import EvalOptions
+from suite.eval.sweep import find_checkpoints, parse_shard, sweep
 from suite.store import Store
-from suite.sweep import find_checkpoints, parse_shard, sweep
 
 GROWBENCH = str(Path(sys.executable).parent / "growbench")
 

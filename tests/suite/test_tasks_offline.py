@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from growth.errors import DataError
-from suite.benchmarks import load_suite
+from growth.foundation.errors import DataError
+from suite.eval.benchmarks import load_suite
 
 
 @pytest.fixture(scope="module")
 def card_tasks(benchmark_mirror: Path):
-    from suite.tasks import TaskSource
+    from suite.eval.tasks import TaskSource
 
     with TaskSource(list(load_suite().benchmarks), benchmark_mirror) as source:
         yield source
@@ -54,7 +54,7 @@ def test_fallback_to_the_hub_task_is_an_error(benchmark_mirror: Path) -> None:
     """A derived YAML that lm-eval cannot load leaves the built-in hub task in place: that must not pass."""
     from lm_eval.tasks._index import TaskIndex
 
-    from suite.tasks import TaskSource
+    from suite.eval.tasks import TaskSource
 
     with TaskSource([load_suite().get("arc_challenge")], benchmark_mirror) as source:
         derived = source.work_dir / "arc_challenge.yaml"
@@ -68,7 +68,7 @@ def test_fallback_to_the_hub_task_is_an_error(benchmark_mirror: Path) -> None:
 
 
 def test_mirror_missing_a_split_names_the_file(tmp_path: Path, benchmark_mirror: Path) -> None:
-    from suite.tasks import TaskSource
+    from suite.eval.tasks import TaskSource
 
     arc = tmp_path / "ai2_arc" / "ARC-Challenge"
     arc.mkdir(parents=True)

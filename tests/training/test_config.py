@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from growth.errors import ConfigError
+from growth.foundation.errors import ConfigError
 from training.config import load_config
 from training.param_groups import Rule, build_optimizers, default_rules, partition
 from training.schedule import ScheduleConfig, lr_factor

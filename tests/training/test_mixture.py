@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from growth.errors import ConfigError, DataError
+from growth.foundation.errors import ConfigError, DataError
 from training.data import MixtureLoader
 from training.mixture import SourceData, load_mixture, mixture_path, resolve_stages
 

@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from growth.checkpoint import Checkpoint
-from growth.errors import CheckpointError, ConfigError, DataError
+from growth.foundation.errors import CheckpointError, ConfigError, DataError
 from training.config import load_config
 from training.trainer import train
 

@@ -1,0 +1,160 @@
+"""The card-style leaderboard: benchmarks as rows, models as columns, reported and measured side by side.
+
+Reported columns come from a reported set (results/reported/, results/reported_scores.py); measured columns are the picked
+finished run per model and benchmark from the DuckDB store (results/measured.py). Averages follow the card's own
+definitions ("Avg General" = the 9 knowledge/reasoning/commonsense rows, "Avg All" = all 14). The best value of a row
+is bold and the second underlined, compared at the 2 decimals shown so that ties get the same mark. Anything the
+reader should know to trust the numbers (a missing score left out of an average, a --limit run, a card average that
+is not the mean of its rows) becomes a visible note under the table. Rendering lives in results/leaderboard_format.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from results.measured import evaluated_models, picked_scores, reading, resolve_models
+from results.reported_scores import ReportedSet
+from suite.store import Store
+
+Mark = Literal["best", "second"] | None
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    source: Literal["reported", "measured"]
+    tokens: str | None
+    highlight: bool = False
+
+
+@dataclass
+class Row:
+    label: str
+    key: str
+    kind: Literal["tokens", "score", "blank", "average"]
+    values: list[float | str | None]
+    marks: list[Mark] = field(default_factory=list)
+
+
+@dataclass
+class Leaderboard:
+    columns: list[Column]
+    rows: list[Row]
+    notes: list[str]
+
+
+def format_tokens(tokens: float | None) -> str | None:
+    """Token counts the way cards write them: 2T, 1.36T, 500B, 12M."""
+    if tokens is None:
+        return None
+    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if tokens >= size:
+            return f"{tokens / size:.3g}{unit}"
+    return str(int(tokens))
+
+
+def mark_row(values: list[float | str | None]) -> list[Mark]:
+    """Best bold, second underlined; values equal at 2 decimals share a mark, so a tie for second marks both."""
+    shown = [round(v, 2) if isinstance(v, float) else None for v in values]
+    distinct = sorted({v for v in shown if v is not None}, reverse=True)
+    marks: list[Mark] = []
+    for v in shown:
+        marks.append("best" if distinct and v == distinct[0] else
+                     "second" if len(distinct) > 1 and v == distinct[1] else None)
+    return marks
+
+
+def suite_layout(suite: str) -> tuple[list[tuple[str, str]], list[tuple[str, list[str]]]]:
+    """(key, title) rows and (name, keys) averages of a suite, for leaderboards without a reported set."""
+    from suite.eval.benchmarks import load_suite
+
+    benchmarks = load_suite(suite).benchmarks
+    general = [b.key for b in benchmarks if b.in_avg_general]
+    return ([(b.key, b.title) for b in benchmarks],
+            [("Avg General", general), ("Avg All", [b.key for b in benchmarks])])
+
+
+def _measured(store: Store, models: list[str] | None, keys: list[str], suite: str | None, pick: str,
+              suffix: str) -> tuple[list[Column], list[dict[str, float | None]], list[str]]:
+    """Measured columns: the picked run per model and benchmark, with notes on --limit runs and empty columns."""
+    with reading(store) as con:
+        chosen = resolve_models(con, models) if models else evaluated_models(con, suite)
+        picked = picked_scores(con, [m["model_id"] for m in chosen] if models else None, suite=suite, pick=pick,
+                               columns=("model_id", "benchmark", "value", "limit_n"))
+    by_model: dict[str, dict[str, dict[str, Any]]] = {}
+    for rec in picked:
+        by_model.setdefault(rec["model_id"], {})[rec["benchmark"]] = rec
+    columns, scores = [], []
+    notes = [f"Measured columns: the {pick} finished run per model and benchmark from {store.path}."]
+    for m in chosen:
+        recs = by_model.get(m["model_id"], {})
+        columns.append(Column(f"{m['name']}{suffix}", "measured", format_tokens(m.get("tokens"))))
+        scores.append({k: float(recs[k]["value"]) if k in recs else None for k in keys})
+        limited = sorted(k for k, r in recs.items() if r["limit_n"] is not None)
+        if limited:
+            notes.append(f"{m['name']}: {', '.join(limited)} measured on a --limit subset, not the full benchmark.")
+        if not recs:
+            notes.append(f"{m['name']}: no finished run in suite {suite}; its column is empty.")
+    return columns, scores, notes
+
+
+def _average(name: str, keys: list[str], column: Column, scores: dict[str, float | None],
+             printed: float | None, notes: list[str]) -> float | None:
+    """The mean of the present scores; a card's printed value wins, with a note when it is not that mean."""
+    present = [scores[k] for k in keys if scores.get(k) is not None]
+    missing = [k for k in keys if scores.get(k) is None]
+    mean = sum(present) / len(present) if present else None
+    if printed is not None:
+        if missing or mean is None or abs(round(mean, 2) - printed) > 0.001:
+            recomputed = f"{mean:.2f}" if mean is not None and not missing else "not computable (missing scores)"
+            notes.append(f"{name} for {column.label} is shown as the source prints it ({printed:.2f}); the mean of "
+                         f"its {len(keys)} benchmarks is {recomputed}.")
+        return printed
+    if missing and present:
+        notes.append(f"{name} for {column.label} leaves out {', '.join(missing)} (no score): mean of "
+                     f"{len(present)} of {len(keys)} benchmarks.")
+    return mean
+
+
+def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = None, models: list[str] | None = None,
+                      suite: str | None = "openseek-mid-v1", pick: str = "latest") -> Leaderboard:
+    """Assemble the table. `models` are store patterns (default: every evaluated model unless only `reported`)."""
+    if reported is not None:
+        if suite:
+            reported.require([k for k, _ in suite_layout(suite)[0]], suite)
+        layout = [(r.key, r.title) for r in reported.rows]
+        averages = [(a.name, list(a.benchmarks)) for a in reported.averages]
+    else:
+        layout, averages = suite_layout(suite or "openseek-mid-v1")
+    keys = [k for k, _ in layout]
+    columns: list[Column] = []
+    scores: list[dict[str, float | None]] = []
+    printed: list[dict[str, float]] = []
+    notes: list[str] = []
+    if reported is not None:
+        for m in reported.models:
+            columns.append(Column(m.name, "reported", m.training_tokens, highlight=m.name == reported.subject))
+            scores.append({r.key: r.scores[m.name] for r in reported.rows})
+            printed.append({a.name: a.printed[m.name] for a in reported.averages if a.printed is not None})
+    if models is not None or reported is None:
+        if store is None:
+            raise ValueError("measured columns need a store")
+        measured = _measured(store, models, keys, suite, pick, " (measured)" if reported is not None else "")
+        columns += measured[0]
+        scores += measured[1]
+        printed += [{} for _ in measured[0]]
+        notes += measured[2]
+    rows = [Row("Training tokens", "training_tokens", "tokens", [c.tokens for c in columns])]
+    rows += [Row(title, key, "score", [s[key] for s in scores]) for key, title in layout]
+    if averages:
+        rows.append(Row("", "", "blank", [None] * len(columns)))
+    for name, avg_keys in averages:
+        rows.append(Row(name, name.lower().replace(" ", "_"), "average",
+                        [_average(name, avg_keys, col, col_scores, col_printed.get(name), notes)
+                         for col, col_scores, col_printed in zip(columns, scores, printed)]))
+    for row in rows:
+        row.marks = mark_row(row.values) if row.kind in ("score", "average") else [None] * len(columns)
+    if any(v is None for row in rows if row.kind == "score" for v in row.values):
+        notes.append("— marks a missing score; averages leave it out.")
+    return Leaderboard(columns, rows, notes)

@@ -1,1 +1,0 @@
-"""lm-eval task YAMLs of the built-in tiny suite (suite/suites/tiny-builtin.yaml) and the code generating their docs."""

@@ -1,0 +1,1 @@
+"""Evaluation: benchmark suites as data, lm-eval task derivation, the evaluator and its backends, sweeps."""

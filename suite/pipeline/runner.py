@@ -1,0 +1,322 @@
+"""The user's main job as one resumable chain: seed -> grow -> train -> sweep -> select -> build -> evaluate -> report.
+
+    growbench pipeline --config tiny                        # the embedded default, 2 CPUs, minutes
+    growbench pipeline --config openseek-mid-v1 --dry-run   # the card's run, planned without weights
+
+Every step writes its outputs under one work dir and, once they are complete, a marker `.steps/<step>.json` holding
+a hash of the config sections it depends on (chained through the steps before it). A step whose marker matches is
+skipped, so a re-run after a crash continues where it stopped: training resumes from its last complete state, the
+sweep skips finished eval jobs (the store keeps them), and half-written outputs are never published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from growth.foundation.atomic import write_json, write_text
+from growth.foundation.errors import ConfigError
+from suite.pipeline.config import PipelineConfig
+from suite.store import Store
+
+STEPS = ("seed", "grow", "train", "sweep", "select", "build", "evaluate", "report")
+# The config sections each step reads; a change in one redoes that step and every step after it.
+DEPENDS = {"seed": ("seed",), "grow": ("grow",), "train": ("train",), "sweep": ("eval",), "select": ("select",),
+           "build": (), "evaluate": (), "report": ("report",)}
+
+
+@dataclass
+class Context:
+    config: PipelineConfig
+    workdir: Path
+    store: Store
+    data_dir: Path | None
+    log: Callable[[str], None]
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def suite(self) -> str:
+        ev = self.config.eval
+        return ev.suite if self.data_dir is not None or ev.offline_suite is None else ev.offline_suite
+
+    def path(self, *parts: str) -> Path:
+        return self.workdir.joinpath(*parts)
+
+    def name(self, what: str) -> str:
+        return f"{self.config.name}-{what}"
+
+    def eval_options(self, limit: int | None = None) -> Any:
+        from suite.eval.evaluate import EvalOptions
+
+        ev = self.config.eval
+        return EvalOptions(suite=self.suite, benchmarks=tuple(ev.benchmarks) if self.suite == ev.suite else (),
+                           limit=limit if limit is not None else ev.limit, backend=ev.backend,
+                           data_dir=self.data_dir, allow_code_execution=ev.allow_code_execution,
+                           batch_size=ev.batch_size)
+
+
+# --- the steps: each returns its outputs (recorded in its marker) ----------------------------------------------
+
+def step_seed(ctx: Context) -> dict[str, Any]:
+    from growth.checkpoint import Checkpoint
+    from growth.fixture import TinySpec, make_tiny
+
+    seed = ctx.config.seed
+    if seed.fixture is not None:
+        path = make_tiny(ctx.path("seed"), TinySpec(**seed.fixture), force=True)
+    else:
+        path = Path(ctx.config.resolve(seed.path) or "")
+        Checkpoint.open(path)
+    return {"path": str(path), "model_id": ctx.store.register_model(path, kind="seed", name=ctx.name("seed"))}
+
+
+def step_grow(ctx: Context) -> dict[str, Any]:
+    from growth.grow import grow
+
+    g = ctx.config.grow
+    result = grow(ctx.outputs["seed"]["path"], ctx.path("grown"), ctx.config.resolve(g.plan) or g.plan, seed=g.seed,
+                  dtype=g.dtype, verify=g.verify, force=True)
+    ctx.log("  " + " -> ".join(f"{label} {count:,}" for label, count in result.plan.stage_counts()))
+    return {"path": str(result.path), "num_parameters": result.lineage["num_parameters"],
+            "model_id": ctx.store.register_model(result.path, kind="grown", name=ctx.name("grown"))}
+
+
+def train_config(ctx: Context) -> Any:
+    from growth.foundation.config import build, load_yaml
+    from training.config import TrainConfig
+
+    t = ctx.config.train
+    given = ctx.config.resolve(t.config) or t.config
+    path = Path(given)
+    if not path.is_file():
+        import training.config
+
+        path = Path(training.config.__file__).with_name("configs") / f"{given}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"train config {given!r} is neither a file nor a shipped config (training/configs/)")
+    data = merge_mappings(load_yaml(path), t.overrides)
+    data.update(model=ctx.outputs.get("grow", {}).get("path", str(ctx.path("grown"))), run_dir=str(ctx.path("train")),
+                run_id=ctx.name("train"))
+    return build(TrainConfig, data, where=f"{path.name} (with the pipeline's overrides)")
+
+
+def step_train(ctx: Context) -> dict[str, Any]:
+    from training.trainer import train
+
+    run = ctx.path("train")
+    resume = (run / "state").is_dir() and any((run / "state").iterdir())
+    if resume:
+        ctx.log("resuming training from its last complete checkpoint")
+    exports = train(train_config(ctx), run, resume=resume)
+    return {"run_dir": str(run), "checkpoints": [str(p) for p in exports]}
+
+
+def step_sweep(ctx: Context) -> dict[str, Any]:
+    from suite.eval.sweep import sweep
+
+    paths = [str(p) for p in sorted(ctx.path("train", "checkpoints").glob("step-*"))]
+    if ctx.config.eval.seed_model:
+        paths = [ctx.outputs["seed"]["path"], ctx.outputs["grow"]["path"], *paths]
+    report = sweep(paths, ctx.eval_options(), store=ctx.store)
+    statuses = [r.status for r in report.results]
+    return {"checkpoints": len(report.checkpoints), "engine_loads": report.engine_loads,
+            "jobs": {s: statuses.count(s) for s in sorted(set(statuses))}}
+
+
+def step_select(ctx: Context) -> dict[str, Any]:
+    from suite.select.selector import SelectOptions, find_candidates, select, write_recipe
+
+    s = ctx.config.select
+    # The roles file names benchmarks of the configured suite; the offline suite uses its own default roles.
+    config = Path(ctx.config.resolve(s.config) or "") if s.config and ctx.suite == ctx.config.eval.suite else None
+    options = SelectOptions(suite=ctx.suite, config=config,
+                            limit=s.limit, backend=ctx.config.eval.backend, data_dir=ctx.data_dir,
+                            work_dir=ctx.path("select", "candidates"),
+                            allow_code_execution=ctx.config.eval.allow_code_execution)
+    recipe = select(ctx.store, find_candidates(ctx.store, run=ctx.path("train")), s.strategy, options)
+    path = write_recipe(recipe, ctx.path("select", "recipe.yaml"))
+    for m in recipe.models:
+        ctx.log(f"  {m.role or 'chosen'}: {m.name} weight {m.params['weight']}")
+    return {"recipe": str(path)}
+
+
+def step_build(ctx: Context) -> dict[str, Any]:
+    from growth.merge.execute import plan_merge, run_merge
+    from growth.merge.recipe import load_recipe
+
+    path = run_merge(plan_merge(load_recipe(ctx.outputs["select"]["recipe"])), ctx.path("final"), force=True)
+    return {"path": str(path), "model_id": ctx.store.register_model(path, kind="merged", name=ctx.name("final"))}
+
+
+def step_evaluate(ctx: Context) -> dict[str, Any]:
+    from suite.eval.sweep import sweep
+
+    report = sweep([ctx.outputs["build"]["path"]], ctx.eval_options(), store=ctx.store)
+    return {"results": {r.benchmark: r.score for r in report.results}}
+
+
+def step_report(ctx: Context) -> dict[str, Any]:
+    from results.leaderboard import build_leaderboard
+    from results.leaderboard_format import render
+    from results.plots import plot_compare, plot_run
+    from results.regress import regress, to_junit
+    from results.reported_scores import load_reported
+
+    out = ctx.path("report")
+    reported = load_reported(ctx.config.report.reported)
+    models = [ctx.name("seed"), ctx.name("grown")] if ctx.config.eval.seed_model else []
+    models += [f"{ctx.name('train')}@*", ctx.name("final")]
+    comparable = ctx.suite == ctx.config.eval.suite
+    board = build_leaderboard(ctx.store, reported=reported if comparable else None, models=models, suite=ctx.suite)
+    table = render(board, "md")
+    write_text(out / "leaderboard.md", table)
+    outputs: dict[str, Any] = {"leaderboard": str(out / "leaderboard.md"), "table": table}
+    outputs["run_plot"] = str(plot_run(ctx.store, ctx.name("train"), out / "run.png", suite=ctx.suite))
+    if comparable:
+        outputs["compare_plot"] = str(plot_compare(ctx.store, ctx.name("final"), reported, out / "compare.png",
+                                                   suite=ctx.suite))
+        rep = regress(ctx.store, ctx.name("final"), f"reported:{reported.name}", abs_tol=ctx.config.report.abs_tol,
+                      z=ctx.config.report.z, suite=ctx.suite, allow_mismatch=True)
+        write_json(out / "regress.json", rep.to_dict())
+        write_text(out / "regress.xml", to_junit(rep))
+        outputs["regress"] = {"json": str(out / "regress.json"), "passed": rep.passed}
+    return outputs
+
+
+RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "seed": step_seed, "grow": step_grow, "train": step_train, "sweep": step_sweep, "select": step_select,
+    "build": step_build, "evaluate": step_evaluate, "report": step_report}
+
+
+# --- orchestration -----------------------------------------------------------------------------------------------
+
+def merge_mappings(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` over `base`, merging nested mappings key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merge_mappings(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else value
+    return out
+
+
+def step_hashes(config: PipelineConfig, suite: str) -> dict[str, str]:
+    """Each step's hash covers its own sections and, through the chain, every earlier step's."""
+    hashes, previous = {}, suite
+    for step in STEPS:
+        previous = hashlib.sha256((previous + config.section_hash(*DEPENDS[step])).encode()).hexdigest()[:16]
+        hashes[step] = previous
+    return hashes
+
+
+def marker(workdir: Path, step: str) -> Path:
+    return workdir / ".steps" / f"{step}.json"
+
+
+def read_marker(workdir: Path, step: str) -> dict[str, Any] | None:
+    path = marker(workdir, step)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def steps_to_run(start: str | None, only: str | None) -> list[str]:
+    for value in (start, only):
+        if value is not None and value not in STEPS:
+            raise ConfigError(f"unknown step {value!r}; steps: {', '.join(STEPS)}")
+    if start and only:
+        raise ConfigError("give --from or --only, not both")
+    if only:
+        return [only]
+    return list(STEPS[STEPS.index(start):]) if start else list(STEPS)
+
+
+def run_pipeline(config: PipelineConfig, workdir: Path, store: Store, *, data_dir: Path | None = None,
+                 start: str | None = None, only: str | None = None,
+                 log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+    """Run (or continue) the pipeline; returns every step's outputs. `start`/`only` force those steps to rerun."""
+    import time
+
+    selected = steps_to_run(start, only)
+    forced = set(selected) if (start or only) else set()
+    ctx = Context(config, workdir.absolute(), store, data_dir, log)
+    hashes = step_hashes(config, ctx.suite)
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    write_text(ctx.path("pipeline.yaml"), Path(config.source).read_text() if config.source else "")
+    for step in STEPS[: STEPS.index(selected[-1]) + 1]:
+        done = read_marker(ctx.workdir, step)
+        fresh = done is not None and done["hash"] == hashes[step]
+        if step not in selected and not fresh:
+            raise ConfigError(f"step {step!r} has not completed in {workdir} for this config; run the earlier "
+                              f"steps first (e.g. --from {step})")
+        if fresh and step not in forced:
+            ctx.outputs[step] = done["outputs"]
+            if step in selected:
+                log(f"[{step}] done already, skipped")
+            continue
+        log(f"[{step}] running")
+        t = time.perf_counter()
+        outputs = RUNNERS[step](ctx)
+        outputs["seconds"] = round(time.perf_counter() - t, 1)
+        ctx.outputs[step] = outputs
+        write_json(marker(ctx.workdir, step), {"hash": hashes[step], "outputs": outputs})
+        log(f"[{step}] finished in {outputs['seconds']} s")
+    return ctx.outputs
+
+
+# --- dry run -----------------------------------------------------------------------------------------------------
+
+def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
+    """What the real run would do, computed without weights: parameters per growth step, tokens and steps per
+    training stage, checkpoints, and the number of eval jobs."""
+    from growth.fixture import TinySpec, qwen3_config
+    from growth.grow import plan_growth, read_config_file
+    from suite.eval.benchmarks import load_suite
+    from training.mixture import load_mixture, mixture_path
+    from training.trainer import stage_steps
+
+    lines = [f"pipeline {config.name}: {config.description}".rstrip(": ")]
+    seed = config.seed
+    if seed.fixture is not None:
+        model_config = qwen3_config(TinySpec(**seed.fixture), 0, 0)
+        lines.append(f"seed: tiny fixture {seed.fixture}")
+    else:
+        where = config.resolve(seed.path) or ""
+        if Path(where, "config.json").exists():
+            model_config = read_config_file(where)
+        elif seed.config:
+            model_config = read_config_file(config.resolve(seed.config) or seed.config)
+        else:
+            raise ConfigError(f"seed {where} is not on this machine; give seed.config (a config.json) for --dry-run")
+        lines.append(f"seed: {seed.path}")
+    grown = plan_growth(model_config, config.resolve(config.grow.plan) or config.grow.plan, seed=config.grow.seed)
+    lines.append("grow (" + config.grow.plan + "): " +
+                 " -> ".join(f"{label} {count:,}" for label, count in grown.stage_counts()))
+    final = grown.final.config
+    lines.append(f"  grown config: {final['num_hidden_layers']} layers, hidden {final['hidden_size']}, "
+                 f"FFN {final['intermediate_size']}, tie_word_embeddings {final.get('tie_word_embeddings')}")
+    ctx = Context(config, Path("."), Store(), data_dir, print, {"grow": {"path": "<grown>"}})
+    tc = train_config(ctx)
+    stages = [st for name in tc.data.mixtures for st in load_mixture(mixture_path(name)).stages]
+    ends = stage_steps(stages, tc.tokens_per_step)
+    total = min(ends[-1], tc.max_steps) if tc.max_steps else ends[-1]
+    lines.append(f"train ({config.train.config}): seq_len {tc.seq_len} x global batch {tc.global_batch} = "
+                 f"{tc.tokens_per_step:,} tokens/step, lr {tc.optimizer.lr}, warmup {tc.schedule.warmup_steps}")
+    begin = 0
+    for st, end in zip(stages, ends):
+        lines.append(f"  stage {st.name}: {int(st.tokens):,} tokens, steps {begin + 1}..{end} ({end - begin:,} steps)")
+        begin = end
+    checkpoints = math.ceil(total / tc.checkpoint.every)
+    lines.append(f"  {total:,} steps in all; a checkpoint every {tc.checkpoint.every} steps -> {checkpoints} checkpoints")
+    suite_name = config.eval.suite if data_dir is not None or config.eval.offline_suite is None else \
+        config.eval.offline_suite
+    suite = load_suite(suite_name)
+    benchmarks = suite.select(config.eval.benchmarks if suite_name == config.eval.suite else [])
+    models = checkpoints + (2 if config.eval.seed_model else 0) + 1
+    lines.append(f"eval ({suite_name}, backend {config.eval.backend or 'vllm if importable, else hf'}, limit "
+                 f"{config.eval.limit or 'none'}): {len(benchmarks)} benchmarks x {models} models "
+                 f"= {len(benchmarks) * models} eval jobs")
+    lines.append(f"select: {config.select.strategy}; merge -> final model; report against "
+                 f"reported:{config.report.reported}")
+    return lines

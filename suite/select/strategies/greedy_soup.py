@@ -1,0 +1,60 @@
+"""Greedy soup (Wortsman et al., 2022, "Model soups", Recipe 1): rank the checkpoints by their stored suite
+average, start the soup with the best, and add each next one only if the uniform average of the soup plus it
+scores at least as well on the dev split as the soup did. Every soup tried is really merged and evaluated
+(cached in DuckDB).
+
+Config (`--config`, all optional):
+    dev: {benchmarks: [hellaswag, arc_challenge], limit: 50, backend: hf}
+    max_models: 5
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from growth.foundation.config import from_mapping
+from growth.foundation.errors import ConfigError
+from suite.select.selector import Chosen, SelectContext, Selection
+from suite.select.strategies.candidates import CandidateScorer, dev_config
+from suite.select.strategies.options import DevConfig
+
+
+@dataclass
+class GreedySoupConfig:
+    dev: DevConfig = field(default_factory=DevConfig)
+    """The dev split every soup is scored on."""
+    max_models: int | None = None
+    """Stop adding once the soup holds this many checkpoints (None: try every candidate)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dev, DevConfig):
+            self.dev = from_mapping(DevConfig, self.dev, "greedy-soup dev")
+        if self.max_models is not None and (not isinstance(self.max_models, int) or self.max_models < 1):
+            raise ConfigError(f"greedy-soup max_models must be a positive integer, got {self.max_models!r}")
+
+
+def select_greedy_soup(ctx: SelectContext) -> Selection:
+    config = from_mapping(GreedySoupConfig, ctx.config, "greedy-soup config")
+    scorer = CandidateScorer(ctx, dev_config(ctx, config.dev))
+    average = ctx.suite_average()
+    order = [ctx.by_id(m) for m in average.index]
+    soup = [order[0]]
+    best = scorer.score(soup, [1.0])
+    steps = [{"tried": [order[0].name], "dev_score": best.score, "dev_scores": best.scores, "accepted": True,
+              "cached": best.cached}]
+    for candidate in order[1:]:
+        if config.max_models is not None and len(soup) >= config.max_models:
+            break
+        trial = soup + [candidate]
+        scored = scorer.score(trial, [1.0] * len(trial))
+        accepted = scored.score >= best.score
+        steps.append({"tried": [c.name for c in trial], "dev_score": scored.score,
+                      "dev_scores": scored.scores, "accepted": accepted, "cached": scored.cached})
+        if accepted:
+            soup, best = trial, scored
+    chosen = [Chosen(c, 1 / len(soup), "soup ingredient",
+                     {"suite_average": float(average[c.model_id]), "rank": order.index(c) + 1}) for c in soup]
+    return Selection(chosen, {"dev": scorer.record(), "dev_score": best.score,
+                              "order": [{"name": c.name, "suite_average": float(average[c.model_id])}
+                                        for c in order],
+                              "steps": steps})

@@ -1,0 +1,100 @@
+"""Budgeted coordinate descent on the weight simplex of the k best checkpoints (by stored suite average).
+
+Start from uniform weights. For each checkpoint i in turn, try moving the weights a step toward vertex i (w +
+s (e_i - w)) and away from it (w - s (e_i - w), clipped at 0 and renormalised); keep a move only if the merged
+model's dev score rises. When a full pass over the k coordinates improves nothing, halve the step, down to
+`min_step`. Every candidate is really merged and evaluated; `budget` counts candidates including cached ones,
+so a re-run walks the same path and is answered entirely from the DuckDB cache.
+
+Config (`--config`, all optional):
+    dev: {benchmarks: [hellaswag], limit: 50}
+    k: 3
+    budget: 12
+    step: 0.2
+    min_step: 0.05
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from growth.foundation.config import from_mapping
+from growth.foundation.errors import ConfigError
+from suite.select.selector import Candidate, Chosen, SelectContext, Selection
+from suite.select.strategies.candidates import CandidateScorer, dev_config
+from suite.select.strategies.options import DevConfig
+
+DECIMALS = 4
+
+
+@dataclass
+class SearchConfig:
+    dev: DevConfig = field(default_factory=DevConfig)
+    """The dev split every candidate is scored on."""
+    k: int = 3
+    """How many checkpoints (the best by stored suite average) share the weights."""
+    budget: int = 12
+    """Candidates to score, the uniform start included."""
+    step: float = 0.2
+    """First move size along a coordinate, as a fraction of the way to the vertex."""
+    min_step: float = 0.05
+    """Stop once the step would shrink below this."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dev, DevConfig):
+            self.dev = from_mapping(DevConfig, self.dev, "search dev")
+        for name in ("k", "budget"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"search {name} must be a positive integer, got {value!r}")
+        if not 0 < self.min_step <= self.step < 1:
+            raise ConfigError(f"search needs 0 < min_step <= step < 1, got step {self.step}, min_step "
+                              f"{self.min_step}")
+
+
+def move(weights: list[float], i: int, step: float) -> list[float]:
+    """Move toward vertex i (step > 0) or away from it (step < 0), staying on the simplex, rounded."""
+    moved = [max(0.0, w + step * ((1.0 if j == i else 0.0) - w)) for j, w in enumerate(weights)]
+    total = sum(moved)
+    moved = [round(w / total, DECIMALS) for w in moved]
+    top = max(range(len(moved)), key=moved.__getitem__)
+    moved[top] = round(moved[top] + 1.0 - sum(moved), DECIMALS)
+    return moved
+
+
+def select_search(ctx: SelectContext) -> Selection:
+    config = from_mapping(SearchConfig, ctx.config, "search config")
+    average = ctx.suite_average()
+    if len(average) < config.k:
+        raise ConfigError(f"search k={config.k} but only {len(average)} candidate checkpoints are scored")
+    members: list[Candidate] = [ctx.by_id(m) for m in average.index[:config.k]]
+    scorer = CandidateScorer(ctx, dev_config(ctx, config.dev))
+    trace: list[dict] = []
+
+    def score(weights: list[float]) -> float:
+        scored = scorer.score(members, weights)
+        trace.append({"weights": dict(zip((m.name for m in members), weights)), "dev_score": scored.score,
+                      "cached": scored.cached})
+        return scored.score
+
+    weights = move([1.0 / config.k] * config.k, 0, 0.0)
+    best = score(weights)
+    seen = {tuple(weights)}
+    step = config.step
+    while len(trace) < config.budget and step >= config.min_step:
+        improved = False
+        for i in range(config.k):
+            for direction in (1.0, -1.0):
+                trial = move(weights, i, direction * step)
+                if tuple(trial) in seen or len(trace) >= config.budget:
+                    continue
+                seen.add(tuple(trial))
+                value = score(trial)
+                if value > best:
+                    weights, best, improved = trial, value, True
+        if not improved:
+            step /= 2
+    chosen = [Chosen(m, w, "search", {"suite_average": float(average[m.model_id])})
+              for m, w in zip(members, weights) if w > 0]
+    return Selection(chosen, {"dev": scorer.record(), "dev_score": best, "budget": config.budget,
+                              "steps": trace})

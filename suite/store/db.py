@@ -1,0 +1,223 @@
+"""The DuckDB store: models with their lineage, evaluation runs, scores and samples. Every command uses it.
+
+DuckDB lets one process write a database file at a time, and a reader cannot open it while a writer holds it. So the
+store never holds a connection: each operation opens the file, runs one transaction and closes it, retrying while
+another process holds the lock. Two sweeps on one file therefore interleave their short writes instead of failing,
+and a process killed mid-transaction loses only that uncommitted transaction.
+
+Schema (query it with plain SQL, see README):
+  models(model_id, name, path, kind, parents, growth, training_run, step, tokens, merge, meta, registered_at)
+  eval_runs(run_id, model_id, benchmark, suite, config_hash, config, lm_eval_version, backend, dtype, limit_n,
+            num_fewshot, seed, started_at, finished_at, status, error, owner)
+  scores(run_id, task, metric, filter, value, stderr, n, is_primary)
+  samples(run_id, task, doc_id, data)
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from growth.checkpoint import Checkpoint
+from growth.foundation.errors import GrowbenchError
+from growth.foundation.settings import db_path
+
+
+class StoreError(GrowbenchError):
+    """The database file is unusable (corrupt, or locked for too long)."""
+
+
+# Each entry upgrades the schema by one version; never edit a shipped entry, append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE models (
+        model_id TEXT PRIMARY KEY, name TEXT, path TEXT, kind TEXT, parents JSON, growth JSON,
+        training_run TEXT, step BIGINT, tokens BIGINT, merge JSON, meta JSON, registered_at TIMESTAMP);
+    CREATE TABLE eval_runs (
+        run_id TEXT PRIMARY KEY, model_id TEXT, benchmark TEXT, suite TEXT, config_hash TEXT, config JSON,
+        lm_eval_version TEXT, backend TEXT, dtype TEXT, limit_n BIGINT, num_fewshot INTEGER, seed INTEGER,
+        started_at TIMESTAMP, finished_at TIMESTAMP, status TEXT, error TEXT);
+    CREATE TABLE scores (
+        run_id TEXT, task TEXT, metric TEXT, filter TEXT, value DOUBLE, stderr DOUBLE, n BIGINT, is_primary BOOLEAN);
+    CREATE TABLE samples (run_id TEXT, task TEXT, doc_id BIGINT, data JSON);
+    """,
+    # 2: the selector's cache of merge candidates (suite/select/strategies/candidates.py): one row per (members, weights,
+    # dev-eval config), so a re-run of greedy-soup or search reuses every candidate already merged and evaluated.
+    """
+    CREATE TABLE merge_candidates (
+        candidate_key TEXT PRIMARY KEY, members JSON, weights JSON, dev JSON, model_id TEXT, score DOUBLE,
+        scores JSON, created_at TIMESTAMP);
+    """,
+    # 3: who runs a 'running' row (host:pid), so a re-run can tell a live claim from a killed process's leftover
+    # (suite/store/claims.py).
+    "ALTER TABLE eval_runs ADD COLUMN owner TEXT;",
+]
+
+LOCK_TIMEOUT_S = 120.0
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _is_lock_error(e: Exception) -> bool:
+    text = str(e).lower()
+    return "lock" in text or "conflict" in text or "being used by another process" in text
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = db_path(path)
+        self._migrated = False
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[Any]:
+        """One short transaction on the file; commits on success, rolls back on error, always closes."""
+        import duckdb
+
+        if read_only and not self.path.exists():
+            raise StoreError(f"no results database at {self.path}; run `growbench eval` or `growbench sweep` first")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.Error as e:
+                if _is_lock_error(e) and time.monotonic() < deadline:
+                    time.sleep(random.uniform(0.02, 0.2))
+                    continue
+                if _is_lock_error(e):
+                    raise StoreError(f"{self.path} stayed locked by another process for {LOCK_TIMEOUT_S:.0f} s") from None
+                raise StoreError(f"{self.path} is not a usable DuckDB database ({str(e).splitlines()[0]}); "
+                                 "it was left untouched") from None
+        try:
+            if not read_only and not self._migrated:
+                self._migrate(con)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.close()
+
+    def _migrate(self, con: Any) -> None:
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+        version = row[0] or 0
+        if version > len(MIGRATIONS):
+            raise StoreError(f"{self.path} has schema version {version}, newer than this growbench "
+                             f"({len(MIGRATIONS)}); upgrade growbench")
+        for i in range(version, len(MIGRATIONS)):
+            con.execute("BEGIN TRANSACTION")
+            con.execute(MIGRATIONS[i])
+            con.execute("INSERT INTO schema_version VALUES (?)", [i + 1])
+            con.execute("COMMIT")
+        self._migrated = True
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run a read query and return a pandas DataFrame."""
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, list(params)).df()
+
+    # --- models -------------------------------------------------------------------------------------------------
+
+    def register_model(self, path: str | Path, *, kind: str | None = None, name: str | None = None,
+                       parents: list[str] | None = None, meta: dict[str, Any] | None = None) -> str:
+        """Record a checkpoint and its lineage (from growth.json / training.json / merge.json); returns model_id.
+
+        The id is the checkpoint's content fingerprint, so registering the same weights again updates the row; a
+        name or meta given at an earlier registration is kept unless a new one is given.
+        """
+        ckpt = Checkpoint.open(path)
+        model_id = ckpt.fingerprint()
+        lineage = {f: json.loads((ckpt.path / f"{f}.json").read_text())
+                   for f in ("growth", "training", "merge") if (ckpt.path / f"{f}.json").exists()}
+        training = lineage.get("training", {})
+        merge = lineage.get("merge")
+        growth = lineage.get("growth")
+        if kind is None:
+            kind = "merged" if merge else "trained" if training else "grown" if growth else "seed"
+        if parents is None:
+            parents = [p["fingerprint"] for p in (merge or {}).get("models", [])] if merge else []
+            if training.get("parent_fingerprint"):
+                parents = [training["parent_fingerprint"]]
+            elif growth and growth.get("source", {}).get("fingerprint"):
+                parents = [growth["source"]["fingerprint"]]
+        default = f"{training['run_id']}@{training['step']}" if training.get("run_id") else ckpt.path.name
+        with self.connect() as con:
+            old = con.execute("SELECT name, meta FROM models WHERE model_id = ?", [model_id]).fetchone()
+            row = [model_id, name or (old[0] if old else default), str(ckpt.path.absolute()), kind,
+                   json.dumps(parents), json.dumps(growth), training.get("run_id"), training.get("step"),
+                   training.get("tokens"), json.dumps(merge),
+                   json.dumps(meta) if meta is not None else (old[1] if old else "{}"), now()]
+            con.execute("DELETE FROM models WHERE model_id = ?", [model_id])
+            con.execute("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        return model_id
+
+    def find_models(self, pattern: str) -> list[dict[str, Any]]:
+        """Models whose id, name or path equals `pattern`, or whose name matches it as a glob."""
+        if not self.path.exists():
+            return []
+        absolute = str(Path(pattern).absolute())
+        df = self.query("SELECT * FROM models WHERE model_id = ? OR name = ? OR path = ? OR path = ? "
+                        "OR name GLOB ? ORDER BY step NULLS FIRST, name", [pattern, pattern, pattern, absolute,
+                                                                          pattern])
+        return df.to_dict("records")
+
+    # --- evaluation runs ----------------------------------------------------------------------------------------
+
+    def finished_run(self, model_id: str, benchmark: str, config_hash: str) -> str | None:
+        if not self.path.exists():
+            return None
+        with self.connect(read_only=True) as con:
+            row = con.execute("SELECT run_id FROM eval_runs WHERE model_id = ? AND benchmark = ? AND config_hash = ? "
+                              "AND status = 'finished' ORDER BY finished_at DESC LIMIT 1",
+                              [model_id, benchmark, config_hash]).fetchone()
+        return row[0] if row else None
+
+    def start_run(self, model_id: str, benchmark: str, config_hash: str, config: dict[str, Any], *,
+                  suite: str | None = None, lm_eval_version: str | None = None, backend: str | None = None,
+                  dtype: str | None = None, limit: int | None = None, num_fewshot: int | None = None,
+                  seed: int | None = None, owner: str | None = None, con: Any = None) -> str:
+        """Insert a 'running' row; pass `con` to do it inside a caller's transaction (see suite/store/claims.py)."""
+        run_id = uuid.uuid4().hex[:12]
+        row = [run_id, model_id, benchmark, suite, config_hash, json.dumps(config), lm_eval_version, backend, dtype,
+               limit, num_fewshot, seed, now(), owner]
+        sql = ("INSERT INTO eval_runs (run_id, model_id, benchmark, suite, config_hash, config, lm_eval_version, "
+               "backend, dtype, limit_n, num_fewshot, seed, started_at, owner, status) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')")
+        if con is not None:
+            con.execute(sql, row)
+            return run_id
+        with self.connect() as con:
+            con.execute(sql, row)
+        return run_id
+
+    def finish_run(self, run_id: str, scores: list[dict[str, Any]], samples: list[dict[str, Any]] | None = None) -> None:
+        """Store a run's scores (and samples) and mark it finished, all in one transaction."""
+        with self.connect() as con:
+            con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
+            con.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [[run_id, s["task"], s["metric"], s.get("filter"), s["value"], s.get("stderr"),
+                              s.get("n"), bool(s.get("is_primary", False))] for s in scores])
+            if samples:
+                con.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)",
+                                [[run_id, s["task"], s["doc_id"], json.dumps(s["data"], default=str)]
+                                 for s in samples])
+            con.execute("UPDATE eval_runs SET status = 'finished', finished_at = ?, error = NULL WHERE run_id = ?",
+                        [now(), run_id])
+
+    def fail_run(self, run_id: str, error: str) -> None:
+        with self.connect() as con:
+            con.execute("UPDATE eval_runs SET status = 'failed', finished_at = ?, error = ? WHERE run_id = ?",
+                        [now(), error, run_id])
