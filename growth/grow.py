@@ -25,7 +25,7 @@ from growth.accounting import check_same_tensors, meta_tensors
 from growth.checkpoint import DEFAULT_SHARD_BYTES, Checkpoint, CheckpointWriter, TensorSpec, parse_dtype
 from growth.executor import Executor
 from growth.foundation.errors import ConfigError, PlanError
-from growth.plan import GrowthPlan, PlanConfig, build, load_plan
+from growth.plan import SEED_CONFIGS, GrowthPlan, PlanConfig, build, load_plan
 
 Progress = Callable[[int, int, str], None]
 
@@ -64,10 +64,10 @@ def plan_checkpoint(src: str | Path, plan: str | Path | PlanConfig, *, seed: int
     return source, plan_growth(source.config, plan, seed=seed, tensors=table, meta_check=meta_check)
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "config.json"
+def read_config_file(source: str | Path) -> dict[str, Any]:
+    """A model's config.json: from a checkpoint folder, a config file, or a shipped seed config by name
+    (`qwen3-4b-base`, see SEED_CONFIGS)."""
+    path = Path(source) / "config.json" if Path(source).is_dir() else SEED_CONFIGS.resolve(source)
     try:
         config = json.loads(path.read_text())
     except FileNotFoundError:

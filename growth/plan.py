@@ -22,19 +22,18 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-import yaml
 
 from growth.architecture import for_config
-from growth.foundation.config import from_mapping
+from growth.foundation.config import from_mapping, read_yaml
 from growth.foundation.errors import ConfigError, PlanError
-from growth.foundation.registry import Registry
+from growth.foundation.registry import Shipped
 from growth.operators import OPERATORS
 from growth.operators.base import ModelState, Operator, StepContext, TensorOp, new_state
 
 PLAN_DIR = Path(__file__).with_name("plans")
-PLANS: Registry[Path] = Registry("growth plan")
-for _path in sorted(PLAN_DIR.glob("*.yaml")):
-    PLANS.register(_path.stem, _path)
+PLANS = Shipped("growth plan", PLAN_DIR)
+SEED_CONFIGS = Shipped("seed config", PLAN_DIR, suffix=".config.json")
+"""Published config.json files of seed models (e.g. qwen3-4b-base), for dry runs without the weights."""
 
 
 @dataclass(frozen=True)
@@ -94,16 +93,8 @@ def parse_plan(raw: Any, where: str) -> PlanConfig:
 
 def load_plan(name_or_path: str | Path) -> PlanConfig:
     """A shipped plan by name, or a YAML file by path."""
-    path = Path(name_or_path)
-    if not path.is_file():
-        if str(name_or_path).endswith((".yaml", ".yml")) or "/" in str(name_or_path):
-            raise ConfigError(f"plan file {path} does not exist")
-        path = PLANS.get(str(name_or_path))
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
-    return parse_plan(raw, str(path))
+    path = PLANS.resolve(name_or_path)
+    return parse_plan(read_yaml(path), str(path))
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The card-style leaderboard: benchmarks as rows, models as columns, reported and measured side by side.
 
 Reported columns come from a reported set (results/reported/, results/reported_scores.py); measured columns are the picked
-finished run per model and benchmark from the DuckDB store (results/measured.py). Averages follow the card's own
+finished run per model and benchmark from the DuckDB store (suite/store/queries.py, shown x100 by results/measured.py). Averages follow the card's own
 definitions ("Avg General" = the 9 knowledge/reasoning/commonsense rows, "Avg All" = all 14). The best value of a row
 is bold and the second underlined, compared at the 2 decimals shown so that ties get the same mark. Anything the
 reader should know to trust the numbers (a missing score left out of an average, a --limit run, a card average that
@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from results.measured import evaluated_models, picked_scores, reading, resolve_models
+from results.measured import picked_scores
 from results.reported_scores import ReportedSet
 from suite.store import Store
+from suite.store.queries import evaluated_models, reading, resolve_models
 
 Mark = Literal["best", "second"] | None
 

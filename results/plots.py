@@ -19,9 +19,10 @@ from pandas import DataFrame
 
 from growth.foundation.atomic import write_bytes
 from results.leaderboard import suite_layout
-from results.measured import ResultsError, picked_scores, reading, records, resolve_one
+from results.measured import picked_scores
 from results.reported_scores import ReportedSet
 from suite.store import Store
+from suite.store.queries import ResultsError, merged_children, reading, resolve_one, run_checkpoints
 
 
 def _save(fig: Any, out: str | Path) -> Path:
@@ -30,35 +31,15 @@ def _save(fig: Any, out: str | Path) -> Path:
     return write_bytes(out, buf.getvalue())
 
 
-def _run_models(con: Any, run: str) -> list[dict[str, Any]]:
-    models = records(con.execute("SELECT * FROM models WHERE training_run = ? AND step IS NOT NULL ORDER BY step",
-                                 [run]))
-    if not models:
-        import difflib
-
-        names = [row[0] for row in
-                 con.execute("SELECT DISTINCT training_run FROM models WHERE training_run IS NOT NULL").fetchall()]
-        close = difflib.get_close_matches(run, names, n=3, cutoff=0.4)
-        raise ResultsError(f"no checkpoints of training run {run!r} in the results database; "
-                           + (f"did you mean {' or '.join(close)}?" if close else
-                              f"known runs: {', '.join(names[:10]) or 'none'}"))
-    return models
-
-
-def _merged_children(con: Any, model_ids: set[str]) -> list[dict[str, Any]]:
-    merged = records(con.execute("SELECT * FROM models WHERE kind = 'merged'"))
-    return [m for m in merged if model_ids & set(json.loads(m["parents"] or "[]"))]
-
-
 def plot_run(store: Store, run: str, out: str | Path, *, suite: str | None = "openseek-mid-v1",
              pick: str = "latest", benchmarks: list[str] | None = None) -> Path:
     """One panel per benchmark: score vs step (tokens on top), stderr band, merged models as dashed levels."""
     from matplotlib.figure import Figure
 
     with reading(store) as con:
-        models = _run_models(con, run)
+        models = run_checkpoints(con, run)
         ids = {m["model_id"] for m in models}
-        merged = _merged_children(con, ids)
+        merged = merged_children(con, ids)
         df = DataFrame(picked_scores(con, sorted(ids | {m["model_id"] for m in merged}), suite=suite, pick=pick))
     if df.empty:
         raise ResultsError(f"training run {run!r} has {len(models)} checkpoints but no finished evaluation runs"

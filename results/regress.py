@@ -18,9 +18,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from results.measured import ResultsError, picked_scores, reading, resolve_one
+from results.measured import picked_scores
 from results.reported_scores import load_reported
 from suite.store import Store
+from suite.store.queries import ResultsError, reading, resolve_one
 
 
 @dataclass(frozen=True)

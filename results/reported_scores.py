@@ -8,23 +8,17 @@ passing its path). Loading validates everything and rejects unknown keys, so a t
 
 from __future__ import annotations
 
-import difflib
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from growth.foundation.config import build, load_yaml
 from growth.foundation.errors import ConfigError
+from growth.foundation.registry import Shipped, suggestions
 
 REPORTED_DIR = Path(__file__).with_name("reported")
+REPORTED = Shipped("reported set", REPORTED_DIR, env="GROWBENCH_REPORTED_DIR")
 """The project's reported sets; $GROWBENCH_REPORTED_DIR (os.pathsep-separated) adds folders searched first."""
-
-_TOP_KEYS = {"name", "title", "source", "suite", "subject", "models", "benchmarks", "averages"}
-_MODEL_KEYS = {"name", "training_tokens"}
-_ROW_KEYS = {"key", "title", "shots", "cot", "metric", "scores"}
-_AVG_KEYS = {"name", "benchmarks", "printed"}
 
 
 @dataclass(frozen=True)
@@ -85,52 +79,57 @@ class ReportedSet:
             raise ConfigError(f"reported set {self.name!r} has no subject; name a model as reported:{self.name}:MODEL "
                               f"(one of {', '.join(names)})")
         if name not in names:
-            close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
+            close = suggestions(name, names)
             hint = f"did you mean {' or '.join(close)}? " if close else ""
             raise ConfigError(f"reported set {self.name!r} has no model {name!r}; {hint}models: {', '.join(names)}")
         return name
 
 
-def search_dirs() -> list[Path]:
-    extra = [Path(p) for p in os.environ.get("GROWBENCH_REPORTED_DIR", "").split(os.pathsep) if p]
-    return extra + [REPORTED_DIR]
-
-
-def available() -> list[str]:
-    """Names of the reported sets found in the search folders."""
-    return sorted({p.stem for d in search_dirs() if d.is_dir() for p in d.glob("*.yaml")})
-
-
 def load_reported(name_or_path: str | Path) -> ReportedSet:
     """Load and validate a reported set by name (results/reported/NAME.yaml, or $GROWBENCH_REPORTED_DIR) or path."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml") or not path.exists():
-        found = [d / f"{name_or_path}.yaml" for d in search_dirs() if (d / f"{name_or_path}.yaml").is_file()]
-        if not found:
-            names = available()
-            close = difflib.get_close_matches(str(name_or_path), names, n=3, cutoff=0.4)
-            hint = f"did you mean {' or '.join(close)}? " if close else ""
-            raise ConfigError(f"no reported set {str(name_or_path)!r}; {hint}available: {', '.join(names) or 'none'} "
-                              f"(folders: {', '.join(map(str, search_dirs()))})")
-        path = found[0]
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return _parse(data, path)
+    path = REPORTED.resolve(name_or_path)
+    return _parse(build(_SetFile, load_yaml(path), where=str(path)), path)
 
 
-def _mapping(obj: Any, keys: set[str], where: str, required: set[str]) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(obj).__name__}")
-    unknown = set(obj) - keys
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
-                          f"allowed: {', '.join(sorted(keys))}")
-    absent = required - set(obj)
-    if absent:
-        raise ConfigError(f"{where}: missing key(s) {', '.join(sorted(absent))}")
-    return obj
+@dataclass
+class _ModelFile:
+    name: str
+    training_tokens: str | None = None
+
+
+@dataclass
+class _RowFile:
+    key: str
+    title: str
+    shots: int
+    cot: bool
+    metric: str
+    scores: list[Any]
+
+    def __post_init__(self) -> None:
+        if self.shots < 0:
+            raise ConfigError(f"benchmark {self.key!r}: shots must be a non-negative integer, got {self.shots!r}")
+
+
+@dataclass
+class _AverageFile:
+    name: str
+    benchmarks: list[str]
+    printed: list[Any] | None = None
+
+
+@dataclass
+class _SetFile:
+    """A reported set file's layout (results/README.md)."""
+
+    name: str
+    models: list[_ModelFile]
+    benchmarks: list[_RowFile]
+    title: str | None = None
+    source: dict[str, str] = field(default_factory=dict)
+    suite: str | None = None
+    subject: str | None = None
+    averages: list[_AverageFile] = field(default_factory=list)
 
 
 def _per_model(values: Any, models: list[str], where: str, allow_null: bool) -> dict[str, float | None]:
@@ -148,47 +147,29 @@ def _per_model(values: Any, models: list[str], where: str, allow_null: bool) -> 
     return out
 
 
-def _parse(data: Any, path: Path) -> ReportedSet:
-    top = _mapping(data, _TOP_KEYS, str(path), {"name", "models", "benchmarks"})
-    if not isinstance(top["models"], list) or not top["models"]:
+def _parse(top: _SetFile, path: Path) -> ReportedSet:
+    if not top.models:
         raise ConfigError(f"{path}: models must be a non-empty list")
-    models = []
-    for i, m in enumerate(top["models"]):
-        m = _mapping(m, _MODEL_KEYS, f"{path}: models[{i}]", {"name"})
-        tokens = m.get("training_tokens")
-        models.append(ReportedModel(str(m["name"]), None if tokens is None else str(tokens)))
+    models = [ReportedModel(m.name, m.training_tokens) for m in top.models]
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: model names repeat: {', '.join(names)}")
-    rows = []
-    for i, r in enumerate(top["benchmarks"] or []):
-        where = f"{path}: benchmarks[{i}]"
-        r = _mapping(r, _ROW_KEYS, where, _ROW_KEYS)
-        if not isinstance(r["shots"], int) or isinstance(r["shots"], bool) or r["shots"] < 0:
-            raise ConfigError(f"{where}: shots must be a non-negative integer, got {r['shots']!r}")
-        if not isinstance(r["cot"], bool):
-            raise ConfigError(f"{where}: cot must be true or false, got {r['cot']!r}")
-        rows.append(ReportedRow(str(r["key"]), str(r["title"]), r["shots"], r["cot"], str(r["metric"]),
-                                _per_model(r["scores"], names, f"{where} ({r['key']}) scores", allow_null=True)))
+    rows = [ReportedRow(r.key, r.title, r.shots, r.cot, r.metric,
+                        _per_model(r.scores, names, f"{path}: benchmarks[{i}] ({r.key}) scores", allow_null=True))
+            for i, r in enumerate(top.benchmarks)]
     keys = [r.key for r in rows]
     if not rows or len(set(keys)) != len(keys):
         raise ConfigError(f"{path}: benchmarks must be a non-empty list of distinct keys, got {', '.join(keys)}")
     averages = []
-    for i, a in enumerate(top.get("averages") or []):
+    for i, a in enumerate(top.averages):
         where = f"{path}: averages[{i}]"
-        a = _mapping(a, _AVG_KEYS, where, {"name", "benchmarks"})
-        unknown = [k for k in a["benchmarks"] if k not in keys]
+        unknown = [k for k in a.benchmarks if k not in keys]
         if unknown:
             raise ConfigError(f"{where}: benchmark(s) {', '.join(map(str, unknown))} have no row in this set")
-        printed = a.get("printed")
-        averages.append(ReportedAverage(str(a["name"]), tuple(a["benchmarks"]), None if printed is None else
-                                        _per_model(printed, names, f"{where} printed", allow_null=False)))
-    subject = top.get("subject")
-    if subject is not None and subject not in names:
-        raise ConfigError(f"{path}: subject {subject!r} is not one of the models ({', '.join(names)})")
-    source = top.get("source") or {}
-    if not isinstance(source, dict):
-        raise ConfigError(f"{path}: source must be a mapping (url, document, ...)")
-    return ReportedSet(name=str(top["name"]), title=str(top.get("title") or top["name"]),
-                       source={str(k): str(v) for k, v in source.items()}, suite=top.get("suite"), subject=subject,
-                       models=tuple(models), rows=tuple(rows), averages=tuple(averages), path=path)
+        averages.append(ReportedAverage(a.name, tuple(a.benchmarks), None if a.printed is None else
+                                        _per_model(a.printed, names, f"{where} printed", allow_null=False)))
+    if top.subject is not None and top.subject not in names:
+        raise ConfigError(f"{path}: subject {top.subject!r} is not one of the models ({', '.join(names)})")
+    return ReportedSet(name=top.name, title=top.title or top.name, source=top.source, suite=top.suite,
+                       subject=top.subject, models=tuple(models), rows=tuple(rows), averages=tuple(averages),
+                       path=path)

@@ -95,8 +95,8 @@ def validate_state(path: Path) -> dict[str, Any]:
     try:
         state = json.loads((path / TRAINER_FILE).read_text())
         manifest = state["manifest"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise CheckpointError(f"{path}: missing or unreadable {TRAINER_FILE}") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: missing or unreadable {TRAINER_FILE} ({type(e).__name__}: {e})") from e
     for rel, size in manifest.items():
         f = path / rel
         if not f.is_file() or f.stat().st_size != size:
@@ -129,7 +129,7 @@ def load_state(path: Path, model: torch.nn.Module, optimizers: list[torch.optim.
         set_state_dict(model, optimizers, model_state_dict=state["model"], optim_state_dict=state["optim"])
     except Exception as e:  # the model may be partly overwritten: refuse to go on, say where
         raise CheckpointError(f"{path}: cannot load training state ({type(e).__name__}: {e}); "
-                              f"delete this folder to resume from an earlier one") from None
+                              f"delete this folder to resume from an earlier one") from e
     torch.set_rng_state(torch.tensor(trainer_state["torch_rng"], dtype=torch.uint8))
 
 

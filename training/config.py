@@ -14,13 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from growth.foundation.config import build, load_yaml
+from growth.foundation.config import build, load_yaml, merged
 from growth.foundation.errors import ConfigError
+from growth.foundation.registry import Shipped
 from training.mixture import SourceData
 from training.param_groups import OptimizerConfig
 from training.schedule import ScheduleConfig
 
 PRECISIONS = ("auto", "fp32", "bf16")
+TRAIN_CONFIGS = Shipped("train config", Path(__file__).with_name("configs"))
 
 
 @dataclass
@@ -103,9 +105,9 @@ class TrainConfig:
         return per_rank // self.micro_batch
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
-    """Read a train config YAML (unknown keys rejected); `overrides` are the CLI's few explicit flags."""
-    path = Path(path)
-    data = load_yaml(path)
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return build(TrainConfig, data, where=str(path))
+def load_config(name_or_path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    """A shipped train config by name (training/configs/) or a YAML file, unknown keys rejected; `overrides` (the
+    CLI's few flags, or a pipeline's train section) merge over it, nested mappings key by key."""
+    path = TRAIN_CONFIGS.resolve(name_or_path)
+    where = str(path) + (" (with overrides)" if overrides else "")
+    return build(TrainConfig, merged(load_yaml(path), overrides or {}), where=where)

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from growth.foundation.config import build, load_yaml
 from growth.foundation.errors import ConfigError, DataError
+from growth.foundation.registry import Shipped
 
-MIXTURE_DIR = Path(__file__).parent / "mixtures"
+MIXTURES = Shipped("mixture", Path(__file__).with_name("mixtures"))
 FORMATS = ("auto", "jsonl", "parquet", "text")
 GENERATORS = ("prose", "math", "code", "python-stdlib")
 
@@ -101,18 +102,9 @@ class Mixture:
     description: str = ""
 
 
-def mixture_path(name_or_path: str) -> Path:
-    """A packaged mixture name (training/mixtures/<name>.yaml) or a path to a mixture YAML."""
-    packaged = MIXTURE_DIR / f"{name_or_path}.yaml"
-    if "/" not in name_or_path and not name_or_path.endswith((".yaml", ".yml")):
-        if not packaged.exists():
-            known = ", ".join(sorted(p.stem for p in MIXTURE_DIR.glob("*.yaml")))
-            raise ConfigError(f"unknown mixture {name_or_path!r}; packaged mixtures: {known}, or give a YAML path")
-        return packaged
-    return Path(name_or_path).expanduser()
-
-
-def load_mixture(path: Path) -> Mixture:
+def load_mixture(name_or_path: str | Path) -> Mixture:
+    """A shipped mixture by name (training/mixtures/) or a mixture YAML; its relative file paths resolve beside it."""
+    path = MIXTURES.resolve(name_or_path)
     mixture = build(Mixture, load_yaml(path), where=str(path))
     for stage in mixture.stages:
         for s in stage.sources:
@@ -122,7 +114,7 @@ def load_mixture(path: Path) -> Mixture:
 
 def resolve_stages(names: list[str], sources: dict[str, SourceData]) -> list[Stage]:
     """Load the listed mixtures, apply the user's source mapping, and check every source has usable data."""
-    stages = [st for n in names for st in load_mixture(mixture_path(n)).stages]
+    stages = [st for n in names for st in load_mixture(n).stages]
     if not stages:
         raise ConfigError("data.mixtures is empty; name at least one mixture")
     known = {s.name for st in stages for s in st.sources}

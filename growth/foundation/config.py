@@ -42,6 +42,18 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def merged(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`overrides` over `base`, nested mappings merged key by key; None values leave `base` as it is (an option the
+    user did not give). Precedence: defaults < YAML < overrides."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        out[key] = merged(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), dict) \
+            else value
+    return out
+
+
 def from_mapping(cls: type, raw: Any, where: str) -> Any:
     """Build dataclass `cls` from a mapping (None: all defaults), rejecting unknown keys and naming missing ones."""
     if raw is None:

@@ -1,8 +1,11 @@
-"""Settings that every command shares, resolved once: flag, then environment variable, then default."""
+"""Settings that every command shares, resolved once: flag, then environment variable, then default; and the one way
+growbench changes the environment, for a block only."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DB_ENV = "GROWBENCH_DB"
@@ -19,3 +22,22 @@ def data_dir(flag: str | Path | None = None) -> Path | None:
     """The local benchmark mirror in effect: --data-dir, else $GROWBENCH_DATA_DIR, else None (use the hub)."""
     value = flag or os.environ.get(DATA_ENV)
     return Path(value) if value else None
+
+
+@contextmanager
+def scoped_environ(**updates: str) -> Iterator[None]:
+    """Set environment variables for the duration of a block only, restoring what was there (or its absence).
+
+    Variables the user already set win (`setdefault` semantics), so a caller's explicit choice is never overridden.
+    """
+    saved = {k: os.environ.get(k) for k in updates}
+    for key, value in updates.items():
+        os.environ.setdefault(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

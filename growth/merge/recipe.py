@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from growth.checkpoint import parse_dtype
+from growth.foundation.config import read_yaml
 from growth.foundation.errors import CheckpointError, ConfigError
 from growth.merge.methods import METHODS, MergeMethod, fill_params
 
@@ -109,14 +110,9 @@ def recipe_from_dict(data: Any, where: str = "recipe") -> MergeRecipe:
 
 
 def load_recipe(path: str | Path) -> MergeRecipe:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise ConfigError(f"cannot read recipe {path} ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
-    return recipe_from_dict(data, str(path))
+    """A recipe YAML. Its model entries carry the method's own parameters, so they are checked against the method's
+    declared parameters (recipe_from_dict) rather than a fixed dataclass."""
+    return recipe_from_dict(read_yaml(path), str(path))
 
 
 def parse_model_weight(spec: str) -> tuple[str, float]:

@@ -8,16 +8,15 @@ suite/eval/suites/openseek-mid-v1.yaml.
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field, fields
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from growth.foundation.config import build, load_yaml
 from growth.foundation.errors import ConfigError
+from growth.foundation.registry import Shipped, unknown_message
 
-SUITES_DIR = Path(__file__).with_name("suites")
 CATEGORIES = ("knowledge", "reasoning", "commonsense", "math", "stem", "code")
 AGGREGATES = ("lm-eval", "mean")
 
@@ -89,10 +88,7 @@ class Suite:
 
     def get(self, key: str) -> Benchmark:
         if key not in self._by_key:
-            close = list(dict.fromkeys([k for k in self.keys if k.startswith(key)]
-                                       + difflib.get_close_matches(key, self.keys, n=3)))[:3]
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(f"unknown benchmark {key!r} in suite {self.name}.{hint} Available: {', '.join(self.keys)}")
+            raise ConfigError(unknown_message("benchmark", key, self.keys, where=f" in suite {self.name}"))
         return self._by_key[key]
 
     def select(self, keys: list[str] | None) -> list[Benchmark]:
@@ -103,27 +99,38 @@ class Suite:
         return [b for b in self.benchmarks if b.key in wanted]
 
 
-_BENCH_KEYS = {f.name for f in fields(Benchmark)} - {"key", "tasks", "include_paths"} | {"tasks"}
-_SUITE_KEYS = {"name", "description", "extends", "include_paths", "benchmarks"}
+@dataclass
+class BenchmarkEntry:
+    """One benchmark as written in a suite file (field meanings: the top of suites/openseek-mid-v1.yaml)."""
+
+    title: str
+    tasks: list[Any]
+    """lm-eval task or group names; an entry may be a mapping {name, metric, filter}."""
+    num_fewshot: int
+    metric: str
+    filter: str = "none"
+    aggregate: str = "lm-eval"
+    category: str = "knowledge"
+    in_avg_general: bool = False
+    offline: bool = True
+    code: bool = False
+    version: int = 1
 
 
-def suite_names() -> list[str]:
-    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+@dataclass
+class SuiteFile:
+    """A suite file's top level."""
+
+    name: str | None = None
+    description: str = ""
+    extends: str | None = None
+    """Another suite (name or path) whose benchmarks this one starts from."""
+    include_paths: list[str] = field(default_factory=list)
+    """Folders of the user's own lm-eval task YAMLs, relative to the suite file."""
+    benchmarks: dict[str, BenchmarkEntry] = field(default_factory=dict)
 
 
-def _suite_file(name_or_path: str | Path) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise ConfigError(f"suite file {path} does not exist")
-        return path
-    candidate = SUITES_DIR / f"{name_or_path}.yaml"
-    if candidate.is_file():
-        return candidate
-    close = difflib.get_close_matches(str(name_or_path), suite_names(), n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise ConfigError(f"unknown suite {str(name_or_path)!r}.{hint} Available: {', '.join(suite_names())} "
-                      "(or pass a path to a suite .yaml)")
+SUITES = Shipped("suite", Path(__file__).with_name("suites"))
 
 
 def _task_ref(raw: Any, metric: str, filter_: str, where: str) -> TaskRef:
@@ -134,55 +141,29 @@ def _task_ref(raw: Any, metric: str, filter_: str, where: str) -> TaskRef:
     raise ConfigError(f"{where}: each task must be a name or a mapping {{name, metric, filter}}, got {raw!r}")
 
 
-def _benchmark(key: str, raw: Any, include_paths: tuple[Path, ...], where: str) -> Benchmark:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: benchmark {key!r} must be a mapping")
-    unknown = sorted(set(raw) - _BENCH_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: benchmark {key!r} has unknown key(s) {', '.join(unknown)}; "
-                          f"allowed: {', '.join(sorted(_BENCH_KEYS))}")
-    for required in ("title", "tasks", "num_fewshot", "metric"):
-        if required not in raw:
-            raise ConfigError(f"{where}: benchmark {key!r} is missing {required!r}")
-    values = dict(raw)
-    values.setdefault("filter", "none")
-    tasks = values.pop("tasks")
-    if not isinstance(tasks, list):
-        raise ConfigError(f"{where}: benchmark {key!r}: `tasks` must be a list")
-    refs = tuple(_task_ref(t, str(values["metric"]), str(values["filter"]), f"{where}: {key}") for t in tasks)
-    try:
-        return Benchmark(key=key, tasks=refs, include_paths=include_paths, **values)
-    except TypeError as e:
-        raise ConfigError(f"{where}: benchmark {key!r}: {e}") from None
+def _benchmark(key: str, entry: BenchmarkEntry, include_paths: tuple[Path, ...], where: str) -> Benchmark:
+    values = dataclasses.asdict(entry)
+    refs = tuple(_task_ref(r, entry.metric, entry.filter, f"{where}: {key}") for r in values.pop("tasks"))
+    return Benchmark(key=key, tasks=refs, include_paths=include_paths, **values)
 
 
 def load_suite(name_or_path: str | Path = "openseek-mid-v1") -> Suite:
     """Read a suite by name (suite/eval/suites/<name>.yaml) or path; `extends` starts from another suite."""
-    path = _suite_file(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"suite file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"suite file {path} must hold a mapping at the top level")
-    unknown = sorted(set(raw) - _SUITE_KEYS)
-    if unknown:
-        raise ConfigError(f"suite file {path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_SUITE_KEYS))}")
-    include = tuple((path.parent / p).resolve() for p in raw.get("include_paths") or [])
+    path = SUITES.resolve(name_or_path)
+    where = f"suite file {path}"
+    raw = build(SuiteFile, load_yaml(path), where=where)
+    include = tuple((path.parent / p).resolve() for p in raw.include_paths)
     for p in include:
         if not p.is_dir():
-            raise ConfigError(f"suite file {path}: include path {p} is not a folder of lm-eval task YAMLs")
+            raise ConfigError(f"{where}: include path {p} is not a folder of lm-eval task YAMLs")
     benchmarks: dict[str, Benchmark] = {}
-    if raw.get("extends"):
-        if Path(str(raw["extends"])).resolve() == path.resolve() or raw["extends"] == path.stem:
-            raise ConfigError(f"suite file {path} extends itself")
-        benchmarks = {b.key: b for b in load_suite(raw["extends"]).benchmarks}
-    entries = raw.get("benchmarks") or {}
-    if not isinstance(entries, dict):
-        raise ConfigError(f"suite file {path}: `benchmarks` must be a mapping of key -> benchmark")
-    for key, spec in entries.items():
-        benchmarks[str(key)] = _benchmark(str(key), spec, include, str(path))
+    if raw.extends:
+        if Path(raw.extends).resolve() == path.resolve() or raw.extends == path.stem:
+            raise ConfigError(f"{where} extends itself")
+        benchmarks = {b.key: b for b in load_suite(raw.extends).benchmarks}
+    for key, entry in raw.benchmarks.items():
+        benchmarks[key] = _benchmark(key, entry, include, where)
     if not benchmarks:
-        raise ConfigError(f"suite file {path} defines no benchmarks")
-    return Suite(name=str(raw.get("name") or path.stem), benchmarks=tuple(benchmarks.values()),
-                 description=str(raw.get("description") or ""), source=path)
+        raise ConfigError(f"{where} defines no benchmarks")
+    return Suite(name=raw.name or path.stem, benchmarks=tuple(benchmarks.values()), description=raw.description,
+                 source=path)

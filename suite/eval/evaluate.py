@@ -6,18 +6,19 @@
 An `Evaluator` is prepared once per job (suite, verified tasks, config hashes) and then scores checkpoints one at a
 time: per checkpoint it loads ONE engine (lazily, only if some benchmark is pending) and runs every pending benchmark
 on it, each as its own lm-eval call with its own eval_runs row. A benchmark already finished for this model under the
-same config hash is skipped. A failing benchmark is recorded (status failed, error) and the next one runs.
+same config hash is skipped. A failing benchmark is recorded (status failed, its first line in `error` and the full
+traceback beside it) and the next one runs. With a local mirror the Hugging Face libraries are told to stay offline
+for the duration of each checkpoint's evaluation only.
 The config hash covers what can move a score: the benchmark spec and version, lm-eval's version, the data file
 contents (or "hub"), users' task files, backend, dtype, limit and seed.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import math
-import os
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -25,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from growth.checkpoint import Checkpoint
-from growth.foundation.errors import BackendError, CheckpointError
-from suite.eval.backends import BACKENDS, EngineOptions, default_backend
+from growth.foundation.errors import CheckpointError
+from growth.foundation.settings import scoped_environ
+from suite.eval.backends import BACKENDS, Backend, EngineOptions, default_backend
 from suite.eval.benchmarks import Benchmark, load_suite
 from suite.eval.scores import sample_rows, score_rows
 from suite.store import Store
@@ -82,9 +84,6 @@ class Evaluator:
         for b in self.benchmarks:
             if b.code:
                 require_code_execution(self.options.allow_code_execution, b.key)
-        if self.options.data_dir is not None:
-            os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from suite.eval.tasks import TaskSource
 
         self._source = TaskSource(self.benchmarks, self.options.data_dir)
@@ -110,6 +109,11 @@ class Evaluator:
 
     def run(self, path: str | Path, progress: Progress | None = None, model_id: str | None = None) -> list[BenchmarkResult]:
         """Score one checkpoint on every selected benchmark; one engine for all of them."""
+        offline = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"} if self.options.data_dir is not None else {}
+        with scoped_environ(**offline):
+            return self._run(path, progress, model_id)
+
+    def _run(self, path: str | Path, progress: Progress | None, model_id: str | None) -> list[BenchmarkResult]:
         notify = progress or (lambda _: None)
         ckpt = Checkpoint.open(path)
         model_id = model_id or self.store.register_model(ckpt.path)
@@ -124,6 +128,7 @@ class Evaluator:
                 results.append(BenchmarkResult(model_id, b.key, "unavailable", error=plan.unavailable))
                 notify(results[-1])
         lm, load_error = None, None
+        backend = BACKENDS.get(self.backend)
         try:
             for b, config_hash, config in pending:
                 notify(b.key)
@@ -138,28 +143,29 @@ class Evaluator:
                 else:
                     if lm is None and load_error is None:
                         try:
-                            lm = self._load(ckpt.path, dtype)
+                            lm = self._load(backend, ckpt.path, dtype)
                         except Exception as e:  # noqa: BLE001 - every pending benchmark of it fails with this
-                            load_error = f"engine failed to load: {type(e).__name__}: {_first_line(e)}"
+                            load_error = (f"engine failed to load: {type(e).__name__}: {_first_line(e)}",
+                                          traceback.format_exc())
                     if load_error:
-                        self.store.fail_run(ref, load_error)
-                        results.append(BenchmarkResult(model_id, b.key, "failed", run_id=ref, error=load_error))
+                        self.store.fail_run(ref, *load_error)
+                        results.append(BenchmarkResult(model_id, b.key, "failed", run_id=ref, error=load_error[0]))
                     else:
                         results.append(self._run_one(lm, model_id, b, ref))
                 notify(results[-1])
         finally:
-            release(lm)
+            if lm is not None:
+                backend.release(lm)
         order = {b.key: i for i, b in enumerate(self.benchmarks)}
         return sorted(results, key=lambda r: order[r.benchmark])
 
-    def _load(self, path: Path, dtype: str) -> Any:
+    def _load(self, backend: Backend, path: Path, dtype: str) -> Any:
         options = EngineOptions(dtype=dtype, batch_size=self.options.batch_size, seed=self.options.seed)
         self.engine_loads += 1
-        return BACKENDS.get(self.backend)(path, options)
+        return backend.load(path, options)
 
     def _skipped(self, model_id: str, key: str, run_id: str) -> BenchmarkResult:
-        row = self.store.query("SELECT value, stderr, n FROM scores WHERE run_id = ? AND is_primary", [run_id])
-        value, stderr, n = (row.iloc[0].tolist() if len(row) else (None, None, None))
+        value, stderr, n = self.store.primary_score(run_id)
         return BenchmarkResult(model_id, key, "skipped", _num(value), _num(stderr), _int(n), run_id)
 
     def _run_one(self, lm: Any, model_id: str, b: Benchmark, run_id: str) -> BenchmarkResult:
@@ -170,7 +176,7 @@ class Evaluator:
             self.store.finish_run(run_id, rows, samples)
         except Exception as e:  # noqa: BLE001 - recorded on the run, and the job carries on
             error = f"{type(e).__name__}: {_first_line(e)}"
-            self.store.fail_run(run_id, error)
+            self.store.fail_run(run_id, error, traceback.format_exc())
             return BenchmarkResult(model_id, b.key, "failed", run_id=run_id, error=error)
         primary = next(r for r in rows if r["is_primary"])
         return BenchmarkResult(model_id, b.key, "finished", primary["value"], primary["stderr"], primary["n"], run_id)
@@ -211,21 +217,6 @@ def resolve_dtype(requested: str, config: dict[str, Any]) -> str:
     if requested != "auto":
         return requested
     return str(config.get("torch_dtype") or config.get("dtype") or "float32")
-
-
-def release(lm: Any) -> None:
-    """Free an engine before the next checkpoint's (vLLM keeps a worker process and KV cache until shut down)."""
-    if lm is None:
-        return
-    engine = getattr(getattr(lm, "model", None), "llm_engine", None)
-    shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
-    if callable(shutdown):
-        try:
-            shutdown()
-        except Exception as e:
-            raise BackendError(f"vLLM engine did not shut down cleanly: {e}") from e
-    del lm
-    gc.collect()
 
 
 def _first_line(e: BaseException) -> str:

@@ -10,8 +10,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import yaml
-
+from growth.foundation.config import load_yaml
 from growth.foundation.errors import DataError
 
 _SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet")
@@ -19,7 +18,7 @@ _SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet")
 
 @cache
 def _aliases() -> dict[str, dict[str, str]]:
-    return yaml.safe_load((Path(__file__).with_name("mirror_aliases.yaml")).read_text())
+    return load_yaml(Path(__file__).with_name("mirror_aliases.yaml"))
 
 
 def dataset_dirs(root: Path, dataset: str, config: str | None) -> list[Path]:

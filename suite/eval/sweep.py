@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from suite.eval.evaluate import BenchmarkResult, EvalOptions, Evaluator
 from suite.store import Store
 
 _STEP = re.compile(r"step-0*(\d+)")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,12 +54,15 @@ def _is_checkpoint(path: Path) -> bool:
 
 
 def step_of(path: Path) -> int | None:
+    """The training step of a checkpoint: training.json's, else the step-N folder name (a corrupt training.json is
+    reported, not ignored)."""
     training = path / "training.json"
     if training.is_file():
         try:
             return int(json.loads(training.read_text())["step"])
-        except (ValueError, KeyError, TypeError):
-            pass
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("%s is unreadable (%s: %s); ordering the checkpoint by its folder name", training,
+                        type(e).__name__, e)
     match = _STEP.search(path.name)
     return int(match[1]) if match else None
 
@@ -80,7 +85,8 @@ def find_checkpoints(patterns: list[str]) -> list[Path]:
             found.update((c.resolve(), None) for c in children)
     if not found:
         raise ConfigError(f"no checkpoints (folders holding config.json) found in {', '.join(patterns)}")
-    return sorted(found, key=lambda p: (step_of(p) is None, step_of(p) or 0, str(p)))
+    steps = {p: step_of(p) for p in found}
+    return sorted(found, key=lambda p: (steps[p] is None, steps[p] or 0, str(p)))
 
 
 def sweep(patterns: list[str], options: EvalOptions, *, store: Store | None = None, shard: str | None = None,

@@ -15,8 +15,9 @@ from typing import Any
 
 from growth.foundation.config import build, load_yaml
 from growth.foundation.errors import ConfigError
+from growth.foundation.registry import Shipped
 
-PIPELINES = Path(__file__).with_name("configs")
+PIPELINES = Shipped("pipeline config", Path(__file__).with_name("configs"))
 
 
 @dataclass
@@ -26,7 +27,8 @@ class SeedSection:
     fixture: dict[str, Any] | None = None
     """Build the seed with the tiny-model factory: TinySpec fields (layers, hidden, ffn, heads, ...)."""
     config: str | None = None
-    """A config.json with the seed's geometry, for --dry-run when `path` is not on this machine."""
+    """The seed's config.json (a file, or a shipped name like qwen3-4b-base), for --dry-run when `path` is not on
+    this machine."""
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.fixture is None):
@@ -120,21 +122,8 @@ class PipelineConfig:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def pipeline_path(name_or_path: str | Path) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"pipeline config {path} does not exist")
-        return path
-    shipped = PIPELINES / f"{name_or_path}.yaml"
-    if not shipped.is_file():
-        known = ", ".join(sorted(p.stem for p in PIPELINES.glob("*.yaml")))
-        raise ConfigError(f"unknown pipeline config {name_or_path!r}; shipped: {known}, or give a YAML file")
-    return shipped
-
-
 def load_pipeline(name_or_path: str | Path) -> PipelineConfig:
-    path = pipeline_path(name_or_path)
+    path = PIPELINES.resolve(name_or_path)
     data = load_yaml(path)
     data.pop("source", None)
     config = build(PipelineConfig, data, where=path.name)

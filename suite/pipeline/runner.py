@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from growth.foundation.atomic import write_json, write_text
+from growth.foundation.config import merged
 from growth.foundation.errors import ConfigError
 from suite.pipeline.config import PipelineConfig
 from suite.store import Store
@@ -86,22 +87,14 @@ def step_grow(ctx: Context) -> dict[str, Any]:
 
 
 def train_config(ctx: Context) -> Any:
-    from growth.foundation.config import build, load_yaml
-    from training.config import TrainConfig
+    """The train section's config with its overrides, training the grown model into WORKDIR/train."""
+    from training.config import load_config
 
     t = ctx.config.train
-    given = ctx.config.resolve(t.config) or t.config
-    path = Path(given)
-    if not path.is_file():
-        import training.config
-
-        path = Path(training.config.__file__).with_name("configs") / f"{given}.yaml"
-        if not path.is_file():
-            raise ConfigError(f"train config {given!r} is neither a file nor a shipped config (training/configs/)")
-    data = merge_mappings(load_yaml(path), t.overrides)
-    data.update(model=ctx.outputs.get("grow", {}).get("path", str(ctx.path("grown"))), run_dir=str(ctx.path("train")),
-                run_id=ctx.name("train"))
-    return build(TrainConfig, data, where=f"{path.name} (with the pipeline's overrides)")
+    grown = ctx.outputs.get("grow", {}).get("path", str(ctx.path("grown")))
+    return load_config(ctx.config.resolve(t.config) or t.config,
+                       merged(t.overrides, {"model": grown, "run_dir": str(ctx.path("train")),
+                                            "run_id": ctx.name("train")}))
 
 
 def step_train(ctx: Context) -> dict[str, Any]:
@@ -194,15 +187,6 @@ RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
 
 # --- orchestration -----------------------------------------------------------------------------------------------
 
-def merge_mappings(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """`extra` over `base`, merging nested mappings key by key."""
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = merge_mappings(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
-            else value
-    return out
-
-
 def step_hashes(config: PipelineConfig, suite: str) -> dict[str, str]:
     """Each step's hash covers its own sections and, through the chain, every earlier step's."""
     hashes, previous = {}, suite
@@ -273,7 +257,7 @@ def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
     from growth.fixture import TinySpec, qwen3_config
     from growth.grow import plan_growth, read_config_file
     from suite.eval.benchmarks import load_suite
-    from training.mixture import load_mixture, mixture_path
+    from training.mixture import load_mixture
     from training.trainer import stage_steps
 
     lines = [f"pipeline {config.name}: {config.description}".rstrip(": ")]
@@ -298,7 +282,7 @@ def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
                  f"FFN {final['intermediate_size']}, tie_word_embeddings {final.get('tie_word_embeddings')}")
     ctx = Context(config, Path("."), Store(), data_dir, print, {"grow": {"path": "<grown>"}})
     tc = train_config(ctx)
-    stages = [st for name in tc.data.mixtures for st in load_mixture(mixture_path(name)).stages]
+    stages = [st for name in tc.data.mixtures for st in load_mixture(name).stages]
     ends = stage_steps(stages, tc.tokens_per_step)
     total = min(ends[-1], tc.max_steps) if tc.max_steps else ends[-1]
     lines.append(f"train ({config.train.config}): seq_len {tc.seq_len} x global batch {tc.global_batch} = "

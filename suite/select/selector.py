@@ -3,9 +3,9 @@
     growbench select --run runs/mid --strategy anchors --out recipe.yaml --build merged/
 
 Candidates are a training run's complete checkpoints (`--run`) or models matching a glob (`--models`). Their
-scores come from the DuckDB store: per model and benchmark the most complete finished run of the suite (a full
-run before any --limit run, then the most recent), so the dev evaluations that greedy-soup and search make
-never displace a full evaluation. A strategy (suite.select.strategies) turns that table into a Selection; the
+scores come from the DuckDB store: per model and benchmark the run that counts in the suite (the store's one rule,
+suite/store/queries.py: the most complete finished run, then the most recent), so the dev evaluations that
+greedy-soup and search make never displace a full evaluation. A strategy (suite.select.strategies) turns that table into a Selection; the
 selector writes it as a merge recipe (growth.merge.recipe) that lists each checkpoint, its weight, role and
 the scores behind the choice, plus the strategy's trace. `build` merges the recipe, registers the result with
 its parents and evaluates it on the suite, so it appears on the leaderboard.
@@ -29,15 +29,6 @@ from suite.store import Store
 
 DEFAULT_SUITE = "openseek-mid-v1"
 log = logging.getLogger(__name__)
-
-_TABLE_SQL = """
-SELECT r.model_id, r.benchmark, s.value
-FROM eval_runs r JOIN scores s ON s.run_id = r.run_id AND s.is_primary AND s.task = r.benchmark
-WHERE r.status = 'finished' AND r.model_id IN (SELECT unnest(?::VARCHAR[])) AND r.suite = ?
-QUALIFY row_number() OVER (PARTITION BY r.model_id, r.benchmark
-                           ORDER BY r.limit_n IS NULL DESC, r.limit_n DESC, r.finished_at DESC, r.run_id) = 1
-"""
-
 
 @dataclass(frozen=True)
 class Candidate:
@@ -134,16 +125,19 @@ def find_candidates(store: Store, *, run: Path | None = None, models: str | None
 
 
 def score_table(store: Store, candidates: list[Candidate], suite: str) -> Any:
-    """Primary scores (0..1) per candidate and benchmark from the most complete finished run in `suite`
-    (a suite name or YAML path; runs are stored under the suite's name)."""
+    """Primary scores (0..1) per candidate and benchmark from the run that counts in `suite` (a suite name or YAML
+    path; runs are stored under the suite's name)."""
     import pandas as pd
 
     from suite.eval.benchmarks import load_suite
+    from suite.store.queries import picked_runs
 
     ids = [c.model_id for c in candidates]
-    name = load_suite(suite).name
-    df = store.query(_TABLE_SQL, [ids, name]) if store.path.exists() else pd.DataFrame(
-        columns=["model_id", "benchmark", "value"])
+    rows = []
+    if store.path.exists():
+        with store.connect(read_only=True) as con:
+            rows = picked_runs(con, ids, suite=load_suite(suite).name, columns=("model_id", "benchmark", "value"))
+    df = pd.DataFrame(rows, columns=["model_id", "benchmark", "value"])
     table = df.pivot(index="model_id", columns="benchmark", values="value") if len(df) else pd.DataFrame()
     return table.reindex(index=ids)
 

@@ -5,12 +5,9 @@ store never holds a connection: each operation opens the file, runs one transact
 another process holds the lock. Two sweeps on one file therefore interleave their short writes instead of failing,
 and a process killed mid-transaction loses only that uncommitted transaction.
 
-Schema (query it with plain SQL, see README):
-  models(model_id, name, path, kind, parents, growth, training_run, step, tokens, merge, meta, registered_at)
-  eval_runs(run_id, model_id, benchmark, suite, config_hash, config, lm_eval_version, backend, dtype, limit_n,
-            num_fewshot, seed, started_at, finished_at, status, error, owner)
-  scores(run_id, task, metric, filter, value, stderr, n, is_primary)
-  samples(run_id, task, doc_id, data)
+Every SQL statement that names the store's tables lives in this package: the schema and its migrations
+(suite/store/schema.py), writes and single-row reads here, job claims (suite/store/claims.py) and the read queries
+of reports and selection (suite/store/queries.py).
 """
 
 from __future__ import annotations
@@ -27,37 +24,12 @@ from typing import Any, Iterator, Sequence
 from growth.checkpoint import Checkpoint
 from growth.foundation.errors import GrowbenchError
 from growth.foundation.settings import db_path
+from suite.store.schema import MIGRATIONS
 
 
 class StoreError(GrowbenchError):
     """The database file is unusable (corrupt, or locked for too long)."""
 
-
-# Each entry upgrades the schema by one version; never edit a shipped entry, append a new one.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE models (
-        model_id TEXT PRIMARY KEY, name TEXT, path TEXT, kind TEXT, parents JSON, growth JSON,
-        training_run TEXT, step BIGINT, tokens BIGINT, merge JSON, meta JSON, registered_at TIMESTAMP);
-    CREATE TABLE eval_runs (
-        run_id TEXT PRIMARY KEY, model_id TEXT, benchmark TEXT, suite TEXT, config_hash TEXT, config JSON,
-        lm_eval_version TEXT, backend TEXT, dtype TEXT, limit_n BIGINT, num_fewshot INTEGER, seed INTEGER,
-        started_at TIMESTAMP, finished_at TIMESTAMP, status TEXT, error TEXT);
-    CREATE TABLE scores (
-        run_id TEXT, task TEXT, metric TEXT, filter TEXT, value DOUBLE, stderr DOUBLE, n BIGINT, is_primary BOOLEAN);
-    CREATE TABLE samples (run_id TEXT, task TEXT, doc_id BIGINT, data JSON);
-    """,
-    # 2: the selector's cache of merge candidates (suite/select/strategies/candidates.py): one row per (members, weights,
-    # dev-eval config), so a re-run of greedy-soup or search reuses every candidate already merged and evaluated.
-    """
-    CREATE TABLE merge_candidates (
-        candidate_key TEXT PRIMARY KEY, members JSON, weights JSON, dev JSON, model_id TEXT, score DOUBLE,
-        scores JSON, created_at TIMESTAMP);
-    """,
-    # 3: who runs a 'running' row (host:pid), so a re-run can tell a live claim from a killed process's leftover
-    # (suite/store/claims.py).
-    "ALTER TABLE eval_runs ADD COLUMN owner TEXT;",
-]
 
 LOCK_TIMEOUT_S = 120.0
 
@@ -166,13 +138,12 @@ class Store:
 
     def find_models(self, pattern: str) -> list[dict[str, Any]]:
         """Models whose id, name or path equals `pattern`, or whose name matches it as a glob."""
+        from suite.store.queries import match_models
+
         if not self.path.exists():
             return []
-        absolute = str(Path(pattern).absolute())
-        df = self.query("SELECT * FROM models WHERE model_id = ? OR name = ? OR path = ? OR path = ? "
-                        "OR name GLOB ? ORDER BY step NULLS FIRST, name", [pattern, pattern, pattern, absolute,
-                                                                          pattern])
-        return df.to_dict("records")
+        with self.connect(read_only=True) as con:
+            return match_models(con, [pattern])
 
     # --- evaluation runs ----------------------------------------------------------------------------------------
 
@@ -217,7 +188,30 @@ class Store:
             con.execute("UPDATE eval_runs SET status = 'finished', finished_at = ?, error = NULL WHERE run_id = ?",
                         [now(), run_id])
 
-    def fail_run(self, run_id: str, error: str) -> None:
+    def fail_run(self, run_id: str, error: str, traceback: str | None = None) -> None:
+        """Mark a run failed with its one-line `error`, keeping the full `traceback` (when there is one) beside it."""
         with self.connect() as con:
-            con.execute("UPDATE eval_runs SET status = 'failed', finished_at = ?, error = ? WHERE run_id = ?",
-                        [now(), error, run_id])
+            con.execute("UPDATE eval_runs SET status = 'failed', finished_at = ?, error = ?, traceback = ? "
+                        "WHERE run_id = ?", [now(), error, traceback, run_id])
+
+    def primary_score(self, run_id: str) -> tuple[float | None, float | None, int | None]:
+        """(value, stderr, n) of a run's headline metric; Nones when the run stored none."""
+        with self.connect(read_only=True) as con:
+            row = con.execute("SELECT value, stderr, n FROM scores WHERE run_id = ? AND is_primary", [run_id]).fetchone()
+        return tuple(row) if row else (None, None, None)  # type: ignore[return-value]
+
+    # --- the selector's cache of evaluated merge candidates ----------------------------------------------------
+
+    def cached_candidate(self, key: str) -> tuple[float, dict[str, float], str] | None:
+        """(dev score, per-benchmark scores, model_id) of a candidate merged and evaluated before, or None."""
+        with self.connect() as con:
+            row = con.execute("SELECT score, scores, model_id FROM merge_candidates WHERE candidate_key = ?",
+                              [key]).fetchone()
+        return (row[0], json.loads(row[1]), row[2]) if row else None
+
+    def cache_candidate(self, key: str, members: list[str], weights: list[float], dev: dict[str, Any],
+                        model_id: str, score: float, scores: dict[str, float]) -> None:
+        with self.connect() as con:
+            con.execute("INSERT INTO merge_candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [key, json.dumps(members), json.dumps(weights), json.dumps(dev), model_id, score,
+                         json.dumps(scores), now()])

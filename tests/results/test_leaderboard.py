@@ -12,9 +12,9 @@ from results_store import add_model, add_run, run_cli
 
 from results.leaderboard import build_leaderboard, format_tokens, mark_row
 from results.leaderboard_format import render, to_markdown
-from results.measured import ResultsError
 from results.reported_scores import load_reported
 from suite.store import Store
+from suite.store.queries import ResultsError
 
 KEYS = ["mmlu", "mmlu_pro", "agieval_en", "bbh", "hellaswag", "winogrande", "piqa", "openbookqa", "arc_challenge",
         "gsm8k", "math", "gpqa_diamond", "mbpp", "evalplus"]

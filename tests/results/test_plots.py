@@ -9,10 +9,10 @@ import pytest
 from matplotlib.image import imread
 from results_store import add_model, add_run, run_cli
 
-from results.measured import ResultsError
 from results.plots import plot_compare, plot_run
 from results.reported_scores import load_reported
 from suite.store import Store
+from suite.store.queries import ResultsError
 
 
 @pytest.fixture(scope="module")

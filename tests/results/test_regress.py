@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from results_store import add_model, add_run, run_cli
 
-from results.measured import ResultsError
 from results.regress import regress, to_junit
 from suite.store import Store
+from suite.store.queries import ResultsError
 
 
 @pytest.fixture(scope="module")

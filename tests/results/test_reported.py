@@ -102,8 +102,9 @@ def _write(tmp_path: Path, edit) -> Path:
     (lambda d: d.update(colour="red"), "unknown key"),
     (lambda d: d["benchmarks"][0].update(scores=[1.0, 2.0]), "expected a list of 7 values"),
     (lambda d: d["benchmarks"][1]["scores"].__setitem__(0, 150), "must be a number in 0..100"),
-    (lambda d: d["benchmarks"][2].update(shots="five"), "shots must be a non-negative integer"),
-    (lambda d: d["benchmarks"][3].pop("metric"), "missing key"),
+    (lambda d: d["benchmarks"][2].update(shots="five"), "benchmarks[2].shots: expected int, got 'five'"),
+    (lambda d: d["benchmarks"][2].update(shots=-1), "shots must be a non-negative integer"),
+    (lambda d: d["benchmarks"][3].pop("metric"), "benchmarks[3]: missing required key(s) metric"),
     (lambda d: d["benchmarks"].append(d["benchmarks"][0]), "distinct keys"),
     (lambda d: d.update(subject="GPT-9"), "subject 'GPT-9' is not one of the models"),
     (lambda d: d["averages"][0]["benchmarks"].append("mmlu_redux"), "mmlu_redux have no row"),
@@ -134,7 +135,7 @@ def test_user_sets_extend_the_search_path(tmp_path: Path, monkeypatch: pytest.Mo
     assert mine.row("gsm8k").scores == {"Mine": None} and mine.row("mmlu").scores == {"Mine": 50.0}
     text = to_markdown(build_leaderboard(None, reported=mine, suite=None))
     assert "| GSM8K (4-shot CoT) | — |" in text and "— marks a missing score" in text
-    with pytest.raises(ConfigError, match="did you mean my-card"):
+    with pytest.raises(ConfigError, match="unknown reported set 'my-crad'. Did you mean my-card"):
         load_reported("my-crad")
     with pytest.raises(ConfigError, match="no model 'Mien'; did you mean Mine"):
         mine.model("Mien")

@@ -8,9 +8,9 @@ import pytest
 from results_store import add_model
 
 from results.leaderboard import build_leaderboard
-from results.measured import ResultsError
 from results.regress import regress
 from suite.store import Store
+from suite.store.queries import ResultsError
 
 pytestmark = pytest.mark.slow  # lm-eval task preparation alone takes about a minute on the shared CPU machine
 

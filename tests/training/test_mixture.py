@@ -9,7 +9,7 @@ import pytest
 
 from growth.foundation.errors import ConfigError, DataError
 from training.data import MixtureLoader
-from training.mixture import SourceData, load_mixture, mixture_path, resolve_stages
+from training.mixture import SourceData, load_mixture, resolve_stages
 
 CARD = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "openseek-mid-v1-card.md"
 # The card's category tables ("Stage 1/2 Data Mixture"), in percent.
@@ -35,7 +35,7 @@ def card_datasets() -> dict[str, tuple[float, float | None, float | None]]:
 
 @pytest.mark.parametrize("stage", [1, 2])
 def test_card_mixture_category_shares(stage):
-    (st,) = load_mixture(mixture_path(f"openseek-mid-v1-stage{stage}")).stages
+    (st,) = load_mixture(f"openseek-mid-v1-stage{stage}").stages
     assert st.tokens == CARD_TOKENS[stage]
     shares: dict[str, float] = {}
     for s in st.sources:
@@ -53,7 +53,7 @@ def test_card_mixture_lists_every_dataset_with_its_weight(stage):
         pytest.skip(f"model card {CARD} not present")
     card = {n: (tok, w[stage - 1]) for n, (tok, *w) in card_datasets().items()}
     assert len(card) == 43
-    (st,) = load_mixture(mixture_path(f"openseek-mid-v1-stage{stage}")).stages
+    (st,) = load_mixture(f"openseek-mid-v1-stage{stage}").stages
     ours = {s.name: (s.dataset_tokens_b, s.weight) for s in st.sources}
     assert ours == {n: v for n, v in card.items() if v[1] is not None}
 

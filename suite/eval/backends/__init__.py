@@ -1,19 +1,21 @@
 """Evaluation engines: each backend turns a checkpoint into one lm-eval `LM` that serves every benchmark of a job.
 
-Backends register lazily (`module:attr`), so importing suite never imports vLLM or transformers. Every backend
-module has the same shape: `load(path, options) -> lm_eval.api.model.LM`.
+Backends register lazily (`module:BACKEND`), so importing suite never imports vLLM or transformers. Every backend
+module has the same shape: `load(path, options) -> lm_eval.api.model.LM` starts the engine and `release(lm)` frees
+it (processes, caches) before the next checkpoint's engine starts; both are bundled as the module's `BACKEND`.
+Whatever a backend must do to the process to start (environment, version lookups) it does inside `load`, for the
+duration of the call only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
 
 from growth.foundation.registry import Registry
-
-BACKENDS: Registry = Registry("backend")
-BACKENDS.register("hf", "suite.eval.backends.hf:load")
-BACKENDS.register("vllm", "suite.eval.backends.vllm:load")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,18 @@ class EngineOptions:
     seed: int = 1234
     max_length: int | None = None  # context window; None = the model's max_position_embeddings (capped)
     device: str | None = None  # hf only: cpu, cuda, cuda:1 ... (None: cuda when present)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    load: Callable[[Path, EngineOptions], Any]
+    release: Callable[[Any], None]
+
+
+BACKENDS: Registry[Backend] = Registry("backend")
+BACKENDS.register("hf", "suite.eval.backends.hf:BACKEND")
+BACKENDS.register("vllm", "suite.eval.backends.vllm:BACKEND")
 
 
 def default_backend() -> str:

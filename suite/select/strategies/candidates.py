@@ -21,7 +21,6 @@ from growth.merge.execute import plan_merge, run_merge
 from growth.merge.recipe import MergeRecipe, ModelEntry
 from suite.select.selector import Candidate, SelectContext
 from suite.select.strategies.options import DevConfig
-from suite.store.db import now
 
 
 @dataclass
@@ -65,17 +64,12 @@ class CandidateScorer:
         pairs = [(m, w / total) for m, w in zip(members, weights) if w > 0]
         members, weights = [m for m, _ in pairs], [w for _, w in pairs]
         key = self.key(members, weights)
-        with self.ctx.store.connect() as con:
-            row = con.execute("SELECT score, scores, model_id FROM merge_candidates WHERE candidate_key = ?",
-                              [key]).fetchone()
-        if row is not None:
-            return Scored(row[0], json.loads(row[1]), row[2], cached=True)
+        cached = self.ctx.store.cached_candidate(key)
+        if cached is not None:
+            return Scored(*cached, cached=True)
         scored = self._evaluate(members, weights, key)
-        with self.ctx.store.connect() as con:
-            con.execute("INSERT INTO merge_candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [key, json.dumps([m.model_id for m in members]), json.dumps(weights),
-                         json.dumps(self.record()), scored.model_id, scored.score, json.dumps(scored.scores),
-                         now()])
+        self.ctx.store.cache_candidate(key, [m.model_id for m in members], weights, self.record(), scored.model_id,
+                                       scored.score, scored.scores)
         return scored
 
     def _evaluate(self, members: list[Candidate], weights: list[float], key: str) -> Scored:
