@@ -61,6 +61,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def require_new(out: str | Path, force: bool) -> None:
+    """Refuse an existing output unless `force`: checked before the expensive part, and again at publish."""
+    if Path(out).exists() and not force:
+        raise GrowbenchError(f"output {Path(out).absolute()} already exists; pass --force to replace it")
+
+
 class StagingDir:
     """A temporary directory beside `out` that becomes `out` on `publish()`.
 
@@ -71,8 +77,7 @@ class StagingDir:
     def __init__(self, out: str | Path, *, force: bool = False) -> None:
         self.out = Path(out).absolute()
         self.force = force
-        if self.out.exists() and not force:
-            raise GrowbenchError(f"output {self.out} already exists; pass --force to replace it")
+        require_new(self.out, force)
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self._remove_stale()
         self.path = self.out.parent / f".{self.out.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"

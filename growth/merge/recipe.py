@@ -89,6 +89,14 @@ class MergeRecipe:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
+def with_overrides(recipe: MergeRecipe, *, dtype: str | None = None, **params: Any) -> MergeRecipe:
+    """`recipe` with method parameters (e.g. normalize) and the output dtype replaced where given (None: keep)."""
+    data = recipe.to_dict() | {k: v for k, v in params.items() if v is not None}
+    if dtype:
+        data["dtype"] = dtype
+    return recipe_from_dict(data, recipe.name or "recipe")
+
+
 def recipe_from_dict(data: Any, where: str = "recipe") -> MergeRecipe:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping at the top level")

@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.table import Table
 
+from suite.cli import options
 from suite.cli.console import console
 
-SUITE = typer.Option("openseek-mid-v1", "--suite", help="Suite name (suite/eval/suites/) or a suite YAML file.")
-BENCHMARKS = typer.Option(None, "--benchmarks", "-b", help="Benchmark keys to run (repeat or comma-separate); "
-                          "default: the whole suite.")
-LIMIT = typer.Option(None, "--limit", help="Documents per lm-eval task (for testing; recorded and hashed).")
-BACKEND = typer.Option(None, "--backend", help="vllm or hf (default: vllm when importable).")
-DATA_DIR = typer.Option(None, "--data-dir", help="Local benchmark mirror (default $GROWBENCH_DATA_DIR; none: the hub).")
-CODE = typer.Option(False, "--allow-code-execution", help="Run model-written code (MBPP, EvalPlus) in the sandbox.")
-DB = typer.Option(None, "--db", help="DuckDB file (default $GROWBENCH_DB or runs/growbench.duckdb).")
 DTYPE = typer.Option("auto", "--dtype", help="auto (the checkpoint's), float32, bfloat16, float16.")
 BATCH = typer.Option("auto", "--batch-size", help="Engine batch size (auto, or a number).")
 SAMPLES = typer.Option(False, "--log-samples", help="Also store per-sample outputs in the samples table.")
-FORCE = typer.Option(False, "--force", help="Re-run benchmarks that already have a finished result.")
+RERUN = typer.Option(False, "--force", help="Re-run benchmarks that already have a finished result.")
 
 
 def _options(suite: str, benchmarks: list[str] | None, limit: int | None, backend: str | None,
              data_dir: Path | None, allow_code_execution: bool, dtype: str, batch_size: str, log_samples: bool,
-             force: bool):
+             force: bool) -> Any:
     from growth.foundation.settings import data_dir as resolve_data_dir
     from suite.eval.evaluate import EvalOptions
 
@@ -37,7 +29,9 @@ def _options(suite: str, benchmarks: list[str] | None, limit: int | None, backen
                        batch_size=batch, log_samples=log_samples, force=force)
 
 
-def _table(results: list) -> Table:
+def _table(results: list) -> Any:
+    from rich.table import Table
+
     table = Table("model", "benchmark", "status", "score", "n", "run / reason")
     for r in results:
         score = "" if r.score is None else f"{100 * r.score:.2f}" + (f" ± {100 * r.stderr:.2f}" if r.stderr else "")
@@ -47,48 +41,49 @@ def _table(results: list) -> Table:
     return table
 
 
+def eval_(model: Path = typer.Argument(..., help="Checkpoint folder."), suite: str = options.SUITE,
+          benchmarks: Optional[list[str]] = options.BENCHMARKS, limit: Optional[int] = options.LIMIT,
+          backend: Optional[str] = options.BACKEND, data_dir: Optional[Path] = options.DATA_DIR,
+          allow_code_execution: bool = options.CODE, db: Optional[Path] = options.DB, dtype: str = DTYPE,
+          batch_size: str = BATCH, log_samples: bool = SAMPLES, force: bool = RERUN) -> None:
+    """Evaluate one checkpoint on a suite; scores go to the DuckDB store (skips finished, same config)."""
+    from suite.eval.evaluate import evaluate_with
+    from suite.store import Store
+
+    opts = _options(suite, benchmarks, limit, backend, data_dir, allow_code_execution, dtype, batch_size,
+                    log_samples, force)
+    store = Store(db)
+    results = evaluate_with(model, opts, store,
+                            progress=lambda e: console.print(f"running {e}") if isinstance(e, str) else None)
+    console.print(_table(results))
+    console.print(f"database: {store.path}")
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+def sweep(paths: list[str] = typer.Argument(..., help="Checkpoints, run folders, folders of step-* or globs."),
+          suite: str = options.SUITE, benchmarks: Optional[list[str]] = options.BENCHMARKS,
+          limit: Optional[int] = options.LIMIT, backend: Optional[str] = options.BACKEND,
+          data_dir: Optional[Path] = options.DATA_DIR, allow_code_execution: bool = options.CODE,
+          db: Optional[Path] = options.DB, dtype: str = DTYPE, batch_size: str = BATCH, log_samples: bool = SAMPLES,
+          force: bool = RERUN,
+          shard: Optional[str] = typer.Option(None, "--shard", help="i/N: this machine's share (0 <= i < N)."),
+          progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar.")) -> None:
+    """Evaluate every checkpoint x benchmark in step order; resumable, shardable, safe to run concurrently."""
+    from suite.eval.sweep import sweep as run_sweep
+    from suite.store import Store
+
+    opts = _options(suite, benchmarks, limit, backend, data_dir, allow_code_execution, dtype, batch_size,
+                    log_samples, force)
+    report = run_sweep(paths, opts, store=Store(db), shard=shard, show_progress=progress)
+    console.print(_table(report.results))
+    counts = ", ".join(f"{report.count(s)} {s}" for s in ("finished", "skipped", "failed", "unavailable", "busy")
+                       if report.count(s))
+    console.print(f"{len(report.checkpoints)} checkpoints, {report.engine_loads} engine loads: {counts}")
+    if report.count("failed"):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("eval")
-    def eval_(model: Path = typer.Argument(..., help="Checkpoint folder."), suite: str = SUITE,
-              benchmarks: Optional[list[str]] = BENCHMARKS, limit: Optional[int] = LIMIT,
-              backend: Optional[str] = BACKEND, data_dir: Optional[Path] = DATA_DIR, allow_code_execution: bool = CODE,
-              db: Optional[Path] = DB, dtype: str = DTYPE, batch_size: str = BATCH, log_samples: bool = SAMPLES,
-              force: bool = FORCE) -> None:
-        """Evaluate one checkpoint on a suite; scores go to the DuckDB store (skips finished, same config)."""
-        from growth.foundation.errors import CheckpointError
-        from suite.eval.evaluate import Evaluator
-        from suite.store import Store
-
-        if not model.is_dir():
-            raise CheckpointError(f"model {model} does not exist (expected a checkpoint folder)")
-        options = _options(suite, benchmarks, limit, backend, data_dir, allow_code_execution, dtype, batch_size,
-                           log_samples, force)
-        store = Store(db)
-        with Evaluator(options, store) as evaluator:
-            results = evaluator.run(model, lambda e: console.print(f"running {e}") if isinstance(e, str) else None)
-        console.print(_table(results))
-        console.print(f"database: {store.path}")
-        if any(r.status == "failed" for r in results):
-            raise typer.Exit(1)
-
-    @app.command()
-    def sweep(paths: list[str] = typer.Argument(..., help="Checkpoints, run folders, folders of step-* or globs."),
-              suite: str = SUITE, benchmarks: Optional[list[str]] = BENCHMARKS, limit: Optional[int] = LIMIT,
-              backend: Optional[str] = BACKEND, data_dir: Optional[Path] = DATA_DIR,
-              allow_code_execution: bool = CODE, db: Optional[Path] = DB, dtype: str = DTYPE,
-              batch_size: str = BATCH, log_samples: bool = SAMPLES, force: bool = FORCE,
-              shard: Optional[str] = typer.Option(None, "--shard", help="i/N: this machine's share (0 <= i < N)."),
-              progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar.")) -> None:
-        """Evaluate every checkpoint x benchmark in step order; resumable, shardable, safe to run concurrently."""
-        from suite.eval.sweep import sweep as run_sweep
-        from suite.store import Store
-
-        options = _options(suite, benchmarks, limit, backend, data_dir, allow_code_execution, dtype, batch_size,
-                           log_samples, force)
-        report = run_sweep(paths, options, store=Store(db), shard=shard, show_progress=progress)
-        console.print(_table(report.results))
-        counts = ", ".join(f"{report.count(s)} {s}" for s in ("finished", "skipped", "failed", "unavailable", "busy")
-                           if report.count(s))
-        console.print(f"{len(report.checkpoints)} checkpoints, {report.engine_loads} engine loads: {counts}")
-        if report.count("failed"):
-            raise typer.Exit(1)
+    app.command("eval")(eval_)
+    app.command()(sweep)

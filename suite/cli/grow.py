@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from growth.foundation.errors import ConfigError
+from suite.cli import options
 from suite.cli.console import console
 
 
@@ -52,61 +53,63 @@ def _snr_line(record: dict) -> str | None:
             f"min {min(values):.3f}, max {max(values):.3f}")
 
 
+def grow(src: Optional[Path] = typer.Argument(None, help="Source checkpoint directory."),
+         out: Optional[Path] = typer.Argument(None, help="Output checkpoint directory."),
+         plan: str = typer.Option(..., help="Shipped plan name (e.g. openseek-mid-v1) or a plan YAML file."),
+         seed: Optional[int] = typer.Option(None, help="Override the plan's seed."),
+         dtype: Optional[str] = typer.Option(None, help="Output dtype (float32, bfloat16, float16); "
+                                             "default: the source's."),
+         verify: bool = typer.Option(False, help="Compare logits before/after every step on fixed prompts."),
+         dry_run: bool = typer.Option(False, "--dry-run", help="Plan and count parameters; read no weights."),
+         config: Optional[Path] = typer.Option(None, help="With --dry-run: a config.json (or its folder) "
+                                              "instead of SRC."),
+         show_ops: bool = typer.Option(False, help="Print every per-tensor operation of the plan."),
+         force: bool = options.FORCE) -> None:
+    """Grow a checkpoint with a plan (width, untie, depth) and write growth.json beside the weights."""
+    # Growing allocates gigabytes of short-lived tensors; huge pages cut the page-fault time (read at torch import).
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+    from growth.grow import grow as run_grow
+    from growth.grow import plan_checkpoint, plan_growth, read_config_file
+
+    if dry_run:
+        if (config is None) == (src is None):
+            raise ConfigError("--dry-run needs exactly one of SRC or --config CONFIG_JSON")
+        if src is not None:
+            _, grown = plan_checkpoint(src, plan, seed=seed)
+        else:
+            grown = plan_growth(read_config_file(config), plan, seed=seed)
+        _print_plan(grown, show_ops)
+        console.print("grown config:", markup=False)
+        console.print(json.dumps(grown.final.config, indent=2, sort_keys=True), markup=False, highlight=False,
+                      soft_wrap=True)
+        return
+    if config is not None:
+        raise ConfigError("--config is only for --dry-run; a real grow reads SRC/config.json")
+    if src is None or out is None:
+        raise ConfigError("grow needs SRC and OUT (or --dry-run --config CONFIG_JSON)")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("growing", total=None)
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name)
+
+        result = run_grow(src, out, plan, seed=seed, dtype=dtype, verify=verify, force=force,
+                          progress=progress)
+    _print_plan(result.plan, show_ops)
+    snr = _snr_line(result.lineage)
+    if snr:
+        console.print(snr, markup=False, highlight=False)
+    extra = [result.lineage["verify_output"]] if "verify_output" in result.lineage else []
+    ok = _print_checks([s["verify"] for s in result.lineage["steps"]] + extra) if verify else True
+    console.print(f"wrote {result.path} ({result.lineage['num_parameters']:,} parameters)", markup=False,
+                  highlight=False, soft_wrap=True)
+    if not ok:
+        console.print("a function-preserving step changed the logits beyond tolerance", markup=False)
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def grow(src: Optional[Path] = typer.Argument(None, help="Source checkpoint directory."),
-             out: Optional[Path] = typer.Argument(None, help="Output checkpoint directory."),
-             plan: str = typer.Option(..., help="Shipped plan name (e.g. openseek-mid-v1) or a plan YAML file."),
-             seed: Optional[int] = typer.Option(None, help="Override the plan's seed."),
-             dtype: Optional[str] = typer.Option(None, help="Output dtype (float32, bfloat16, float16); "
-                                                 "default: the source's."),
-             verify: bool = typer.Option(False, help="Compare logits before/after every step on fixed prompts."),
-             dry_run: bool = typer.Option(False, "--dry-run", help="Plan and count parameters; read no weights."),
-             config: Optional[Path] = typer.Option(None, help="With --dry-run: a config.json (or its folder) "
-                                                  "instead of SRC."),
-             show_ops: bool = typer.Option(False, help="Print every per-tensor operation of the plan."),
-             force: bool = typer.Option(False, help="Replace OUT if it exists.")) -> None:
-        """Grow a checkpoint with a plan (width, untie, depth) and write growth.json beside the weights."""
-        # Growing allocates gigabytes of short-lived tensors; huge pages cut the page-fault time (read at torch import).
-        os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-        from growth.grow import grow as run_grow
-        from growth.grow import plan_checkpoint, plan_growth, read_config_file
-
-        if dry_run:
-            if (config is None) == (src is None):
-                raise ConfigError("--dry-run needs exactly one of SRC or --config CONFIG_JSON")
-            if src is not None:
-                _, grown = plan_checkpoint(src, plan, seed=seed)
-            else:
-                grown = plan_growth(read_config_file(config), plan, seed=seed)
-            _print_plan(grown, show_ops)
-            console.print("grown config:", markup=False)
-            console.print(json.dumps(grown.final.config, indent=2, sort_keys=True), markup=False, highlight=False,
-                          soft_wrap=True)
-            return
-        if config is not None:
-            raise ConfigError("--config is only for --dry-run; a real grow reads SRC/config.json")
-        if src is None or out is None:
-            raise ConfigError("grow needs SRC and OUT (or --dry-run --config CONFIG_JSON)")
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as bar:
-            task = bar.add_task("growing", total=None)
-
-            def progress(done: int, total: int, name: str) -> None:
-                bar.update(task, completed=done, total=total, description=name)
-
-            result = run_grow(src, out, plan, seed=seed, dtype=dtype, verify=verify, force=force,
-                              progress=progress)
-        _print_plan(result.plan, show_ops)
-        snr = _snr_line(result.lineage)
-        if snr:
-            console.print(snr, markup=False, highlight=False)
-        extra = [result.lineage["verify_output"]] if "verify_output" in result.lineage else []
-        ok = _print_checks([s["verify"] for s in result.lineage["steps"]] + extra) if verify else True
-        console.print(f"wrote {result.path} ({result.lineage['num_parameters']:,} parameters)", markup=False,
-                      highlight=False, soft_wrap=True)
-        if not ok:
-            console.print("a function-preserving step changed the logits beyond tolerance", markup=False)
-            raise typer.Exit(1)
+    app.command()(grow)

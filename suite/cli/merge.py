@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-DB_HELP = "DuckDB file (default $GROWBENCH_DB or runs/growbench.duckdb)."
+from suite.cli import options
+from suite.cli.console import console
 
 
 def merge(out: Path = typer.Argument(..., help="Output checkpoint directory."),
@@ -20,29 +21,19 @@ def merge(out: Path = typer.Argument(..., help="Output checkpoint directory."),
           dtype: Optional[str] = typer.Option(None, help="Output dtype (float32, bfloat16, float16); default: "
                                               "the inputs'."),
           export_mergekit: Optional[Path] = typer.Option(None, help="Also write the equivalent mergekit YAML here."),
-          db: Optional[Path] = typer.Option(None, help=DB_HELP),
-          force: bool = typer.Option(False, help="Replace OUT if it exists.")) -> None:
+          db: Optional[Path] = options.DB, force: bool = options.FORCE) -> None:
     """Weighted average of checkpoints of one architecture, streamed tensor by tensor; registered in DuckDB."""
     from growth.foundation.atomic import write_text
     from growth.foundation.errors import ConfigError
     from growth.merge.execute import plan_merge, run_merge
     from growth.merge.mergekit import mergekit_yaml
-    from growth.merge.recipe import inline_recipe, load_recipe, recipe_from_dict
-    from suite.cli.console import console
+    from growth.merge.recipe import inline_recipe, load_recipe, with_overrides
     from suite.store import Store
 
     if (recipe is None) == (not model):
         raise ConfigError("give either --recipe FILE or one or more --model PATH:WEIGHT")
-    overrides = {k: v for k, v in (("normalize", normalize), ("allow_negative", allow_negative or None))
-                 if v is not None}
-    if recipe is not None:
-        data = load_recipe(recipe).to_dict()
-        data.update(overrides)
-        if dtype:
-            data["dtype"] = dtype
-        plan_recipe = recipe_from_dict(data, str(recipe))
-    else:
-        plan_recipe = inline_recipe(model or [], overrides, dtype)
+    given = load_recipe(recipe) if recipe is not None else inline_recipe(model or [], {})
+    plan_recipe = with_overrides(given, dtype=dtype, normalize=normalize, allow_negative=allow_negative or None)
     plan = plan_merge(plan_recipe)
     out_dtype = str(plan.out_dtype).removeprefix("torch.")
     path = run_merge(plan, out, force=force)
@@ -56,43 +47,39 @@ def merge(out: Path = typer.Argument(..., help="Output checkpoint directory."),
 
 def select(run: Optional[Path] = typer.Option(None, help="Training run dir: its checkpoints are the candidates."),
            models: Optional[str] = typer.Option(None, help="Candidate models: a name glob, id or path glob."),
-           suite: str = typer.Option("openseek-mid-v1", help="Suite whose stored scores rank candidates."),
+           suite: str = options.SUITE,
            strategy: str = typer.Option("anchors", help="anchors, greedy-soup or search."),
            config: Optional[Path] = typer.Option(None, help="Strategy YAML (anchors roles; dev split, budget)."),
-           out: Path = typer.Option(Path("results/recipes/selected.yaml"), help="Recipe file to write."),
+           out: Path = typer.Option(Path("runs/recipes/selected.yaml"), help="Recipe file to write."),
            build: Optional[Path] = typer.Option(None, help="Also merge the recipe here, evaluate and register it."),
            limit: Optional[int] = typer.Option(None, help="Dev-split documents per benchmark (greedy-soup, search)."),
            build_limit: Optional[int] = typer.Option(None, help="--limit for the --build evaluation (default: full)."),
-           backend: Optional[str] = typer.Option(None, help="Evaluation backend (hf, vllm)."),
-           data_dir: Optional[Path] = typer.Option(None, help="Local benchmark mirror (default $GROWBENCH_DATA_DIR)."),
+           backend: Optional[str] = options.BACKEND, data_dir: Optional[Path] = options.DATA_DIR,
            work_dir: Optional[Path] = typer.Option(None, help="Scratch folder for candidate merges."),
-           allow_code_execution: bool = typer.Option(False, help="Run model-written code (mbpp, evalplus) in "
-                                                     "dev and --build evaluations."),
-           db: Optional[Path] = typer.Option(None, help=DB_HELP),
-           force: bool = typer.Option(False, help="Replace --build OUT if it exists.")) -> None:
+           allow_code_execution: bool = options.CODE, db: Optional[Path] = options.DB,
+           force: bool = options.FORCE) -> None:
     """Choose checkpoints and weights from stored scores; write the recipe; optionally build the merged model."""
-    from growth.foundation.errors import GrowbenchError
+    from growth.foundation.atomic import require_new
     from growth.foundation.settings import data_dir as resolve_data_dir
-    from suite.cli.console import console
     from suite.select.selector import SelectOptions, find_candidates, write_recipe
     from suite.select.selector import build as build_merge
     from suite.select.selector import select as run_select
     from suite.store import Store
 
-    if build is not None and build.exists() and not force:
-        raise GrowbenchError(f"output {build.absolute()} already exists; pass --force to replace it")
+    if build is not None:
+        require_new(build, force)
     store = Store(db)
-    options = SelectOptions(suite=suite, config=config, limit=limit, backend=backend,
-                            data_dir=resolve_data_dir(data_dir), work_dir=work_dir,
-                            allow_code_execution=allow_code_execution)
+    chosen_by = SelectOptions(suite=suite, config=config, limit=limit, backend=backend,
+                              data_dir=resolve_data_dir(data_dir), work_dir=work_dir,
+                              allow_code_execution=allow_code_execution)
     candidates = find_candidates(store, run=run, models=models)
-    recipe = run_select(store, candidates, strategy, options)
+    recipe = run_select(store, candidates, strategy, chosen_by)
     write_recipe(recipe, out)
     for m in recipe.models:
         console.print(f"  {m.params['weight']:.4f}  {m.name}  {m.role or ''}")
     console.print(f"wrote {out} ({strategy}, {len(recipe.models)} of {len(candidates)} candidates)")
     if build is not None:
-        model_id = build_merge(store, recipe, build, options, limit=build_limit, force=force)
+        model_id = build_merge(store, recipe, build, chosen_by, limit=build_limit, force=force)
         console.print(f"built {build}, evaluated on {suite} and registered as {model_id}")
 
 

@@ -7,45 +7,44 @@ from typing import Optional
 
 import typer
 
+from suite.cli import options
+
+
+def pipeline(config: str = typer.Option("tiny", "--config", help="Shipped pipeline name (tiny, "
+                                        "openseek-mid-v1) or a pipeline YAML file."),
+             workdir: Optional[Path] = typer.Option(None, help="Where every step's outputs go "
+                                                    "(default runs/<config name>)."),
+             start: Optional[str] = typer.Option(None, "--from", help="Redo this step and every later one."),
+             only: Optional[str] = typer.Option(None, "--only", help="Run (redo) just this step."),
+             dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; read no weights."),
+             db: Optional[Path] = options.DB, data_dir: Optional[Path] = options.DATA_DIR) -> None:
+    """Run grow -> train -> sweep -> select -> merge -> evaluate -> report; re-runs continue where they stopped."""
+    from growth.foundation.settings import data_dir as resolve_data_dir
+    from suite.pipeline.config import load_pipeline
+    from suite.pipeline.runner import dry_run as plan_run
+    from suite.pipeline.runner import run_pipeline
+    from suite.store import Store
+
+    cfg = load_pipeline(config)
+    mirror = resolve_data_dir(data_dir)
+    if dry_run:
+        for line in plan_run(cfg, mirror):
+            typer.echo(line)
+        return
+    store = Store(db)
+    work = workdir or Path("runs") / cfg.name
+    out = run_pipeline(cfg, work, store, data_dir=mirror, start=start, only=only,
+                       log=typer.echo)
+    report = out.get("report")
+    if report:
+        typer.echo(report["table"])
+        typer.echo(f"database: {store.path}")
+        typer.echo(f"final model: {out['build']['path']}")
+        plots = [report[k] for k in ("run_plot", "compare_plot") if k in report]
+        typer.echo(f"leaderboard: {report['leaderboard']}; plots: {', '.join(plots)}")
+        if "regress" in report:
+            typer.echo(f"regress vs reported: {report['regress']['json']}")
+
 
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def pipeline(config: str = typer.Option("tiny", "--config", help="Shipped pipeline name (tiny, "
-                                            "openseek-mid-v1) or a pipeline YAML file."),
-                 workdir: Optional[Path] = typer.Option(None, help="Where every step's outputs go "
-                                                        "(default runs/<config name>)."),
-                 start: Optional[str] = typer.Option(None, "--from", help="Redo this step and every later one."),
-                 only: Optional[str] = typer.Option(None, "--only", help="Run (redo) just this step."),
-                 dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; read no weights."),
-                 db: Optional[Path] = typer.Option(None, help="DuckDB file (default $GROWBENCH_DB or "
-                                                   "runs/growbench.duckdb)."),
-                 data_dir: Optional[Path] = typer.Option(None, help="Benchmark mirror (default "
-                                                         "$GROWBENCH_DATA_DIR; none: the tiny config uses its "
-                                                         "generated suite)."),
-                 ) -> None:
-        """Run grow -> train -> sweep -> select -> merge -> evaluate -> report; re-runs continue where they stopped."""
-        from growth.foundation.settings import data_dir as resolve_data_dir
-        from suite.pipeline.config import load_pipeline
-        from suite.pipeline.runner import dry_run as plan_run
-        from suite.pipeline.runner import run_pipeline
-        from suite.store import Store
-
-        cfg = load_pipeline(config)
-        mirror = resolve_data_dir(data_dir)
-        if dry_run:
-            for line in plan_run(cfg, mirror):
-                typer.echo(line)
-            return
-        store = Store(db)
-        work = workdir or Path("runs") / cfg.name
-        out = run_pipeline(cfg, work, store, data_dir=mirror, start=start, only=only,
-                           log=typer.echo)
-        report = out.get("report")
-        if report:
-            typer.echo(report["table"])
-            typer.echo(f"database: {store.path}")
-            typer.echo(f"final model: {out['build']['path']}")
-            plots = [report[k] for k in ("run_plot", "compare_plot") if k in report]
-            typer.echo(f"leaderboard: {report['leaderboard']}; plots: {', '.join(plots)}")
-            if "regress" in report:
-                typer.echo(f"regress vs reported: {report['regress']['json']}")
+    app.command()(pipeline)

@@ -7,115 +7,118 @@ from pathlib import Path
 
 import typer
 
-DB_HELP = "DuckDB file (default $GROWBENCH_DB or runs/growbench.duckdb)."
-PICK_HELP = "Which finished run counts per model and benchmark: latest or best."
-SUITE_HELP = "Suite whose runs count (eval_runs.suite)."
+from suite.cli import options
+from suite.cli.console import console
+
+plot_app = typer.Typer(no_args_is_help=True, help="Plot stored results as PNG.")
+
+
+def leaderboard(suite: str | None = typer.Option(None, "--suite", help="Suite whose runs count (eval_runs.suite); "
+                                                  "default: the reported set's suite, else openseek-mid-v1."),
+                models: list[str] | None = typer.Option(None, "--models", "-m", help=(
+                    "Measured model (id, name, path or name glob); repeat for more. Default: every evaluated "
+                    "model, or none when --reported is given.")),
+                reported: str | None = typer.Option(None, help="Reported set (results/reported/NAME.yaml or "
+                                                                   "a path) shown beside the measured models."),
+                pick: str = options.PICK,
+                fmt: str = typer.Option("md", "--format", help="md, csv, html or latex."),
+                out: Path | None = typer.Option(None, help="Write here (atomically) instead of stdout."),
+                db: Path | None = options.DB) -> None:
+    """Benchmarks as rows, models as columns, best bold and second underlined, as the model card prints it."""
+    from growth.foundation.atomic import write_text
+    from results.leaderboard import build_leaderboard
+    from results.leaderboard_format import FORMATS, render
+    from results.reported_scores import load_reported
+    from suite.store import Store
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
+    reported_set = load_reported(reported) if reported else None
+    suite = suite or (reported_set.suite if reported_set else None) or "openseek-mid-v1"
+    store = Store(db) if models or reported_set is None else None
+    text = render(build_leaderboard(store, reported=reported_set, models=models or None, suite=suite, pick=pick),
+                  fmt)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        typer.echo(f"wrote {write_text(out, text)}")
+
+
+def regress(model: str = typer.Option(..., help="The model under test (id, name or path)."),
+            against: str = typer.Option(..., help="reported:NAME[:MODEL] (default model: the card's subject) "
+                                                  "or model:NAME (another measured model)."),
+            abs_tol: float = typer.Option(1.0, help="Always accept |delta| up to this many points (x100 scale)."),
+            z: float = typer.Option(2.0, help="Also accept |delta| up to z x stderr."),
+            benchmarks: list[str] | None = typer.Option(None, "--benchmark", "-b", help=(
+                "Compare only these (repeat); each must have a score on both sides.")),
+            allow_mismatch: bool = typer.Option(False, help="Compare even when shots, limit or metric differ."),
+            suite: str = options.SUITE,
+            pick: str = options.PICK,
+            json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON."),
+            junit_out: Path | None = typer.Option(None, "--junit", help="Write JUnit XML for CI."),
+            db: Path | None = options.DB) -> None:
+    """Per benchmark delta, stderr and z; exit 0 when all pass, 1 on a regression, 2 on a usage/data error."""
+    from rich.table import Table
+
+    from growth.foundation.atomic import write_json, write_text
+    from results.regress import regress as run_regress
+    from results.regress import to_junit
+    from suite.store import Store
+
+    report = run_regress(Store(db), model, against, abs_tol=abs_tol, z=z, pick=pick, suite=suite,
+                         benchmarks=benchmarks or None, allow_mismatch=allow_mismatch)
+    table = Table(title=f"{report.model} vs {report.against} (|delta| <= max({abs_tol:g}, {z:g} x stderr))")
+    for name in ("benchmark", "measured", "reference", "delta", "stderr", "z", "threshold", "status",
+                 "settings"):
+        table.add_column(name, justify="left" if name in ("benchmark", "status", "settings") else "right")
+    style = {"pass": "green", "fail": "bold red", "missing": "yellow"}
+    for c in report.results:
+        cells = [f"{v:.2f}" if v is not None else "—" for v in (c.measured, c.reference)]
+        cells += [f"{c.delta:+.2f}" if c.delta is not None else "—"]
+        cells += [f"{v:.2f}" if v is not None else "—" for v in (c.stderr, c.z, c.threshold)]
+        table.add_row(c.benchmark, *cells, f"[{style[c.status]}]{c.status}[/]", c.settings)
+    console.print(table)
+    if report.mismatches:
+        typer.echo(f"compared despite mismatched settings: {'; '.join(report.mismatches)}")
+    if json_out:
+        typer.echo(f"wrote {write_json(json_out, report.to_dict())}")
+    if junit_out:
+        typer.echo(f"wrote {write_text(junit_out, to_junit(report))}")
+    failed = [f"{c.benchmark} ({c.delta:+.2f})" for c in report.results if c.status == "fail"]
+    typer.echo(f"outside tolerance: {', '.join(failed)}" if failed else "all within tolerance")
+    raise typer.Exit(1 if failed else 0)
+
+
+def plot_run(run: str = typer.Argument(..., help="Training run id (models.training_run)."),
+             out: Path = typer.Option(..., help="PNG file to write."),
+             benchmarks: list[str] | None = typer.Option(None, "--benchmark", "-b", help="Only these."),
+             suite: str = options.SUITE,
+             pick: str = options.PICK,
+             db: Path | None = options.DB) -> None:
+    """Each benchmark's score against step (tokens on top) with stderr bands; merged models marked."""
+    from results.plots import plot_run as draw
+    from suite.store import Store
+
+    typer.echo(f"wrote {draw(Store(db), run, out, suite=suite, pick=pick, benchmarks=benchmarks or None)}")
+
+
+def plot_compare(model: str = typer.Argument(..., help="Measured model (id, name or path)."),
+                 reported: str = typer.Option("openseek-mid-v1", help="Reported set to compare with."),
+                 out: Path = typer.Option(..., help="PNG file to write."),
+                 suite: str = options.SUITE,
+                 pick: str = options.PICK,
+                 db: Path | None = options.DB) -> None:
+    """Bars per benchmark: the card's reported models next to the measured model."""
+    from results.plots import plot_compare as draw
+    from results.reported_scores import load_reported
+    from suite.store import Store
+
+    typer.echo(f"wrote {draw(Store(db), model, load_reported(reported), out, suite=suite, pick=pick)}")
 
 
 def register(app: typer.Typer) -> None:
-    plot_app = typer.Typer(no_args_is_help=True, help="Plot stored results as PNG.")
+    app.command()(leaderboard)
+    app.command()(regress)
+    plot_app.command("run")(plot_run)
+    plot_app.command("compare")(plot_compare)
     app.add_typer(plot_app, name="plot")
-
-    @app.command()
-    def leaderboard(suite: str | None = typer.Option(None, help=SUITE_HELP + " Default: the reported set's suite, "
-                                                      "else openseek-mid-v1."),
-                    models: list[str] | None = typer.Option(None, "--models", "-m", help=(
-                        "Measured model (id, name, path or name glob); repeat for more. Default: every evaluated "
-                        "model, or none when --reported is given.")),
-                    reported: str | None = typer.Option(None, help="Reported set (results/reported/NAME.yaml or "
-                                                                       "a path) shown beside the measured models."),
-                    pick: str = typer.Option("latest", help=PICK_HELP),
-                    fmt: str = typer.Option("md", "--format", help="md, csv, html or latex."),
-                    out: Path | None = typer.Option(None, help="Write here (atomically) instead of stdout."),
-                    db: Path | None = typer.Option(None, help=DB_HELP)) -> None:
-        """Benchmarks as rows, models as columns, best bold and second underlined, as the model card prints it."""
-        from growth.foundation.atomic import write_text
-        from results.leaderboard import build_leaderboard
-        from results.leaderboard_format import FORMATS, render
-        from results.reported_scores import load_reported
-        from suite.store import Store
-
-        if fmt not in FORMATS:
-            raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
-        reported_set = load_reported(reported) if reported else None
-        suite = suite or (reported_set.suite if reported_set else None) or "openseek-mid-v1"
-        store = Store(db) if models or reported_set is None else None
-        text = render(build_leaderboard(store, reported=reported_set, models=models or None, suite=suite, pick=pick),
-                      fmt)
-        if out is None:
-            sys.stdout.write(text)
-        else:
-            typer.echo(f"wrote {write_text(out, text)}")
-
-    @app.command()
-    def regress(model: str = typer.Option(..., help="The model under test (id, name or path)."),
-                against: str = typer.Option(..., help="reported:NAME[:MODEL] (default model: the card's subject) "
-                                                      "or model:NAME (another measured model)."),
-                abs_tol: float = typer.Option(1.0, help="Always accept |delta| up to this many points (x100 scale)."),
-                z: float = typer.Option(2.0, help="Also accept |delta| up to z x stderr."),
-                benchmarks: list[str] | None = typer.Option(None, "--benchmark", "-b", help=(
-                    "Compare only these (repeat); each must have a score on both sides.")),
-                allow_mismatch: bool = typer.Option(False, help="Compare even when shots, limit or metric differ."),
-                suite: str = typer.Option("openseek-mid-v1", help=SUITE_HELP),
-                pick: str = typer.Option("latest", help=PICK_HELP),
-                json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON."),
-                junit_out: Path | None = typer.Option(None, "--junit", help="Write JUnit XML for CI."),
-                db: Path | None = typer.Option(None, help=DB_HELP)) -> None:
-        """Per benchmark delta, stderr and z; exit 0 when all pass, 1 on a regression, 2 on a usage/data error."""
-        from rich.console import Console
-        from rich.table import Table
-
-        from growth.foundation.atomic import write_json, write_text
-        from results.regress import regress as run_regress
-        from results.regress import to_junit
-        from suite.store import Store
-
-        report = run_regress(Store(db), model, against, abs_tol=abs_tol, z=z, pick=pick, suite=suite,
-                             benchmarks=benchmarks or None, allow_mismatch=allow_mismatch)
-        table = Table(title=f"{report.model} vs {report.against} (|delta| <= max({abs_tol:g}, {z:g} x stderr))")
-        for name in ("benchmark", "measured", "reference", "delta", "stderr", "z", "threshold", "status",
-                     "settings"):
-            table.add_column(name, justify="left" if name in ("benchmark", "status", "settings") else "right")
-        style = {"pass": "green", "fail": "bold red", "missing": "yellow"}
-        for c in report.results:
-            cells = [f"{v:.2f}" if v is not None else "—" for v in (c.measured, c.reference)]
-            cells += [f"{c.delta:+.2f}" if c.delta is not None else "—"]
-            cells += [f"{v:.2f}" if v is not None else "—" for v in (c.stderr, c.z, c.threshold)]
-            table.add_row(c.benchmark, *cells, f"[{style[c.status]}]{c.status}[/]", c.settings)
-        Console().print(table)
-        if report.mismatches:
-            typer.echo(f"compared despite mismatched settings: {'; '.join(report.mismatches)}")
-        if json_out:
-            typer.echo(f"wrote {write_json(json_out, report.to_dict())}")
-        if junit_out:
-            typer.echo(f"wrote {write_text(junit_out, to_junit(report))}")
-        failed = [f"{c.benchmark} ({c.delta:+.2f})" for c in report.results if c.status == "fail"]
-        typer.echo(f"outside tolerance: {', '.join(failed)}" if failed else "all within tolerance")
-        raise typer.Exit(1 if failed else 0)
-
-    @plot_app.command("run")
-    def plot_run(run: str = typer.Argument(..., help="Training run id (models.training_run)."),
-                 out: Path = typer.Option(..., help="PNG file to write."),
-                 benchmarks: list[str] | None = typer.Option(None, "--benchmark", "-b", help="Only these."),
-                 suite: str = typer.Option("openseek-mid-v1", help=SUITE_HELP),
-                 pick: str = typer.Option("latest", help=PICK_HELP),
-                 db: Path | None = typer.Option(None, help=DB_HELP)) -> None:
-        """Each benchmark's score against step (tokens on top) with stderr bands; merged models marked."""
-        from results.plots import plot_run as draw
-        from suite.store import Store
-
-        typer.echo(f"wrote {draw(Store(db), run, out, suite=suite, pick=pick, benchmarks=benchmarks or None)}")
-
-    @plot_app.command("compare")
-    def plot_compare(model: str = typer.Argument(..., help="Measured model (id, name or path)."),
-                     reported: str = typer.Option("openseek-mid-v1", help="Reported set to compare with."),
-                     out: Path = typer.Option(..., help="PNG file to write."),
-                     suite: str = typer.Option("openseek-mid-v1", help=SUITE_HELP),
-                     pick: str = typer.Option("latest", help=PICK_HELP),
-                     db: Path | None = typer.Option(None, help=DB_HELP)) -> None:
-        """Bars per benchmark: the card's reported models next to the measured model."""
-        from results.plots import plot_compare as draw
-        from results.reported_scores import load_reported
-        from suite.store import Store
-
-        typer.echo(f"wrote {draw(Store(db), model, load_reported(reported), out, suite=suite, pick=pick)}")

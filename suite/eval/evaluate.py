@@ -203,12 +203,18 @@ def evaluate(model_path: str | Path, *, suite: str | Path = "openseek-mid-v1", b
              allow_code_execution: bool = False, store: Store | None = None, progress: Progress | None = None,
              **options: Any) -> list[BenchmarkResult]:
     """Evaluate one checkpoint (see module docstring); `options` are further EvalOptions fields."""
-    if not Path(model_path).is_dir():
-        raise CheckpointError(f"model {model_path} does not exist (expected a checkpoint folder)")
     opts = EvalOptions(suite=suite, benchmarks=tuple(benchmarks or ()), limit=limit, backend=backend,
                        data_dir=Path(data_dir) if data_dir else None, allow_code_execution=allow_code_execution,
                        **options)
-    with Evaluator(opts, store or Store()) as evaluator:
+    return evaluate_with(model_path, opts, store or Store(), progress)
+
+
+def evaluate_with(model_path: str | Path, options: EvalOptions, store: Store,
+                  progress: Progress | None = None) -> list[BenchmarkResult]:
+    """Evaluate one checkpoint with prepared options (what `growbench eval` calls)."""
+    if not Path(model_path).is_dir():
+        raise CheckpointError(f"model {model_path} does not exist (expected a checkpoint folder)")
+    with Evaluator(options, store) as evaluator:
         return evaluator.run(model_path, progress)
 
 
