@@ -424,3 +424,35 @@ def test_exec_and_kernel_surfaces_are_refused() -> None:
         """.replace("{VERDICT}", VERDICT)
     )
     assert result.reason == CONTAINED, result
+
+
+def test_no_way_back_to_root_or_higher_limits() -> None:
+    result = attack(
+        """
+        import ctypes, os, resource, struct
+        escaped = []
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(39, 0, 0, 0, 0) != 1 or libc.prctl(21, 0, 0, 0, 0) != 2:  # no-new-privs, seccomp filter
+            escaped.append("no-new-privs or seccomp off")
+        header, data = struct.pack("=Ii", 0x20080522, 0), ctypes.create_string_buffer(24)
+        if libc.capget(header, data) != 0 or any(struct.unpack("=6I", data.raw)):
+            escaped.append("capabilities")
+        for name, attempt in {
+            "setuid(0)": lambda: os.setuid(0),
+            "setgid(0)": lambda: os.setgid(0),
+            "setgroups": lambda: os.setgroups([0]),
+            "raise RLIMIT_AS": lambda: resource.setrlimit(resource.RLIMIT_AS, (1 << 40, 1 << 40)),
+            "raise RLIMIT_NPROC": lambda: resource.setrlimit(resource.RLIMIT_NPROC, (1 << 20, 1 << 20)),
+            "raise RLIMIT_FSIZE": lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 40, 1 << 40)),
+        }.items():
+            try:
+                attempt()
+                escaped.append(name)
+            except (OSError, ValueError):
+                pass
+        if os.getuid() == 0 or os.geteuid() == 0:
+            escaped.append("root")
+        {VERDICT}
+        """.replace("{VERDICT}", VERDICT)
+    )
+    assert result.reason == CONTAINED, result
