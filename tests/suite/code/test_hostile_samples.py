@@ -30,8 +30,18 @@ ROOT = Path(__file__).resolve().parents[3]
 GOOD = "def add(a, b):\n    return a + b\nassert add(2, 3) == 5\n"
 FAST = SandboxLimits(timeout_s=3.0)
 CONTAINED = "SystemExit: contained"
-# Ends a probe program: "contained" when every attempt in it was refused, else the attempts that got through.
-VERDICT = 'raise SystemExit("escaped: " + "; ".join(escaped) if escaped else "contained")'
+# A probe program records each attempt that was not refused; it ends "contained" when all of them were.
+PROBE_START = """
+import os
+escaped = []
+def attempt(name, action, refused=(OSError,)):
+    try:
+        action()
+    except refused:
+        return
+    escaped.append(name)
+"""
+PROBE_END = '\nraise SystemExit("escaped: " + "; ".join(escaped) if escaped else "contained")\n'
 # Starts a program whose attempts would harm the machine if it were not confined: then it only reports.
 REFUSE_UNCONFINED = (
     "import os\nif os.getuid() == 0 or os.getpid() != 1:\n"
@@ -63,6 +73,12 @@ def attack(program: str, limits: SandboxLimits = FAST, guard: bool = False) -> S
     return hostile
 
 
+def probe(body: str, guard: bool = False) -> None:
+    """Run the attempts in `body` (calls of `attempt(name, action)`) as one attack; all must be refused."""
+    result = attack(PROBE_START + textwrap.dedent(body) + PROBE_END, guard=guard)
+    assert result.reason == CONTAINED, result
+
+
 @pytest.fixture
 def outside() -> Iterator[Path]:
     """A folder outside the sandbox that every uid can enter (so only the sandbox stands in the way)."""
@@ -87,49 +103,30 @@ def test_writes_outside_its_folder_are_refused(outside: Path) -> None:
     targets = [open_dir / "escaped.txt", Path(f"/tmp/growbench-escaped-{os.getpid()}"),
                Path(f"/dev/shm/growbench-escaped-{os.getpid()}")]
     try:
-        result = attack(_write_attempts(targets, victim, open_dir))
+        probe(_write_attempts(targets, victim, open_dir))
     finally:
         for target in targets:  # should this ever escape, leave nothing behind in /tmp or /dev/shm
             if target.is_dir() and not target.is_symlink():
                 target.rmdir()
             else:
                 target.unlink(missing_ok=True)
-    assert result.reason == CONTAINED, result
     assert not any(target.exists() or target.is_symlink() for target in targets)
     assert victim.read_text() == "intact" and open_dir.is_dir() and not (open_dir / "moved").exists()
 
 
 def _write_attempts(targets: list[Path], victim: Path, open_dir: Path) -> str:
     return f"""
-        import os
-        escaped = []
-        attempts = {{
-            "create": lambda path: open(path, "w").write("x"),
-            "mkdir": os.mkdir,
-            "symlink": lambda path: os.symlink("/etc/passwd", path),
-            "fifo": os.mkfifo,
-        }}
         for target in {[str(t) for t in targets]!r}:
-            for name, attempt in attempts.items():
-                try:
-                    attempt(target)
-                    escaped.append(name + " " + target)
-                except OSError:
-                    pass
-        for name, attempt in {{
-            "append": lambda: open({str(victim)!r}, "a").write("x"),
-            "truncate": lambda: os.truncate({str(victim)!r}, 0),
-            "unlink": lambda: os.unlink({str(victim)!r}),
-            "rename": lambda: os.rename({str(victim)!r}, {str(open_dir / "moved")!r}),
-            "hardlink in": lambda: os.link({str(victim)!r}, "linked"),
-            "rmdir": lambda: os.rmdir({str(open_dir)!r}),
-        }}.items():
-            try:
-                attempt()
-                escaped.append(name)
-            except OSError:
-                pass
-        {VERDICT}
+            attempt("create " + target, lambda: open(target, "w").write("x"))
+            attempt("mkdir " + target, lambda: os.mkdir(target))
+            attempt("symlink " + target, lambda: os.symlink("/etc/passwd", target))
+            attempt("fifo " + target, lambda: os.mkfifo(target))
+        attempt("append", lambda: open({str(victim)!r}, "a").write("x"))
+        attempt("truncate", lambda: os.truncate({str(victim)!r}, 0))
+        attempt("unlink", lambda: os.unlink({str(victim)!r}))
+        attempt("rename", lambda: os.rename({str(victim)!r}, {str(open_dir / "moved")!r}))
+        attempt("hardlink in", lambda: os.link({str(victim)!r}, "linked"))
+        attempt("rmdir", lambda: os.rmdir({str(open_dir)!r}))
         """
 
 
@@ -140,29 +137,18 @@ def test_sockets_of_every_family_are_refused() -> None:
         listener.listen(1)
         listener.settimeout(0.5)
         port = listener.getsockname()[1]
-        result = attack(
+        probe(
             f"""
             import ctypes, socket
-            escaped = []
             for family in {families!r}:
                 for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_SEQPACKET):
-                    try:
-                        socket.socket(family, kind).close()
-                        escaped.append(f"socket({{family}}, {{kind}})")
-                    except OSError:
-                        pass
-            try:
-                socket.create_connection(("127.0.0.1", {port}), timeout=1).sendall(b"leak")
-                escaped.append("tcp connect")
-            except OSError:
-                pass
+                    attempt(f"socket({{family}}, {{kind}})", lambda: socket.socket(family, kind).close())
+            attempt("tcp connect", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=1).sendall(b"x"))
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.syscall(425, 8, ctypes.create_string_buffer(120)) >= 0:  # io_uring_setup: sockets without socket()
                 escaped.append("io_uring")
-            {VERDICT}
             """
         )
-        assert result.reason == CONTAINED, result
         with pytest.raises(socket.timeout):
             listener.accept()
 
@@ -212,26 +198,19 @@ def test_signals_to_other_processes_are_refused() -> None:
     sentinels = [subprocess.Popen(["sleep", "30"]), subprocess.Popen(["sleep", "30"], start_new_session=True)]
     try:
         targets = [process.pid for process in sentinels] + [os.getpid()]
-        result = attack(
+        probe(
             f"""
-import signal
-escaped = []
-for pid in {targets!r}:
-    for send in (os.kill, os.killpg):
-        try:
-            send(pid, signal.SIGKILL)
-            escaped.append(f"{{send.__name__}} {{pid}}")
-        except OSError:
-            pass
-try:
-    os.kill(-1, signal.SIGKILL)  # every process the sample may signal: here, only its own
-except OSError:
-    pass
-{VERDICT}
-""",
+            import signal
+            for pid in {targets!r}:
+                attempt(f"kill {{pid}}", lambda: os.kill(pid, signal.SIGKILL))
+                attempt(f"killpg {{pid}}", lambda: os.killpg(pid, signal.SIGKILL))
+            try:
+                os.kill(-1, signal.SIGKILL)  # every process the sample may signal: here, only its own
+            except OSError:
+                pass
+            """,
             guard=True,
         )
-        assert result.reason == CONTAINED, result
         assert all(process.poll() is None for process in sentinels), "a process outside was signalled"
     finally:
         for process in sentinels:
@@ -329,20 +308,14 @@ def test_secrets_are_not_readable(outside: Path, monkeypatch: pytest.MonkeyPatch
     paths = [str(path) for path in candidates if Path(path).exists()]
     assert len(paths) >= 9, paths
     assert Path(__file__).stat().st_mode & stat.S_IROTH  # only the sandbox keeps the sample from this file
-    result = attack(
+    probe(
         f"""
-        import os
-        escaped = [] if "GROWBENCH_TEST_SECRET" not in os.environ else ["environment"]
+        if "GROWBENCH_TEST_SECRET" in os.environ:
+            escaped.append("environment")
         for path in {paths!r}:
-            try:
-                os.listdir(path) if os.path.isdir(path) else open(path, "rb").read(1)
-                escaped.append(path)
-            except OSError:
-                pass
-        {VERDICT}
+            attempt(path, lambda: os.listdir(path) if os.path.isdir(path) else open(path, "rb").read(1))
         """
     )
-    assert result.reason == CONTAINED, result
 
 
 def test_memory_of_several_processes_counts_together() -> None:
@@ -371,35 +344,23 @@ def test_chmod_of_a_root_owned_file_outside_is_refused(outside: Path) -> None:
     private.write_text("key")
     private.chmod(0o600)
     before = private.stat()
-    result = attack(
+    probe(
         f"""
-        import os
-        escaped = []
-        for name, attempt in {{
-            "chmod": lambda: os.chmod({str(private)!r}, 0o666),
-            "chown": lambda: os.chown({str(private)!r}, os.getuid(), os.getgid()),
-            "utime": lambda: os.utime({str(private)!r}, (0, 0)),
-            "chmod dir": lambda: os.chmod({str(outside)!r}, 0o777),
-        }}.items():
-            try:
-                attempt()
-                escaped.append(name)
-            except OSError:
-                pass
-        {VERDICT}
+        attempt("chmod", lambda: os.chmod({str(private)!r}, 0o666))
+        attempt("chown", lambda: os.chown({str(private)!r}, os.getuid(), os.getgid()))
+        attempt("utime", lambda: os.utime({str(private)!r}, (0, 0)))
+        attempt("chmod dir", lambda: os.chmod({str(outside)!r}, 0o777))
         """
     )
-    assert result.reason == CONTAINED, result
     after = private.stat()
     assert (stat.S_IMODE(after.st_mode), after.st_uid, after.st_mtime) == (0o600, 0, before.st_mtime)
     assert stat.S_IMODE(outside.stat().st_mode) == 0o755
 
 
 def test_exec_and_kernel_surfaces_are_refused() -> None:
-    result = attack(
+    probe(
         """
-        import ctypes, os, subprocess
-        escaped = []
+        import ctypes, subprocess
         libc = ctypes.CDLL(None, use_errno=True)
         arch = os.uname().machine
         calls = {  # name: (x86_64 number, aarch64 number, args)
@@ -415,44 +376,27 @@ def test_exec_and_kernel_surfaces_are_refused() -> None:
             if libc.syscall(x86 if arch == "x86_64" else arm, *args) >= 0 or ctypes.get_errno() != 1:
                 escaped.append(f"{name} (errno {ctypes.get_errno()})")  # EPERM: the seccomp filter said no
         for argv in (["/bin/sh", "-c", "true"], ["/usr/bin/env"]):
-            try:
-                subprocess.run(argv, check=False)
-                escaped.append("exec " + argv[0])
-            except OSError:
-                pass
-        {VERDICT}
-        """.replace("{VERDICT}", VERDICT)
+            attempt("exec " + argv[0], lambda: subprocess.run(argv, check=False))
+        """
     )
-    assert result.reason == CONTAINED, result
 
 
 def test_no_way_back_to_root_or_higher_limits() -> None:
-    result = attack(
+    probe(
         """
-        import ctypes, os, resource, struct
-        escaped = []
+        import ctypes, resource, struct
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(39, 0, 0, 0, 0) != 1 or libc.prctl(21, 0, 0, 0, 0) != 2:  # no-new-privs, seccomp filter
             escaped.append("no-new-privs or seccomp off")
         header, data = struct.pack("=Ii", 0x20080522, 0), ctypes.create_string_buffer(24)
         if libc.capget(header, data) != 0 or any(struct.unpack("=6I", data.raw)):
             escaped.append("capabilities")
-        for name, attempt in {
-            "setuid(0)": lambda: os.setuid(0),
-            "setgid(0)": lambda: os.setgid(0),
-            "setgroups": lambda: os.setgroups([0]),
-            "raise RLIMIT_AS": lambda: resource.setrlimit(resource.RLIMIT_AS, (1 << 40, 1 << 40)),
-            "raise RLIMIT_NPROC": lambda: resource.setrlimit(resource.RLIMIT_NPROC, (1 << 20, 1 << 20)),
-            "raise RLIMIT_FSIZE": lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 40, 1 << 40)),
-        }.items():
-            try:
-                attempt()
-                escaped.append(name)
-            except (OSError, ValueError):
-                pass
-        if os.getuid() == 0 or os.geteuid() == 0:
+        if 0 in (os.getuid(), os.geteuid()):
             escaped.append("root")
-        {VERDICT}
-        """.replace("{VERDICT}", VERDICT)
+        attempt("setuid(0)", lambda: os.setuid(0))
+        attempt("setgid(0)", lambda: os.setgid(0))
+        attempt("setgroups", lambda: os.setgroups([0]))
+        for limit in (resource.RLIMIT_AS, resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE, resource.RLIMIT_CPU):
+            attempt(f"raise rlimit {limit}", lambda: resource.setrlimit(limit, (1 << 40, 1 << 40)), (ValueError,))
+        """
     )
-    assert result.reason == CONTAINED, result
