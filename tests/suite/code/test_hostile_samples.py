@@ -239,31 +239,28 @@ ZOMBIE_LEADER = """
 import ctypes, os, threading, time
 SYS_EXIT = {"x86_64": 60, "aarch64": 93}[os.uname().machine]
 
-def become_zombie_leader(work):
-    threading.Thread(target=work).start()
-    ctypes.CDLL(None).syscall(SYS_EXIT, 0)  # ends the main thread only: the process shows "Z" while work runs
-
 def linger():
     end = time.monotonic() + 20
     while time.monotonic() < end:
         time.sleep(0.05)
+
+def leave_a_zombie_leader(work):
+    # a grandchild leaves the session, then ends its main thread with the raw exit syscall while `work` runs on in
+    # another thread: the process shows "Z" (a zombie leader) and is far from dead
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        if os.fork() == 0:
+            threading.Thread(target=work).start()
+            ctypes.CDLL(None).syscall(SYS_EXIT, 0)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    time.sleep(0.3)
 """
 
 
 def test_zombie_leader_does_not_outlive_the_call() -> None:
-    result = attack(
-        ZOMBIE_LEADER
-        + """
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    if os.fork() == 0:
-        become_zombie_leader(linger)
-    os._exit(0)
-os.waitpid(pid, 0)
-time.sleep(0.3)
-"""
-    )
+    result = attack(ZOMBIE_LEADER + "leave_a_zombie_leader(linger)\n")
     assert result.passed, result
 
 
@@ -282,14 +279,7 @@ def keep_forking():
         except OSError:
             time.sleep(0.005)
 
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    if os.fork() == 0:
-        become_zombie_leader(keep_forking)
-    os._exit(0)
-os.waitpid(pid, 0)
-time.sleep(0.5)
+leave_a_zombie_leader(keep_forking)
 """
     )
     assert result.passed, result
