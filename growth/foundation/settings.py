@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from growth.foundation.errors import ConfigError
+
 DB_ENV = "GROWBENCH_DB"
 DATA_ENV = "GROWBENCH_DATA_DIR"
 DEFAULT_DB = Path("runs") / "growbench.duckdb"
@@ -41,3 +43,15 @@ def scoped_environ(**updates: str) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+SANDBOX_ENV = "GROWBENCH_SANDBOX"
+SANDBOX_MODES = ("strict", "weak")
+
+
+def sandbox_mode() -> str:
+    """How the code sandbox treats a missing layer: $GROWBENCH_SANDBOX, "strict" (refuse, the default) or "weak" (run)."""
+    mode = os.environ.get(SANDBOX_ENV) or "strict"
+    if mode not in SANDBOX_MODES:
+        raise ConfigError(f"{SANDBOX_ENV}={mode!r} is not one of {', '.join(SANDBOX_MODES)}")
+    return mode

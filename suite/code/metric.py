@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from growth.foundation.errors import BackendError, GrowbenchError
-from suite.code.sandbox import SandboxLimits, SandboxResult, layers, run_sample
+from suite.code.sandbox import SandboxLimits, SandboxResult, layers, report_layers, run_sample
 
 METRIC_SCRIPT = Path(__file__).with_name("eval_metric.py")
 # The lm-eval 0.4.13 task modules that call evaluate.load("code_eval") at import (module names as lm-eval gives
@@ -44,14 +44,17 @@ class CodeExecutionError(GrowbenchError):
     """A code benchmark was requested without --allow-code-execution."""
 
 
-def require_code_execution(allowed: bool, benchmark: str) -> None:
-    """Refuse a benchmark that executes generated code unless the user opted in, and only where it can be confined."""
+def require_code_execution(allowed: bool, benchmark: str) -> dict:
+    """Refuse a benchmark that executes generated code unless the user opted in and the sandbox holds here.
+
+    Returns the sandbox's layers (printed once at the start of a run), to be stored with the run's config.
+    """
     if not allowed:
         raise CodeExecutionError(
             f"benchmark {benchmark!r} executes model-generated code; pass --allow-code-execution to run it "
             "(each sample runs in a confined process, see suite/code/sandbox.py)"
         )
-    layers()
+    return report_layers()
 
 
 def estimate_pass_at_k(n: int, c: int, k: int) -> float:

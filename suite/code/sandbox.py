@@ -1,54 +1,56 @@
-"""Run one untrusted code sample in its own confined process: the execution half of the code benchmarks.
+"""Run one untrusted code sample in its own confined processes: the execution half of the code benchmarks.
 
-Why a process per sample rather than HF code_eval's in-process `exec` behind a "reliability guard": generated code
-can loop forever, fork-bomb, allocate without bound, write anywhere and open sockets, and only a separate process
-can be killed, rlimited and confined by the kernel. The in-process confinement (namespaces with a tmpfs working
-dir, rlimits, a fresh uid, Landlock, seccomp) is done and documented in suite/code/sandbox_child.py; this side does what
-only a parent can:
+Why a process per sample rather than HF code_eval's in-process `exec` behind a "reliability guard": generated code can
+loop forever, fork-bomb, allocate without bound, write anywhere, open sockets and read secrets, and only separate
+processes can be killed, limited and confined by the kernel. The confinement itself (namespaces, Landlock, own uid,
+rlimits, seccomp, the supervisor that owns the sample's PID namespace) is done in suite/code/sandbox_child.py; this
+side does what only the parent can:
 
-- a scrubbed environment: PATH, HOME and TMPDIR (both the sample's working dir) and a locale; no proxies, no tokens;
-- a fresh temp working dir per sample, owned by the sample's uid and removed afterwards; stdout/stderr go to a file
-  in a parent-only dir (so RLIMIT_FSIZE bounds them), never to a pipe that could fill the parent's memory;
-- a wall-clock timeout, then SIGKILL to the whole process group and, when the sample ran under its own uid, to every
-  process of that uid, which also catches children that left the group with setsid().
+- once per process, `layers()`: suite/code/layers.py probes what this machine gives, refuses in strict mode when a
+  layer is missing, and the rest is proven by running one trivial sample; `report_layers()` prints them at the
+  start of a run and returns what is stored with the run's config;
+- per sample: a fresh uid, a cgroup with the sample's memory and process limits (suite/code/cgroups.py), a scrubbed
+  environment (PATH, HOME and TMPDIR = the working dir, a locale: no proxies, no tokens), a fresh working dir owned by
+  that uid, stdout/stderr into a file in a parent-only dir (RLIMIT_FSIZE bounds it; never a pipe that could fill the
+  parent's memory);
+- afterwards, that nothing of the sample lives on: the supervisor has ended its PID namespace, then the cgroup is
+  emptied and removed and no thread of the sample's uid may be left (suite/code/leftovers.py, judged per thread).
+  Anything that survived all that makes the sample an "error" and is logged; it never stops the evaluation.
 
-`layers()` says which layers this machine gives; Landlock and seccomp are required, else nothing runs.
-Not enforced: reads (the sample can read what its uid can, or every file when CAP_DAC_READ_SEARCH had to be kept
-because the interpreter lives in a private directory such as /root/.pyenv; it can only print what it reads), CPU
-share, what /proc shows. Without root the sample keeps the caller's uid: rlimits, Landlock and seccomp still apply,
-but RLIMIT_NPROC then counts the caller's own threads too, the sample may chmod the caller's files, there is no
-tmpfs cap on the working dir, and leftovers are killed through the process group only. Samples see the standard
-library only (`python -I -S`): MBPP and HumanEval need nothing else. The sandbox protects the machine from a sample;
-it does not stop a sample written to fake its own "passed" marker (neither does HF code_eval).
+The sandbox protects the machine from a sample; it does not stop a sample written to fake its own "passed" marker
+(neither does HF code_eval). Samples see the standard library only (`python -I -S`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
+import logging
 import os
 import secrets
+import select
 import signal
-import stat
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from growth.foundation.errors import BackendError, ConfigError
+from growth.foundation.settings import sandbox_mode
+from suite.code.cgroups import SampleCgroup
+from suite.code.layers import Layers, probe, refuse_if_weak
+from suite.code.leftovers import kill_uid
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
-# CapEff bits the parent needs: chown/kill/setgid/setuid to run a sample as its own uid, sys_admin for namespaces.
-CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN = 0, 5, 6, 7, 21
+SUPERVISOR_GRACE_S = 10.0
 _SIGNAL_REASONS = {
     signal.SIGXCPU: "CPU time limit exceeded",
     signal.SIGXFSZ: "file size limit exceeded",
     signal.SIGKILL: "killed (SIGKILL)",
 }
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,17 +58,21 @@ class SandboxLimits:
     """Per-sample limits. The defaults fit MBPP/HumanEval tests with a wide margin."""
 
     timeout_s: float = 3.0
-    """Wall clock for the whole child, interpreter start included (HF code_eval's default timeout is 3 s)."""
+    """Wall clock of the sample from its start (HF code_eval's default timeout is 3 s); then it is killed."""
     memory_bytes: int = 1 << 30
-    """RLIMIT_AS: address space; a bigger allocation raises MemoryError in the sample."""
+    """memory.max of the whole sample (cgroup; going over fails the sample) and RLIMIT_AS of each of its processes
+    (a bigger allocation raises MemoryError)."""
     file_bytes: int = 16 << 20
     """RLIMIT_FSIZE: largest file the sample may write, its captured stdout/stderr included."""
     processes: int = 16
-    """RLIMIT_NPROC: processes and threads of the sample's uid (a fork bomb stops here)."""
+    """pids.max of the whole sample (cgroup) and RLIMIT_NPROC of its uid: processes and threads (a fork bomb stops
+    here)."""
     open_files: int = 64
     """RLIMIT_NOFILE."""
     disk_bytes: int = 64 << 20
-    """Size of the tmpfs that is the working dir (with CAP_SYS_ADMIN; else only the per-file limit holds)."""
+    """Size of the tmpfs that is the working dir (with namespaces; else only the per-file limit holds)."""
+    reads: tuple[str, ...] = ()
+    """Paths the benchmark's tests read, beyond the Python installation (MBPP, HumanEval, EvalPlus: none)."""
 
     def __post_init__(self) -> None:
         for name in ("timeout_s", "memory_bytes", "file_bytes", "processes", "open_files", "disk_bytes"):
@@ -81,100 +87,78 @@ class SandboxResult:
     status: str
     reason: str
     seconds: float
+    uid: int | None = None
+    """The uid the sample ran as (None: the caller's)."""
+    peak_bytes: int | None = None
+    """The most memory the whole sample held at once (None without a cgroup memory limit)."""
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
 
 
-@dataclass(frozen=True)
-class Layers:
-    """Which confinement layers this machine gives a sample (Landlock and seccomp are required)."""
-
-    own_uid: bool
-    namespaces: bool
-    landlock_abi: int
-    seccomp: bool
-    keep_read_search: bool
-
-    def describe(self) -> str:
-        parts = [
-            f"landlock abi {self.landlock_abi}",
-            "seccomp socket block" if self.seccomp else "no seccomp",
-        ]
-        parts.append(
-            "own uid" + (" (+CAP_DAC_READ_SEARCH)" if self.keep_read_search else "")
-            if self.own_uid
-            else "caller's uid"
-        )
-        parts.append("network + mount namespaces" if self.namespaces else "host namespaces")
-        return ", ".join(parts)
-
-
-def _effective_caps() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("CapEff:"):
-            return int(line.split()[1], 16)
-    return 0
-
-
-def _world_readable(path: str) -> bool:
-    real = Path(os.path.realpath(path))
-    dirs_ok = all(parent.stat().st_mode & stat.S_IXOTH for parent in real.parents)
-    return dirs_ok and bool(real.stat().st_mode & stat.S_IROTH)
+def layers() -> Layers:
+    """The layers samples run with here: probed, checked against the mode, proven once per process."""
+    return _checked(sandbox_mode())
 
 
 @functools.cache
-def layers() -> Layers:
-    """Probe once per process; raise BackendError where a sample could not be confined (then nothing runs)."""
-    from suite.code import sandbox_child
+def _checked(mode: str) -> Layers:
+    active = probe(mode)
+    refuse_if_weak(active)
+    checks = ["import collections, decimal, hashlib, heapq, itertools, json, math, os, re"]
+    checks += ["assert os.getpid() == 1, 'no PID namespace'"] if active.namespaces else []
+    checks += ["assert os.getuid() != 0, 'still root'"] if active.own_uid else []
+    result = _run("\n".join(checks) + "\n", SandboxLimits(timeout_s=30.0), active)
+    if not result.passed:
+        raise BackendError(f"code sandbox self-test failed ({result.status}: {result.reason}); {active.describe()}")
+    return active
 
-    if sys.platform != "linux":
-        raise BackendError(f"the code sandbox needs Linux (Landlock + seccomp); this is {sys.platform}")
-    abi = sandbox_child.landlock_abi()
-    if abi < 1 or not sandbox_child.seccomp_supported():
-        raise BackendError(
-            f"code sandbox unavailable here: Landlock ABI {abi} (need >= 1, kernel >= 5.13 with lsm=landlock), "
-            f"seccomp filter {'available' if sandbox_child.seccomp_supported() else 'unsupported on this CPU'}"
-        )
-    caps = _effective_caps()
-    own_uid = os.geteuid() == 0 and all(
-        caps >> cap & 1 for cap in (CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID)
-    )
-    readable = _world_readable(sys.executable) and _world_readable(sysconfig.get_paths()["stdlib"])
-    return Layers(
-        own_uid=own_uid,
-        namespaces=bool(caps >> CAP_SYS_ADMIN & 1),
-        landlock_abi=abi,
-        seccomp=True,
-        keep_read_search=own_uid and not readable,
-    )
+
+def report_layers() -> dict:
+    """Print the layers once per process (the start of a run) and return them as stored with a run's config."""
+    active = layers()
+    _announce(active)
+    return active.as_dict()
+
+
+@functools.cache
+def _announce(active: Layers) -> None:
+    print(active.describe(), file=sys.stderr, flush=True)
 
 
 def run_sample(program: str, limits: SandboxLimits | None = None) -> SandboxResult:
     """Run `program` (the sample and its tests, as one Python source) confined; passed means it ran to the end."""
-    limits = limits or SandboxLimits()
-    active = layers()
+    return _run(program, limits or SandboxLimits(), layers())
+
+
+def _run(program: str, limits: SandboxLimits, active: Layers) -> SandboxResult:
     uid = 1_000_000_000 + secrets.randbelow(1_000_000_000) if active.own_uid else None
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="growbench-sandbox-", ignore_cleanup_errors=True) as run_dir:
         run = Path(run_dir)
+        run.chmod(0o711)  # the sample's uid may pass through to its working dir, not list or read what is here
         work = run / "work"
-        work.mkdir()
+        work.mkdir(mode=0o700)
         if uid is not None:
             os.chown(work, uid, uid)
         (run / "sample.py").write_text(program, encoding="utf-8")
-        read_end, write_end = os.pipe()
+        group = SampleCgroup(active.cgroups, limits.memory_bytes, limits.processes + 1)  # + the supervisor
+        marker_read, marker_write = os.pipe()
+        status_read, status_write = os.pipe()
         try:
             spec = {
                 "source": str(run / "sample.py"),
                 "workdir": str(work),
                 "uid": uid,
                 "gid": uid,
-                "keep_read_search": active.keep_read_search,
                 "namespaces": active.namespaces,
                 "landlock_abi": active.landlock_abi,
-                "marker_fd": write_end,
+                "cgroup_procs": group.procs_files,
+                "reads": [str(Path(path).resolve()) for path in limits.reads],
+                "marker_fd": marker_write,
+                "status_fd": status_write,
+                "timeout_s": limits.timeout_s,
                 "limits": {
                     "cpu_seconds": int(limits.timeout_s) + 1,
                     "memory_bytes": limits.memory_bytes,
@@ -187,25 +171,38 @@ def run_sample(program: str, limits: SandboxLimits | None = None) -> SandboxResu
             with open(run / "output.log", "wb") as output:
                 proc = subprocess.Popen(
                     [sys.executable, "-I", "-S", "-B", str(CHILD), json.dumps(spec)],
-                    cwd=work,
+                    cwd=run,
                     env=_scrubbed_env(work),
                     stdin=subprocess.DEVNULL,
                     stdout=output,
                     stderr=output,
-                    pass_fds=(write_end,),
+                    pass_fds=(marker_write, status_write),
                     start_new_session=True,
                 )
-            os.close(write_end)
-            write_end = -1
-            timed_out = _wait(proc, limits.timeout_s)
-            _kill_leftovers(proc, uid)
-            marker = _read_marker(read_end)
+            for fd in (marker_write, status_write):
+                os.close(fd)
+            marker_write = status_write = -1
+            group.join(proc.pid)  # while its interpreter starts; it checks and joins itself before it forks
+            _wait_supervisor(proc, group, limits.timeout_s + SUPERVISOR_GRACE_S)
+            marker, status = _read_all(marker_read), _read_all(status_read)
         finally:
-            for fd in (read_end, write_end):
+            for fd in (marker_read, marker_write, status_read, status_write):
                 if fd >= 0:
                     os.close(fd)
+            oom_kills, peak = group.oom_kills(), group.peak_bytes()
+            emptied = group.close()
+            survivors = kill_uid(uid) if uid is not None else {}
         last_line = _last_line(run / "output.log")
-    return _classify(timed_out, proc.returncode, marker, last_line, limits, time.monotonic() - start)
+        if (run / "output.log").stat().st_size >= limits.file_bytes:  # full: the sample's own error was cut off
+            last_line = f"output exceeded the file size limit ({limits.file_bytes >> 20} MiB)"
+    seconds = time.monotonic() - start
+    if survivors or not emptied:
+        reason = f"sandbox: {sum(map(len, survivors.values()))} threads of uid {uid} outlived the sample" \
+            if survivors else "sandbox: its cgroup could not be emptied"
+        log.error("%s (pids %s)", reason, sorted(survivors))
+        return SandboxResult("error", reason, seconds, uid, peak)
+    result = _classify(status, proc.returncode, marker, last_line, limits, oom_kills)
+    return SandboxResult(*result, seconds, uid, peak)
 
 
 def _scrubbed_env(work: Path) -> dict[str, str]:
@@ -218,48 +215,35 @@ def _scrubbed_env(work: Path) -> dict[str, str]:
     }
 
 
-def _wait(proc: subprocess.Popen, timeout_s: float) -> bool:
+def _wait_supervisor(proc: subprocess.Popen, group: SampleCgroup, timeout_s: float) -> None:
+    """The supervisor ends the sample itself at its timeout; should it hang, kill it and everything under it."""
+    pidfd = os.pidfd_open(proc.pid)  # readable the moment it exits (Popen.wait polls with sleeps up to 50 ms)
     try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return True
-    return False
-
-
-def _kill_leftovers(proc: subprocess.Popen, uid: int | None) -> None:
-    """SIGKILL the process group, then (own uid) every process of that uid until none is left."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    if uid is None:
-        return
-    for _ in range(200):
-        pids = [entry for entry in os.listdir("/proc") if entry.isdigit() and _live_owner(entry) == uid]
-        if not pids:
+        if select.select([pidfd], [], [], timeout_s)[0]:
+            proc.wait()
             return
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        time.sleep(0.005)
-    raise BackendError(f"sandbox: processes of uid {uid} survived 200 rounds of SIGKILL")
-
-
-def _live_owner(pid: str) -> int | None:
-    """The uid of a running process; None for a zombie (already dead, waiting for its new parent to reap it)."""
+    finally:
+        os.close(pidfd)
+    group.kill()
     try:
-        owner = os.stat(f"/proc/{pid}").st_uid
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-    return None if state == "Z" else owner
+        os.killpg(proc.pid, signal.SIGKILL)  # the unreaped supervisor still holds its group id: no reuse yet
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
-def _read_marker(fd: int) -> bytes:
+def _read_all(fd: int) -> bytes:
     os.set_blocking(fd, False)
-    try:
-        return os.read(fd, 64)
-    except BlockingIOError:
-        return b""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _last_line(path: Path, size: int = 4096) -> str:
@@ -269,18 +253,22 @@ def _last_line(path: Path, size: int = 4096) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def _classify(
-    timed_out: bool, rc: int, marker: bytes, last_line: str, limits: SandboxLimits, seconds: float
-) -> SandboxResult:
+def _classify(status: bytes, supervisor_rc: int, marker: bytes, last_line: str, limits: SandboxLimits,
+              oom_kills: int) -> tuple[str, str]:
+    try:
+        reported = json.loads(status)
+        rc, timed_out = os.waitstatus_to_exitcode(reported["status"]), reported["timeout"]
+    except (ValueError, KeyError, TypeError):
+        rc, timed_out = supervisor_rc, supervisor_rc == -signal.SIGKILL
+    if oom_kills:
+        return "failed", f"memory limit exceeded ({limits.memory_bytes >> 20} MiB for the whole sample)"
     if timed_out:
-        return SandboxResult("timeout", f"timed out after {limits.timeout_s:g} s", seconds)
+        return "timeout", f"timed out after {limits.timeout_s:g} s"
     if not marker.startswith(b"ready"):
-        return SandboxResult(
-            "error", last_line or f"sandbox exited with {rc} before running the sample", seconds
-        )
+        return "error", last_line or f"sandbox exited with {rc} before running the sample"
     if marker == b"readyok" and rc == 0:
-        return SandboxResult("passed", "", seconds)
+        return "passed", ""
     if rc < 0:
         sig = signal.Signals(-rc)
-        return SandboxResult("failed", _SIGNAL_REASONS.get(sig, f"killed by {sig.name}"), seconds)
-    return SandboxResult("failed", last_line or f"exit code {rc}", seconds)
+        return "failed", _SIGNAL_REASONS.get(sig, f"killed by {sig.name}")
+    return "failed", last_line or f"exit code {rc}"

@@ -81,9 +81,10 @@ class Evaluator:
         BACKENDS.get(self.backend)  # unknown backend -> ConfigError before any work
         self.suite = load_suite(self.options.suite)
         self.benchmarks: list[Benchmark] = self.suite.select(list(self.options.benchmarks))
+        self.sandbox: dict[str, Any] | None = None  # the code sandbox's layers, stored with code benchmarks' configs
         for b in self.benchmarks:
             if b.code:
-                require_code_execution(self.options.allow_code_execution, b.key)
+                self.sandbox = require_code_execution(self.options.allow_code_execution, b.key)
         from suite.eval.tasks import TaskSource
 
         self._source = TaskSource(self.benchmarks, self.options.data_dir)
@@ -105,7 +106,7 @@ class Evaluator:
                   "limit": self.options.limit, "seed": self.options.seed}
         digest = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
         return digest, {**hashed, "data_dir": str(self.options.data_dir) if self.options.data_dir else None,
-                        "batch_size": self.options.batch_size}
+                        "batch_size": self.options.batch_size, **({"sandbox": self.sandbox} if benchmark.code else {})}
 
     def run(self, path: str | Path, progress: Progress | None = None, model_id: str | None = None) -> list[BenchmarkResult]:
         """Score one checkpoint on every selected benchmark; one engine for all of them."""

@@ -1,0 +1,70 @@
+"""Find and kill what a sample left behind under its uid, judging liveness per thread.
+
+A process whose main thread ended with the raw exit syscall while another thread runs on shows a zombie leader ("Z"
+in /proc/PID/stat) for as long as that thread lives: judged by the leader's state it looks dead. So every thread in
+/proc/PID/task/* is looked at. Ownership is read from the process's status (real, effective and saved uid), not from
+the owner of its /proc entry, which a sample can turn to root with PR_SET_DUMPABLE. Kills go through a pidfd that is
+checked to still hold the sample's uid after it was opened, so a recycled pid is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+
+
+def _uids(pid: str) -> set[int]:
+    with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("Uid:"):
+                return {int(value) for value in line.split()[1:4]}
+    return set()
+
+
+def _live(pid: str) -> list[int]:
+    """Thread ids of `pid` that have not exited (state neither zombie nor dead)."""
+    live = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError, IndexError):
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as fh:
+                if fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X"):
+                    live.append(int(tid))
+    return live
+
+
+def live_threads(uid: int) -> dict[int, list[int]]:
+    """{pid: live thread ids} of every process of `uid` that still has a thread running."""
+    found = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if uid in _uids(pid) and (threads := _live(pid)):
+                found[int(pid)] = threads
+    return found
+
+
+def kill_uid(uid: int, timeout_s: float = 2.0) -> dict[int, list[int]]:
+    """SIGKILL every process of `uid` until no thread of it lives; returns what still lived at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while (found := live_threads(uid)) and time.monotonic() < deadline:
+        for pid in found:
+            _kill(pid, uid)
+        time.sleep(0.002)
+    return found
+
+
+def _kill(pid: int, uid: int) -> None:
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if uid in _uids(str(pid)):
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+    except (ProcessLookupError, FileNotFoundError):
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,392 @@
+"""The hostile corpus: each attack is real code run through `pass_at_k` as lm-eval's code metric calls it, as root
+(CI runs as root), followed in the same call by a correct sample. Every test checks that the harm did not happen
+(no file, no connection, no signal, no read, no chmod, no memory over the limit), that no thread of the attack's uid
+is alive once `pass_at_k` returns (seen by `ps`, per thread, not by the sandbox's own code) and that the evaluation
+went on (the call returned and the correct sample after it passed).
+
+Hostile programs give their own processes a bounded life (seconds), so a regression cannot leave them running on
+this shared machine; fork bombs and memory hogs run under small per-sample limits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from suite.code.metric import pass_at_k
+from suite.code.sandbox import SandboxLimits, SandboxResult, layers
+
+ROOT = Path(__file__).resolve().parents[3]
+GOOD = "def add(a, b):\n    return a + b\nassert add(2, 3) == 5\n"
+FAST = SandboxLimits(timeout_s=3.0)
+CONTAINED = "SystemExit: contained"
+# A probe program records each attempt that was not refused; it ends "contained" when all of them were.
+PROBE_START = """
+import os
+escaped = []
+def attempt(name, action, refused=(OSError,)):
+    try:
+        action()
+    except refused:
+        return
+    escaped.append(name)
+"""
+PROBE_END = '\nraise SystemExit("escaped: " + "; ".join(escaped) if escaped else "contained")\n'
+# Starts a program whose attempts would harm the machine if it were not confined: then it only reports.
+REFUSE_UNCONFINED = (
+    "import os\nif os.getuid() == 0 or os.getpid() != 1:\n"
+    "    raise SystemExit('escaped: runs as root or outside its own PID namespace')\n"
+)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the hostile corpus needs root (CI runs it as root)")
+
+
+def live_threads_of(uid: int) -> list[str]:
+    """Threads (by `ps -eL`, with their real/effective/saved uid) of `uid` that are not zombies."""
+    rows = subprocess.run(["ps", "-eL", "-o", "ruid=,euid=,suid=,stat=,pid=,lwp="], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+    return [row for row in rows if str(uid) in row.split()[:3] and not row.split()[3].startswith(("Z", "X"))]
+
+
+def attack(program: str, limits: SandboxLimits = FAST, guard: bool = False) -> SandboxResult:
+    """Run `program` and then a correct sample through pass_at_k; check the aftermath; return the attack's result.
+
+    `guard`: the program would harm the machine if it ran unconfined, so it first checks that it is not root and is
+    PID 1 of its own namespace, and otherwise only reports "escaped".
+    """
+    source = (REFUSE_UNCONFINED if guard else "") + textwrap.dedent(program)
+    scores, [[hostile, good]] = pass_at_k([""], [[source, GOOD]], k=[1], limits=limits, workers=1)
+    assert good.passed, f"the evaluator is not usable after the attack: {good}"
+    assert "escaped" not in hostile.reason, hostile
+    assert hostile.uid is not None and hostile.uid != 0, hostile
+    assert live_threads_of(hostile.uid) == [], f"threads of uid {hostile.uid} outlived pass_at_k"
+    return hostile
+
+
+def probe(body: str, guard: bool = False) -> None:
+    """Run the attempts in `body` (calls of `attempt(name, action)`) as one attack; all must be refused."""
+    result = attack(PROBE_START + textwrap.dedent(body) + PROBE_END, guard=guard)
+    assert result.reason == CONTAINED, result
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A folder outside the sandbox that every uid can enter (so only the sandbox stands in the way)."""
+    path = Path(tempfile.mkdtemp(prefix="growbench-outside-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_the_full_sandbox_is_what_runs_here() -> None:
+    active = layers()
+    assert (active.mode, active.missing()) == ("strict", []), active.describe()
+
+
+def test_writes_outside_its_folder_are_refused(outside: Path) -> None:
+    open_dir = outside / "open-to-all"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    victim = outside / "victim.txt"
+    victim.write_text("intact")
+    victim.chmod(0o666)
+    targets = [open_dir / "escaped.txt", Path(f"/tmp/growbench-escaped-{os.getpid()}"),
+               Path(f"/dev/shm/growbench-escaped-{os.getpid()}")]
+    try:
+        probe(_write_attempts(targets, victim, open_dir))
+    finally:
+        for target in targets:  # should this ever escape, leave nothing behind in /tmp or /dev/shm
+            if target.is_dir() and not target.is_symlink():
+                target.rmdir()
+            else:
+                target.unlink(missing_ok=True)
+    assert not any(target.exists() or target.is_symlink() for target in targets)
+    assert victim.read_text() == "intact" and open_dir.is_dir() and not (open_dir / "moved").exists()
+
+
+def _write_attempts(targets: list[Path], victim: Path, open_dir: Path) -> str:
+    return f"""
+        for target in {[str(t) for t in targets]!r}:
+            attempt("create " + target, lambda: open(target, "w").write("x"))
+            attempt("mkdir " + target, lambda: os.mkdir(target))
+            attempt("symlink " + target, lambda: os.symlink("/etc/passwd", target))
+            attempt("fifo " + target, lambda: os.mkfifo(target))
+        attempt("append", lambda: open({str(victim)!r}, "a").write("x"))
+        attempt("truncate", lambda: os.truncate({str(victim)!r}, 0))
+        attempt("unlink", lambda: os.unlink({str(victim)!r}))
+        attempt("rename", lambda: os.rename({str(victim)!r}, {str(open_dir / "moved")!r}))
+        attempt("hardlink in", lambda: os.link({str(victim)!r}, "linked"))
+        attempt("rmdir", lambda: os.rmdir({str(open_dir)!r}))
+        """
+
+
+def test_sockets_of_every_family_are_refused() -> None:
+    families = sorted({int(value) for name, value in vars(socket).items() if name.startswith("AF_")})
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        probe(
+            f"""
+            import ctypes, socket
+            for family in {families!r}:
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_SEQPACKET):
+                    attempt(f"socket({{family}}, {{kind}})", lambda: socket.socket(family, kind).close())
+            attempt("tcp connect", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=1).sendall(b"x"))
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.syscall(425, 8, ctypes.create_string_buffer(120)) >= 0:  # io_uring_setup: sockets without socket()
+                escaped.append("io_uring")
+            """
+        )
+        with pytest.raises(socket.timeout):
+            listener.accept()
+
+
+def test_fork_bomb_stops_at_the_sample_process_limit() -> None:
+    start = time.monotonic()
+    result = attack(
+        """
+        import os, time
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                os.fork()
+            except OSError:
+                pass
+        """,
+        SandboxLimits(timeout_s=2.0, processes=8),
+        guard=True,
+    )
+    assert result.status in ("failed", "timeout"), result
+    assert time.monotonic() - start < 15
+
+
+def test_infinite_loop_times_out() -> None:
+    start = time.monotonic()
+    result = attack("while True:\n    pass\n", SandboxLimits(timeout_s=1.0))
+    assert result.status == "timeout", result
+    assert time.monotonic() - start < 8
+
+
+def test_setsid_background_processes_are_killed() -> None:
+    result = attack(
+        """
+        import os, time
+        for _ in range(3):
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    time.sleep(20)
+                os._exit(0)
+        """
+    )
+    assert result.passed, result
+
+
+def test_signals_to_other_processes_are_refused() -> None:
+    sentinels = [subprocess.Popen(["sleep", "30"]), subprocess.Popen(["sleep", "30"], start_new_session=True)]
+    try:
+        targets = [process.pid for process in sentinels] + [os.getpid()]
+        probe(
+            f"""
+            import signal
+            for pid in {targets!r}:
+                attempt(f"kill {{pid}}", lambda: os.kill(pid, signal.SIGKILL))
+                attempt(f"killpg {{pid}}", lambda: os.killpg(pid, signal.SIGKILL))
+            try:
+                os.kill(-1, signal.SIGKILL)  # every process the sample may signal: here, only its own
+            except OSError:
+                pass
+            """,
+            guard=True,
+        )
+        assert all(process.poll() is None for process in sentinels), "a process outside was signalled"
+    finally:
+        for process in sentinels:
+            process.kill()
+            process.wait()
+
+
+def test_a_gigabyte_of_stdout_is_cut_at_the_file_limit() -> None:
+    start = time.monotonic()
+    free_before = shutil.disk_usage(tempfile.gettempdir()).free
+    result = attack(
+        """
+        import sys
+        chunk = "x" * (1 << 20)
+        for _ in range(1024):
+            sys.stdout.write(chunk)
+        sys.stdout.flush()
+        """
+    )
+    assert (result.status, result.reason) == ("failed", "output exceeded the file size limit (16 MiB)"), result
+    assert time.monotonic() - start < 10
+    assert free_before - shutil.disk_usage(tempfile.gettempdir()).free < 256 << 20
+
+
+ZOMBIE_LEADER = """
+import ctypes, os, threading, time
+SYS_EXIT = {"x86_64": 60, "aarch64": 93}[os.uname().machine]
+
+def linger():
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        time.sleep(0.05)
+
+def leave_a_zombie_leader(work):
+    # a grandchild leaves the session, then ends its main thread with the raw exit syscall while `work` runs on in
+    # another thread: the process shows "Z" (a zombie leader) and is far from dead
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        if os.fork() == 0:
+            threading.Thread(target=work).start()
+            ctypes.CDLL(None).syscall(SYS_EXIT, 0)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    time.sleep(0.3)
+"""
+
+
+def test_zombie_leader_does_not_outlive_the_call() -> None:
+    result = attack(ZOMBIE_LEADER + "leave_a_zombie_leader(linger)\n")
+    assert result.passed, result
+
+
+def test_forking_zombie_leader_does_not_stop_the_evaluation() -> None:
+    result = attack(
+        ZOMBIE_LEADER
+        + """
+def keep_forking():
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        try:
+            if os.fork() == 0:
+                os.setsid()
+                linger()
+                os._exit(0)
+        except OSError:
+            time.sleep(0.005)
+
+leave_a_zombie_leader(keep_forking)
+"""
+    )
+    assert result.passed, result
+
+
+def test_secrets_are_not_readable(outside: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROWBENCH_TEST_SECRET", "do-not-leak")
+    world_readable = outside / "secret.txt"
+    world_readable.write_text("secret")
+    world_readable.chmod(0o644)
+    git_dir = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    candidates = ["/etc/shadow", ROOT / "pyproject.toml", Path(__file__), Path(git_dir) / "config",
+                  Path.home() / ".bashrc", Path.home(), world_readable, f"/proc/{os.getpid()}/environ",
+                  "/proc/1/environ", "/etc", "/home"]
+    paths = [str(path) for path in candidates if Path(path).exists()]
+    assert len(paths) >= 9, paths
+    assert Path(__file__).stat().st_mode & stat.S_IROTH  # only the sandbox keeps the sample from this file
+    probe(
+        f"""
+        if "GROWBENCH_TEST_SECRET" in os.environ:
+            escaped.append("environment")
+        for path in {paths!r}:
+            attempt(path, lambda: os.listdir(path) if os.path.isdir(path) else open(path, "rb").read(1))
+        """
+    )
+
+
+def test_memory_of_several_processes_counts_together() -> None:
+    result = attack(
+        """
+        import os, time
+        children = []
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                block = b"x" * (120 << 20)  # written, so really held; each process is far under the limit
+                time.sleep(1)
+                os._exit(0)
+            children.append(pid)
+        for pid in children:
+            os.waitpid(pid, 0)
+        """,
+        SandboxLimits(timeout_s=5.0, memory_bytes=256 << 20),
+    )
+    assert result.status == "failed" and "memory limit exceeded" in result.reason, result
+    assert result.peak_bytes is not None and result.peak_bytes <= 256 << 20
+
+
+def test_chmod_of_a_root_owned_file_outside_is_refused(outside: Path) -> None:
+    private = outside / "private.key"
+    private.write_text("key")
+    private.chmod(0o600)
+    before = private.stat()
+    probe(
+        f"""
+        attempt("chmod", lambda: os.chmod({str(private)!r}, 0o666))
+        attempt("chown", lambda: os.chown({str(private)!r}, os.getuid(), os.getgid()))
+        attempt("utime", lambda: os.utime({str(private)!r}, (0, 0)))
+        attempt("chmod dir", lambda: os.chmod({str(outside)!r}, 0o777))
+        """
+    )
+    after = private.stat()
+    assert (stat.S_IMODE(after.st_mode), after.st_uid, after.st_mtime) == (0o600, 0, before.st_mtime)
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o755
+
+
+def test_exec_and_kernel_surfaces_are_refused() -> None:
+    probe(
+        """
+        import ctypes, subprocess
+        libc = ctypes.CDLL(None, use_errno=True)
+        arch = os.uname().machine
+        calls = {  # name: (x86_64 number, aarch64 number, args)
+            "unshare(CLONE_NEWUSER)": (272, 97, (0x10000000,)),
+            "clone(CLONE_NEWUSER)": (56, 220, (0x10000000 | 17, 0, 0, 0, 0)),
+            "ptrace(PTRACE_TRACEME)": (101, 117, (0, 0, 0, 0)),
+            "keyctl(GET_KEYRING_ID)": (250, 219, (0, -3, 0)),
+            "bpf": (321, 280, (0, 0, 0)),
+            "perf_event_open": (298, 241, (0, 0, -1, -1, 0)),
+            "userfaultfd": (323, 282, (0,)),
+        }
+        for name, (x86, arm, args) in calls.items():
+            if libc.syscall(x86 if arch == "x86_64" else arm, *args) >= 0 or ctypes.get_errno() != 1:
+                escaped.append(f"{name} (errno {ctypes.get_errno()})")  # EPERM: the seccomp filter said no
+        for argv in (["/bin/sh", "-c", "true"], ["/usr/bin/env"]):
+            attempt("exec " + argv[0], lambda: subprocess.run(argv, check=False))
+        """
+    )
+
+
+def test_no_way_back_to_root_or_higher_limits() -> None:
+    probe(
+        """
+        import ctypes, resource, struct
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(39, 0, 0, 0, 0) != 1 or libc.prctl(21, 0, 0, 0, 0) != 2:  # no-new-privs, seccomp filter
+            escaped.append("no-new-privs or seccomp off")
+        header, data = struct.pack("=Ii", 0x20080522, 0), ctypes.create_string_buffer(24)
+        if libc.capget(header, data) != 0 or any(struct.unpack("=6I", data.raw)):
+            escaped.append("capabilities")
+        if 0 in (os.getuid(), os.geteuid()):
+            escaped.append("root")
+        attempt("setuid(0)", lambda: os.setuid(0))
+        attempt("setgid(0)", lambda: os.setgid(0))
+        attempt("setgroups", lambda: os.setgroups([0]))
+        for limit in (resource.RLIMIT_AS, resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE, resource.RLIMIT_CPU):
+            attempt(f"raise rlimit {limit}", lambda: resource.setrlimit(limit, (1 << 40, 1 << 40)), (ValueError,))
+        """
+    )
