@@ -30,11 +30,13 @@ class TaskRef:
     filter: str = "none"
 
 
-@dataclass(frozen=True)
-class Benchmark:
-    key: str
+@dataclass(frozen=True, kw_only=True)
+class BenchmarkEntry:
+    """One benchmark as written in a suite file (field meanings: the top of suites/openseek-mid-v1.yaml)."""
+
     title: str
-    tasks: tuple[TaskRef, ...]
+    tasks: list[Any]
+    """lm-eval task or group names; an entry may be a mapping {name, metric, filter}."""
     num_fewshot: int
     metric: str
     filter: str = "none"
@@ -44,6 +46,14 @@ class Benchmark:
     offline: bool = True
     code: bool = False
     version: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Benchmark(BenchmarkEntry):
+    """A suite's benchmark: its file entry, keyed, with tasks resolved and the suite's task folders."""
+
+    key: str
+    tasks: tuple[TaskRef, ...]
     include_paths: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
@@ -97,24 +107,6 @@ class Suite:
             return list(self.benchmarks)
         wanted = {self.get(k).key for k in keys}
         return [b for b in self.benchmarks if b.key in wanted]
-
-
-@dataclass
-class BenchmarkEntry:
-    """One benchmark as written in a suite file (field meanings: the top of suites/openseek-mid-v1.yaml)."""
-
-    title: str
-    tasks: list[Any]
-    """lm-eval task or group names; an entry may be a mapping {name, metric, filter}."""
-    num_fewshot: int
-    metric: str
-    filter: str = "none"
-    aggregate: str = "lm-eval"
-    category: str = "knowledge"
-    in_avg_general: bool = False
-    offline: bool = True
-    code: bool = False
-    version: int = 1
 
 
 @dataclass
