@@ -1,10 +1,12 @@
-"""Plots of stored results (matplotlib, PNG): a training run's benchmark curves, and a model against a card.
+"""Plots of stored results (matplotlib): a training run's benchmark curves, its loss and lr, and a model against a card.
 
-`plot_run` draws, per benchmark, the picked score of every checkpoint of a training run against its step, with the
+`run_figure` draws, per benchmark, the picked score of every checkpoint of a training run against its step, with the
 lm-eval stderr as a band and training tokens on a second x axis; merged models built from the run's checkpoints are
-drawn as a dashed level with their parents marked. `plot_compare` draws grouped bars: the reported models of a card
-next to one measured model (with stderr whiskers). Figures are built without pyplot (no GUI backend, no global state)
-and written atomically.
+drawn as a dashed level with their parents marked. `training_figure` draws loss and learning rate per step from the
+run's metrics.jsonl, with the checkpoints marked. `compare_figure` draws grouped bars: the reported models of a card
+next to one measured model (with stderr whiskers). Token axes read 32K, 1.5M, 2T, never 0.00004 B. Figures are built
+without pyplot (no GUI backend, no global state); `plot_*` write them as PNG atomically, `svg` inlines them in the
+report page (results/report.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from pandas import DataFrame
 
 from growth.foundation.atomic import write_bytes
-from results.leaderboard import suite_layout
+from results.leaderboard import format_tokens, suite_layout
 from results.measured import picked_scores
 from results.reported_scores import ReportedSet
 from suite.store import Store
@@ -31,8 +33,34 @@ def _save(fig: Any, out: str | Path) -> Path:
     return write_bytes(out, buf.getvalue())
 
 
+def svg(fig: Any) -> str:
+    """The figure as an inline `<svg>` element: text kept as text (searchable, small), no date, stable ids."""
+    from matplotlib import rc_context
+
+    buf = io.StringIO()
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "growbench"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _tokens_axis(ax: Any, per_step: float) -> None:
+    """Training tokens on a second x axis above the step axis, in K/M/B/T."""
+    from matplotlib.ticker import FuncFormatter
+
+    top = ax.secondary_xaxis("top", functions=(lambda s: s * per_step, lambda t: t / per_step))
+    top.xaxis.set_major_formatter(FuncFormatter(lambda t, _: format_tokens(t) if t > 0 else "0"))
+    top.set_xlabel("tokens")
+
+
 def plot_run(store: Store, run: str, out: str | Path, *, suite: str | None = "openseek-mid-v1",
              pick: str = "latest", benchmarks: list[str] | None = None) -> Path:
+    """`run_figure` as a PNG file."""
+    return _save(run_figure(store, run, suite=suite, pick=pick, benchmarks=benchmarks), out)
+
+
+def run_figure(store: Store, run: str, *, suite: str | None = "openseek-mid-v1", pick: str = "latest",
+               benchmarks: list[str] | None = None) -> Any:
     """One panel per benchmark: score vs step (tokens on top), stderr band, merged models as dashed levels."""
     from matplotlib.figure import Figure
 
@@ -75,17 +103,56 @@ def plot_run(store: Store, run: str, out: str | Path, *, suite: str | None = "op
         ax.set_ylabel("score")
         ax.grid(alpha=0.3)
         if per_step:
-            top = ax.secondary_xaxis("top", functions=(lambda s: s * per_step / 1e9, lambda t: t * 1e9 / per_step))
-            top.set_xlabel("tokens (B)")
+            _tokens_axis(ax, per_step)
     for ax in axes[len(keys):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"training run {run} ({pick} run per checkpoint)", y=1 - 0.3 / height)
-    return _save(fig, out)
+    return fig
+
+
+def training_figure(metrics: list[dict[str, Any]], *, run: str, checkpoints: list[int] = (),
+                    merged: list[int] = ()) -> Any:
+    """Loss and learning rate per logged step (tokens on top); dotted lines at the checkpoints, solid at those a
+    merge used, red at a data stage change. `metrics` are metrics.jsonl rows (training/metrics.py)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    if not metrics:
+        raise ResultsError(f"training run {run!r} has no logged steps (metrics.jsonl is empty or missing)")
+    steps = [r["step"] for r in metrics]
+    per_step = metrics[-1]["tokens"] / metrics[-1]["step"] if metrics[-1].get("tokens") else None
+    fig = Figure(figsize=(10.0, 4.0))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.74, wspace=0.22)
+    loss_ax, lr_ax = fig.subplots(1, 2)
+    for ax, key, label in ((loss_ax, "loss", "training loss"), (lr_ax, "lr", "learning rate")):
+        ax.plot(steps, [r[key] for r in metrics], lw=1.2)
+        for step in checkpoints:
+            ax.axvline(step, color="grey", ls=":" if step not in merged else "-", lw=0.8 if step not in merged else 1.4,
+                       alpha=0.7)
+        ax.set_ylabel(label)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if per_step:
+            _tokens_axis(ax, per_step)
+    lr_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1e}" if v else "0"))
+    stages = [(r["step"], r["stage"]) for i, r in enumerate(metrics) if i == 0 or r["stage"] != metrics[i - 1]["stage"]]
+    for step, stage in stages[1:]:
+        loss_ax.axvline(step, color="C3", lw=0.8, alpha=0.6)
+        loss_ax.annotate(stage, (step, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                         textcoords="offset points", fontsize=7, color="C3")
+    fig.suptitle(f"training run {run}: checkpoints dotted, those merged solid", y=0.97)
+    return fig
 
 
 def plot_compare(store: Store, model: str, reported: ReportedSet, out: str | Path, *,
                  suite: str | None = "openseek-mid-v1", pick: str = "latest") -> Path:
+    """`compare_figure` as a PNG file."""
+    return _save(compare_figure(store, model, reported, suite=suite, pick=pick), out)
+
+
+def compare_figure(store: Store, model: str, reported: ReportedSet, *, suite: str | None = "openseek-mid-v1",
+                   pick: str = "latest") -> Any:
     """Grouped bars per benchmark: every reported model of the card, then the measured model with stderr."""
     from matplotlib.figure import Figure
 
@@ -115,4 +182,4 @@ def plot_compare(store: Store, model: str, reported: ReportedSet, out: str | Pat
     ax.legend(fontsize=7, ncols=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, out)
+    return fig

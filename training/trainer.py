@@ -12,7 +12,6 @@ it. Each step draws `global_batch` sequences, every rank keeps its slice and acc
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
@@ -31,6 +30,7 @@ from growth.foundation.errors import ConfigError
 from training import checkpointing
 from training.config import TrainConfig
 from training.data import MixtureLoader
+from training.metrics import append_metrics, truncate_metrics
 from training.mixture import Stage, resolve_stages
 from training.param_groups import build_optimizers, set_lr
 from training.schedule import lr_factor
@@ -90,17 +90,6 @@ def _check(config: TrainConfig, world: int) -> tuple[Checkpoint, list[Stage]]:
     return parent, resolve_stages(config.data.mixtures, config.data.sources)
 
 
-def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _resume_metrics(path: Path, step: int) -> None:
-    """Drop metrics logged after the state we resume from, so the log reads as one uninterrupted run."""
-    if path.exists():
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        _write_metrics(path, [r for r in rows if r["step"] <= step])
-
-
 def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False,
           progress: ProgressFn | None = None) -> list[Path]:
     """Train per `config`; returns the run's HF exports (RUN/checkpoints/step-*), oldest first."""
@@ -131,7 +120,6 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
             model.to(device)
         optimizers = build_optimizers(model, config.optimizer)
         loader = MixtureLoader(stages, tokenizer, config.seq_len, config.data.seed)
-        metrics = run / "metrics.jsonl"
 
         step = tokens = 0
         found = checkpointing.find_resumable(run) if resume else None
@@ -141,7 +129,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
             loader.load_state_dict(state["data"])
             step, tokens = state["step"], state["tokens"]
         if rank == 0:
-            _resume_metrics(metrics, step)  # also clears the log of an earlier attempt that saved no state
+            truncate_metrics(run, step)  # also clears the log of an earlier attempt that saved no state
             write_text(run / "config.yaml", yaml.safe_dump(as_dict(config), sort_keys=False))
 
         fingerprint = parent.fingerprint()
@@ -191,8 +179,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
                    "lr": lr, "grad_norm": grad_norm.item(),
                    "tokens_per_s": config.tokens_per_step / (time.perf_counter() - t0)}
             if rank == 0 and (step % config.log_every == 0 or step == total):
-                with open(metrics, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+                append_metrics(run, row)
                 if progress:
                     progress(row, total)
             if step % config.checkpoint.every == 0 or step == total:

@@ -14,7 +14,7 @@ from importlib.metadata import version
 import typer
 
 from growth.foundation.errors import GrowbenchError
-from suite.cli import env, evaluate, grow, merge, pipeline, results, train
+from suite.cli import env, evaluate, grow, merge, pipeline, report, results, train
 from suite.cli.console import console, err_console
 
 app = typer.Typer(name="growbench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -28,12 +28,17 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                            help="Print the version and exit.")) -> None:
+def _root(ctx: typer.Context,
+          show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                            help="Print the version and exit."),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Show what libraries print (lm-eval, "
+                                       "transformers, vLLM); by default the pipeline sends it to its log file.")
+          ) -> None:
     """Evaluation-driven model growth."""
+    ctx.obj = {"verbose": verbose}
 
 
-for _module in (env, grow, train, evaluate, merge, results, pipeline):
+for _module in (env, grow, train, evaluate, merge, results, report, pipeline):
     _module.register(app)
 
 

@@ -10,7 +10,8 @@ import typer
 from suite.cli import options
 
 
-def pipeline(config: str = typer.Option("tiny", "--config", help="Shipped pipeline name (tiny, "
+def pipeline(ctx: typer.Context,
+             config: str = typer.Option("tiny", "--config", help="Shipped pipeline name (tiny, "
                                         "openseek-mid-v1) or a pipeline YAML file."),
              workdir: Optional[Path] = typer.Option(None, help="Where every step's outputs go "
                                                     "(default runs/<config name>)."),
@@ -34,7 +35,7 @@ def pipeline(config: str = typer.Option("tiny", "--config", help="Shipped pipeli
     store = Store(db)
     work = workdir or Path("runs") / cfg.name
     out = run_pipeline(cfg, work, store, data_dir=mirror, start=start, only=only,
-                       log=typer.echo)
+                       verbose=bool((ctx.obj or {}).get("verbose")))
     report = out.get("report")
     if report:
         typer.echo(report["table"])
@@ -44,6 +45,8 @@ def pipeline(config: str = typer.Option("tiny", "--config", help="Shipped pipeli
         typer.echo(f"leaderboard: {report['leaderboard']}; plots: {', '.join(plots)}")
         if "regress" in report:
             typer.echo(f"regress vs reported: {report['regress']['json']}")
+        if "page" in report:
+            typer.echo(f"report: {report['page']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -18,10 +18,10 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from growth.checkpoint import Checkpoint
 from growth.foundation.errors import ConfigError, GrowbenchError
+from growth.foundation.terminal import terminal
 from suite.eval.evaluate import BenchmarkResult, EvalOptions, Evaluator
 from suite.store import Store
 
@@ -95,18 +95,20 @@ def sweep(patterns: list[str], options: EvalOptions, *, store: Store | None = No
     index, count = parse_shard(shard)
     checkpoints = find_checkpoints(patterns)[index::count]
     report = SweepReport(checkpoints)
-    with Evaluator(options, store or Store()) as evaluator, _progress(show_progress) as bar:
-        task = bar.add_task("sweep", total=len(checkpoints) * len(evaluator.benchmarks))
+    term = terminal()
+    with Evaluator(options, store or Store()) as evaluator, term.progress(enabled=show_progress) as bar:
+        task = bar.add_task(f"{len(checkpoints)} models x {len(evaluator.benchmarks)} benchmarks",
+                            total=len(checkpoints) * len(evaluator.benchmarks))
         for path in checkpoints:
             label = path.name if step_of(path) is None else f"{path.parent.parent.name}/{path.name}"
 
             def notify(event: BenchmarkResult | str, label: str = label) -> None:
                 if isinstance(event, str):
-                    bar.update(task, description=f"{label}: {event}")
+                    bar.update(task, description=f"{label} x {event}")
                 else:
                     bar.advance(task)
                     if event.status in ("failed", "unavailable", "busy"):
-                        bar.console.print(f"{label} {event.benchmark}: {event.status} ({event.error})")
+                        term.say(f"{label} {event.benchmark}: {event.status} ({event.error})")
 
             try:
                 Checkpoint.open(path)
@@ -115,14 +117,7 @@ def sweep(patterns: list[str], options: EvalOptions, *, store: Store | None = No
                 failed = [BenchmarkResult(str(path), b.key, "failed", error=str(e)) for b in evaluator.benchmarks]
                 report.results += failed
                 bar.advance(task, len(failed))
-                bar.console.print(f"{label}: failed ({e})")
+                term.say(f"{label}: failed ({e})")
         report.engine_loads = evaluator.engine_loads
     return report
 
-
-def _progress(enabled: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), disable=not enabled)

@@ -7,6 +7,10 @@ Every step writes its outputs under one work dir and, once they are complete, a 
 a hash of the config sections it depends on (chained through the steps before it). A step whose marker matches is
 skipped, so a re-run after a crash continues where it stopped: training resumes from its last complete state, the
 sweep skips finished eval jobs (the store keeps them), and half-written outputs are never published.
+
+The console gets one line per step (and a progress display with ETA while a long step runs on a terminal); what
+lm-eval, transformers, vLLM and the rest print goes to `<workdir>/pipeline.log` (growth/foundation/terminal.py),
+unless `verbose` (growbench -v). The last step writes the report page `<workdir>/report/report.html`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, Callable
 from growth.foundation.atomic import write_json, write_text
 from growth.foundation.config import merged
 from growth.foundation.errors import ConfigError
+from growth.foundation.terminal import capture, terminal
 from suite.pipeline.config import PipelineConfig
 from suite.store import Store
 
@@ -98,13 +103,26 @@ def train_config(ctx: Context) -> Any:
 
 
 def step_train(ctx: Context) -> dict[str, Any]:
+    from training.metrics import read_metrics
     from training.trainer import train
 
     run = ctx.path("train")
     resume = (run / "state").is_dir() and any((run / "state").iterdir())
     if resume:
         ctx.log("resuming training from its last complete checkpoint")
-    exports = train(train_config(ctx), run, resume=resume)
+    config = train_config(ctx)
+    with terminal().progress() as bar:
+        task = bar.add_task("[train]", total=None)
+
+        def progress(row: dict[str, Any], total: int) -> None:
+            bar.update(task, completed=row["step"], total=total,
+                       description=f"[train] {row['stage']} loss {row['loss']:.3f}")
+
+        exports = train(config, run, resume=resume, progress=progress)
+    last = read_metrics(run)[-1:]
+    if last:
+        ctx.log(f"  {last[0]['step']} steps, {last[0]['tokens']:,} tokens, loss {last[0]['loss']:.3f}; "
+                f"{len(exports)} checkpoints")
     return {"run_dir": str(run), "checkpoints": [str(p) for p in exports]}
 
 
@@ -115,9 +133,19 @@ def step_sweep(ctx: Context) -> dict[str, Any]:
     if ctx.config.eval.seed_model:
         paths = [ctx.outputs["seed"]["path"], ctx.outputs["grow"]["path"], *paths]
     report = sweep(paths, ctx.eval_options(), store=ctx.store)
+    jobs = log_jobs(ctx, report)
+    return {"checkpoints": len(report.checkpoints), "engine_loads": report.engine_loads, "jobs": jobs}
+
+
+def log_jobs(ctx: Context, report: Any) -> dict[str, int]:
+    """One summary line of a sweep: models x benchmarks and how the jobs ended."""
     statuses = [r.status for r in report.results]
-    return {"checkpoints": len(report.checkpoints), "engine_loads": report.engine_loads,
-            "jobs": {s: statuses.count(s) for s in sorted(set(statuses))}}
+    jobs = {s: statuses.count(s) for s in sorted(set(statuses))}
+    benchmarks = len({r.benchmark for r in report.results})
+    models = len(report.checkpoints)
+    ctx.log(f"  {models} model{'s' * (models != 1)} x {benchmarks} benchmarks ({ctx.suite}): "
+            + ", ".join(f"{n} {s}" for s, n in jobs.items()))
+    return jobs
 
 
 def step_select(ctx: Context) -> dict[str, Any]:
@@ -149,6 +177,7 @@ def step_evaluate(ctx: Context) -> dict[str, Any]:
     from suite.eval.sweep import sweep
 
     report = sweep([ctx.outputs["build"]["path"]], ctx.eval_options(), store=ctx.store)
+    log_jobs(ctx, report)
     return {"results": {r.benchmark: r.score for r in report.results}}
 
 
@@ -157,6 +186,7 @@ def step_report(ctx: Context) -> dict[str, Any]:
     from results.leaderboard_format import render
     from results.plots import plot_compare, plot_run
     from results.regress import regress, to_junit
+    from results.report import ReportOptions, write_report
     from results.reported_scores import load_reported
 
     out = ctx.path("report")
@@ -177,6 +207,9 @@ def step_report(ctx: Context) -> dict[str, Any]:
         write_json(out / "regress.json", rep.to_dict())
         write_text(out / "regress.xml", to_junit(rep))
         outputs["regress"] = {"json": str(out / "regress.json"), "passed": rep.passed}
+    options = ReportOptions(run=ctx.name("train"), suite=ctx.suite, reported=reported.name if comparable else None,
+                            abs_tol=ctx.config.report.abs_tol, z=ctx.config.report.z)
+    outputs["page"] = str(write_report(ctx.store, out / "report.html", options))
     return outputs
 
 
@@ -216,10 +249,16 @@ def steps_to_run(start: str | None, only: str | None) -> list[str]:
     return list(STEPS[STEPS.index(start):]) if start else list(STEPS)
 
 
+def say(line: str) -> None:
+    """The pipeline's own lines: on the user's terminal, also while a step's third-party output is captured."""
+    terminal().say(line)
+
+
 def run_pipeline(config: PipelineConfig, workdir: Path, store: Store, *, data_dir: Path | None = None,
-                 start: str | None = None, only: str | None = None,
-                 log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
-    """Run (or continue) the pipeline; returns every step's outputs. `start`/`only` force those steps to rerun."""
+                 start: str | None = None, only: str | None = None, log: Callable[[str], None] = say,
+                 verbose: bool = False) -> dict[str, dict[str, Any]]:
+    """Run (or continue) the pipeline; returns every step's outputs. `start`/`only` force those steps to rerun.
+    Third-party output of each step goes to `<workdir>/pipeline.log` unless `verbose`."""
     import time
 
     selected = steps_to_run(start, only)
@@ -228,6 +267,9 @@ def run_pipeline(config: PipelineConfig, workdir: Path, store: Store, *, data_di
     hashes = step_hashes(config, ctx.suite)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     write_text(ctx.path("pipeline.yaml"), Path(config.source).read_text() if config.source else "")
+    log_file = ctx.path("pipeline.log")
+    if not verbose:
+        log(f"pipeline {config.name} in {ctx.workdir}; library output goes to {log_file} (growbench -v shows it)")
     for step in STEPS[: STEPS.index(selected[-1]) + 1]:
         done = read_marker(ctx.workdir, step)
         fresh = done is not None and done["hash"] == hashes[step]
@@ -241,7 +283,13 @@ def run_pipeline(config: PipelineConfig, workdir: Path, store: Store, *, data_di
             continue
         log(f"[{step}] running")
         t = time.perf_counter()
-        outputs = RUNNERS[step](ctx)
+        try:
+            with capture(log_file, verbose=verbose, header=f"[{step}]"):
+                outputs = RUNNERS[step](ctx)
+        except BaseException:
+            if not verbose:
+                log(f"[{step}] failed; library output of the step is in {log_file}")
+            raise
         outputs["seconds"] = round(time.perf_counter() - t, 1)
         ctx.outputs[step] = outputs
         write_json(marker(ctx.workdir, step), {"hash": hashes[step], "outputs": outputs})

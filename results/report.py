@@ -1,0 +1,335 @@
+"""The report page: one self-contained HTML file that tells a training run's story from the store.
+
+    growbench report runs/tiny/report/report.html --run tiny-train
+
+It holds the card-style leaderboard of every evaluated model of the run's lineage (results/leaderboard.py), the
+score-vs-step plots with the merge marked and the training loss and lr from the run's metrics.jsonl
+(results/plots.py), the lineage seed -> grown -> checkpoints -> merged with the merge weights (models.parents and
+merge.json in the store), and the regression table of each merged model (results/regress.py) against the reported
+card when the suites match, else against the run's last checkpoint. The page needs no network: CSS is inline, plots
+are inline SVG, there is no script, and a Content-Security-Policy forbids every fetch. It is written atomically.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from growth.foundation.atomic import write_text
+from results.leaderboard import build_leaderboard, format_tokens
+from results.leaderboard_format import to_html
+from results.measured import picked_scores
+from results.regress import RegressReport, regress
+from results.reported_scores import ReportedSet, load_reported
+from suite.store import Store
+from suite.store.queries import ResultsError, reading
+
+esc = html.escape
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    run: str | None = None
+    """Training run id (models.training_run); None: the most recently registered run."""
+    suite: str | None = None
+    """Suite whose runs count; None: the suite most of the run's checkpoints were evaluated in."""
+    reported: str | None = None
+    """Reported set shown beside the measured models and used as the regression reference, when its suite matches."""
+    pick: str = "latest"
+    """Which finished run counts per model and benchmark: latest or best."""
+    abs_tol: float = 1.0
+    """Regression check: always accept |delta| up to this many points."""
+    z: float = 2.0
+    """Regression check: also accept |delta| up to z x stderr."""
+
+
+@dataclass
+class Lineage:
+    """A training run's family: `ancestors` (oldest generation first: seed, then grown), its checkpoints by
+    step, and the merged models built from them."""
+
+    run: str
+    ancestors: list[list[dict[str, Any]]]
+    checkpoints: list[dict[str, Any]]
+    merged: list[dict[str, Any]]
+    weights: dict[str, dict[str, float]] = field(default_factory=dict)  # merged id -> {parent id: weight}
+
+    def models(self) -> list[dict[str, Any]]:
+        return [m for generation in self.ancestors for m in generation] + self.checkpoints + self.merged
+
+
+def _clean(model: dict[str, Any]) -> dict[str, Any]:
+    """A store row with pandas' NaN turned back into None and JSON columns parsed."""
+    row = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in model.items()}
+    for key in ("parents", "merge", "growth"):
+        row[key] = json.loads(row[key]) if isinstance(row.get(key), str) else row.get(key)
+    row["parents"] = row["parents"] or []
+    return row
+
+
+def find_lineage(store: Store, run: str | None) -> Lineage:
+    """The run's checkpoints, their ancestors and the merges built from them (every model of the store is read
+    once; stores hold thousands of models, not millions)."""
+    models = [_clean(m) for m in store.find_models("*")]
+    runs = {m["training_run"]: m["registered_at"] for m in models if m["training_run"]}
+    if not runs:
+        raise ResultsError(f"no training run in the results database {store.path}; run `growbench pipeline` or "
+                           "`growbench train` and `growbench sweep` first")
+    if run is None:
+        run = max(runs, key=lambda r: runs[r])
+    elif run not in runs:
+        import difflib
+
+        close = difflib.get_close_matches(run, list(runs), n=3, cutoff=0.4)
+        raise ResultsError(f"no training run {run!r} in {store.path}; "
+                           + (f"did you mean {' or '.join(close)}?" if close else f"runs: {', '.join(sorted(runs))}"))
+    by_id = {m["model_id"]: m for m in models}
+    checkpoints = sorted((m for m in models if m["training_run"] == run and m["step"] is not None),
+                         key=lambda m: m["step"])
+    ids = {m["model_id"] for m in checkpoints}
+    ancestors, seen = [], set(ids)
+    generation = {p for m in checkpoints for p in m["parents"]} - seen
+    while generation:
+        known = [by_id[p] for p in sorted(generation) if p in by_id]
+        if not known:
+            break
+        ancestors.insert(0, known)
+        seen |= generation
+        generation = {p for m in known for p in m["parents"]} - seen
+    merged = [m for m in models if m["kind"] == "merged" and ids & set(m["parents"])]
+    weights = {m["model_id"]: {s["fingerprint"]: s.get("weight") for s in (m["merge"] or {}).get("models", [])}
+               for m in merged}
+    return Lineage(run, ancestors, checkpoints, merged, weights)
+
+
+def _suite_of(store: Store, lineage: Lineage, pick: str) -> str:
+    with reading(store) as con:
+        picked = picked_scores(con, [m["model_id"] for m in lineage.checkpoints], pick=pick,
+                               columns=("suite",))
+    suites = Counter(r["suite"] for r in picked)
+    if not suites:
+        raise ResultsError(f"the checkpoints of training run {lineage.run!r} have no finished evaluation runs; "
+                           "run `growbench sweep` on them first")
+    return suites.most_common(1)[0][0]
+
+
+# --- sections ----------------------------------------------------------------------------------------------------
+
+def _figure(make: Any) -> str:
+    """An inline SVG plot, or the reason there is none."""
+    from results.plots import svg
+
+    try:
+        return f'<div class="plot">{svg(make())}</div>'
+    except ResultsError as e:
+        return f'<p class="note">{esc(str(e))}</p>'
+
+
+def _training_section(lineage: Lineage) -> str:
+    from results.plots import training_figure
+    from training.metrics import FILENAME, read_metrics
+
+    if not lineage.checkpoints:
+        return '<p class="note">no checkpoints</p>'
+    run_dir = Path(lineage.checkpoints[-1]["path"]).parent.parent
+    metrics = read_metrics(run_dir)
+    if not metrics:
+        return f'<p class="note">no {FILENAME} in {esc(str(run_dir))} (the run folder moved or logged nothing)</p>'
+    parents = {p for w in lineage.weights.values() for p in w}
+    steps = [m["step"] for m in lineage.checkpoints]
+    merged = [m["step"] for m in lineage.checkpoints if m["model_id"] in parents]
+    last = metrics[-1]
+    summary = (f'<p>{last["step"]:,} steps, {format_tokens(last["tokens"])} tokens; loss {metrics[0]["loss"]:.3f} '
+               f'&rarr; {last["loss"]:.3f}; from <code>{esc(str(run_dir / FILENAME))}</code></p>')
+    return summary + _figure(lambda: training_figure(metrics, run=lineage.run, checkpoints=steps, merged=merged))
+
+
+def _node(m: dict[str, Any], weight: float | None = None, parents: str = "") -> str:
+    facts = [m["kind"] or "model", f'id {m["model_id"][:10]}']
+    if m["step"] is not None:
+        facts.append(f'step {m["step"]:,}')
+    if m["tokens"]:
+        facts.append(f'{format_tokens(m["tokens"])} tokens')
+    growth = m.get("growth") or {}
+    if growth.get("num_parameters"):
+        facts.append(f'plan {growth.get("plan_name")}: {growth["source"]["num_parameters"]:,} &rarr; '
+                     f'{growth["num_parameters"]:,} parameters')
+    marked = ' merged-parent' if weight is not None else ''
+    badge = f'<span class="weight">weight {weight:g}</span>' if weight is not None else ''
+    return (f'<div class="node{marked}"><b>{esc(m["name"] or m["model_id"][:10])}</b>{badge}'
+            f'<small>{" · ".join(facts)}</small>{parents}</div>')
+
+
+def _lineage_section(lineage: Lineage) -> str:
+    names = {m["model_id"]: m["name"] for m in lineage.models()}
+    used: dict[str, float] = {}
+    for w in lineage.weights.values():
+        for pid, weight in w.items():
+            used[pid] = weight if weight is not None else float("nan")
+    columns = [(" / ".join(sorted({m["kind"] or "model" for m in gen})), [_node(m) for m in gen])
+               for gen in lineage.ancestors]
+    columns.append((f"checkpoints ({lineage.run})", [_node(m, used.get(m["model_id"])) for m in lineage.checkpoints]))
+    if lineage.merged:
+        merged = []
+        for m in lineage.merged:
+            terms = " + ".join(f"{w:g} &times; {esc(names.get(pid) or pid[:10])}"
+                               for pid, w in lineage.weights[m["model_id"]].items() if w is not None)
+            merged.append(_node(m, parents=f'<small class="recipe">= {terms}</small>' if terms else ""))
+        columns.append(("merged", merged))
+    stages = '<div class="arrow">&rarr;</div>'.join(
+        f'<div class="stage"><h3>{esc(title)}</h3>{"".join(nodes)}</div>' for title, nodes in columns)
+    return f'<div class="lineage">{stages}</div>'
+
+
+def _regress_table(report: RegressReport) -> str:
+    def num(v: float | None, fmt: str = "{:.2f}") -> str:
+        return "—" if v is None else fmt.format(v)
+
+    rows = "".join(
+        f'<tr class="{c.status}"><td>{esc(c.benchmark)}</td><td>{num(c.measured)}</td><td>{num(c.reference)}</td>'
+        f'<td>{num(c.delta, "{:+.2f}")}</td><td>{num(c.stderr)}</td><td>{num(c.z)}</td><td>{num(c.threshold)}</td>'
+        f'<td class="status">{c.status}</td><td>{esc(c.settings)}</td></tr>' for c in report.results)
+    verdict = "all within tolerance" if report.passed else "regression: " + ", ".join(
+        f"{c.benchmark} ({c.delta:+.2f})" for c in report.results if c.status == "fail")
+    return (f'<h3>{esc(report.model)} vs {esc(report.against)}</h3>'
+            f'<p>|delta| &le; max({report.abs_tol:g}, {report.z:g} &times; stderr) passes; '
+            f'<b class="{"pass" if report.passed else "fail"}">{esc(verdict)}</b></p>'
+            '<table><thead><tr><th>benchmark</th><th>measured</th><th>reference</th><th>delta</th><th>stderr</th>'
+            f'<th>z</th><th>threshold</th><th>status</th><th>settings</th></tr></thead><tbody>{rows}</tbody></table>')
+
+
+def _regress_section(store: Store, lineage: Lineage, suite: str, reported: ReportedSet | None,
+                     options: ReportOptions) -> str:
+    subjects = lineage.merged or lineage.checkpoints[-1:]
+    if reported is not None:
+        against = f"reported:{reported.name}"
+    elif lineage.merged and lineage.checkpoints:
+        against = f"model:{lineage.checkpoints[-1]['model_id']}"
+    else:
+        return '<p class="note">no merged model and no reported set for this suite: nothing to check</p>'
+    parts = []
+    for m in subjects:
+        try:
+            rep = regress(store, m["model_id"], against, abs_tol=options.abs_tol, z=options.z, pick=options.pick,
+                          suite=suite, allow_mismatch=True)
+        except ResultsError as e:
+            parts.append(f'<p class="note">{esc(m["name"] or "")}: {esc(str(e))}</p>')
+            continue
+        parts.append(_regress_table(rep))
+        if rep.mismatches:
+            parts.append(f'<p class="note">compared despite unlike settings: {esc("; ".join(rep.mismatches))}</p>')
+    return "".join(parts)
+
+
+# --- the page ----------------------------------------------------------------------------------------------------
+
+CSS = """
+:root { --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --card: #ffffff; --bg: #f6f8fa; --accent: #0969da; }
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--ink);
+       font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+header, main, footer { max-width: 1280px; margin: 0 auto; padding: 16px 24px; }
+header h1 { margin: 8px 0 4px; font-size: 24px; }
+.sub { color: var(--muted); margin: 0; }
+.facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 8px; margin: 14px 0 0; }
+.facts div { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px; }
+.facts dt { color: var(--muted); font-size: 12px; } .facts dd { margin: 0; font-weight: 600; word-break: break-all; }
+section.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 4px 20px 16px;
+               margin: 0 0 18px; }
+h2 { font-size: 18px; border-bottom: 1px solid var(--line); padding-bottom: 6px; }
+h3 { font-size: 14px; margin: 14px 0 6px; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
+th:first-child, td:first-child { text-align: left; }
+thead th { background: var(--bg); }
+#leaderboard ul, .note { color: var(--muted); font-size: 13px; }
+.plot svg { width: 100%; height: auto; }
+.lineage { display: flex; align-items: flex-start; gap: 8px; overflow-x: auto; padding-bottom: 6px; }
+.stage { min-width: 190px; } .stage h3 { color: var(--muted); text-transform: uppercase; font-size: 12px; }
+.arrow { align-self: center; font-size: 22px; color: var(--muted); }
+.node { border: 1px solid var(--line); border-radius: 8px; padding: 6px 10px; margin: 0 0 6px; background: var(--bg); }
+.node b { display: block; } .node small { display: block; color: var(--muted); }
+.node.merged-parent { border-color: var(--accent); box-shadow: inset 3px 0 0 var(--accent); }
+.weight { float: right; color: var(--accent); font-size: 12px; font-weight: 600; }
+.recipe { margin-top: 4px; }
+tr.fail td, b.fail { color: #cf222e; } tr.pass .status, b.pass { color: #1a7f37; } tr.missing td { color: var(--muted); }
+code { font-size: 12px; }
+"""
+
+
+def render_report(store: Store, options: ReportOptions = ReportOptions()) -> str:
+    """The page as one HTML string; raises ResultsError when the store lacks the run or its evaluations."""
+    from importlib.metadata import version
+
+    from results.plots import compare_figure, run_figure
+
+    lineage = find_lineage(store, options.run)
+    suite = options.suite or _suite_of(store, lineage, options.pick)
+    reported = load_reported(options.reported) if options.reported else None
+    notes = []
+    if reported is not None and reported.suite not in (None, suite):
+        notes.append(f"The reported set {reported.name} is for suite {reported.suite}, these runs are in {suite}: "
+                     "it is left out of the leaderboard and the regression check.")
+        reported = None
+    with reading(store) as con:
+        evaluated = {r["model_id"] for r in picked_scores(con, [m["model_id"] for m in lineage.models()],
+                                                          suite=suite, pick=options.pick, columns=("model_id",))}
+    shown = [m["model_id"] for m in lineage.models() if m["model_id"] in evaluated]
+    board = build_leaderboard(store, reported=reported, models=shown or None, suite=suite, pick=options.pick)
+    subject = (lineage.merged or lineage.checkpoints)[-1]
+    scores = _figure(lambda: run_figure(store, lineage.run, suite=suite, pick=options.pick))
+    if reported is not None and subject["model_id"] in evaluated:
+        scores += _figure(lambda: compare_figure(store, subject["model_id"], reported, suite=suite, pick=options.pick))
+    last = lineage.checkpoints[-1] if lineage.checkpoints else {}
+    facts = [("training run", lineage.run), ("suite", suite), ("checkpoints", str(len(lineage.checkpoints))),
+             ("tokens trained", format_tokens(last.get("tokens")) or "—"),
+             ("merged models", ", ".join(m["name"] for m in lineage.merged) or "none"),
+             ("database", str(store.path.absolute()))]
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sections = [
+        ("leaderboard", "Leaderboard", f'<div class="scroll">{to_html(board)}</div>'),
+        ("scores", "Scores by step (merge marked)", scores),
+        ("training", "Training loss and learning rate", _training_section(lineage)),
+        ("lineage", "Lineage", _lineage_section(lineage)),
+        ("regress", "Regression check", _regress_section(store, lineage, suite, reported, options)),
+    ]
+    body = "\n".join(f'<section class="card" id="{key}"><h2>{title}</h2>\n{content}\n</section>'
+                     for key, title, content in sections)
+    facts_html = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts)
+    notes_html = "".join(f'<p class="note">{esc(n)}</p>' for n in notes)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>growbench report: {esc(lineage.run)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<header>
+<h1>growbench report: {esc(lineage.run)}</h1>
+<p class="sub">{options.pick} finished run per model and benchmark · generated {generated} · growbench {version("growbench")}</p>
+<dl class="facts">{facts_html}</dl>
+{notes_html}
+</header>
+<main>
+{body}
+</main>
+<footer class="note">Written by <code>growbench report</code> from the results database; the page loads nothing from
+the network.</footer>
+</body>
+</html>
+"""
+
+
+def write_report(store: Store, out: str | Path, options: ReportOptions = ReportOptions()) -> Path:
+    """Render the page and write it atomically to `out`."""
+    return write_text(out, render_report(store, options))
