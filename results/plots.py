@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,15 @@ def _save(fig: Any, out: str | Path) -> Path:
 
 
 def svg(fig: Any) -> str:
-    """The figure as an inline `<svg>` element: text kept as text (searchable, small), no date, stable ids."""
+    """The figure as an inline `<svg>` element: text kept as text (searchable, small), stable ids, and no RDF
+    metadata block (its vocabulary URLs are noise in a page that must reference nothing)."""
     from matplotlib import rc_context
 
     buf = io.StringIO()
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": "growbench"}):
         fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
 
 
 def _tokens_axis(ax: Any, per_step: float) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +55,3 @@ def add_run(store: Store, model_id: str, benchmark: str, value: float | None, st
              "n": 10, "is_primary": False}])
     return run
 
-
-def run_cli(monkeypatch: Any, *args: str) -> int:
-    """Run `growbench ARGS` in-process through the console entry point; returns its exit code."""
-    from suite.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["growbench", *args])
-    try:
-        main()
-    except SystemExit as e:
-        return e.code
-    return 0

@@ -135,16 +135,11 @@ def test_failure_midway_leaves_nothing_and_existing_output_untouched(tiny_model,
     (["grow", "{src}", "{out}", "--plan", "{bad_plan}"], "integer >= 2"),
     (["grow", "{src}", "{out}", "--plan", "{depth_plan}"], "outside the model's layers"),
 ])
-def test_cli_errors_are_one_line_exit_2(tiny_model, tmp_path, args, match, capsys, monkeypatch):
-    from suite.cli import main
-
+def test_cli_errors_are_one_line_exit_2(tiny_model, tmp_path, args, match, capsys, cli):
     paths = {"missing": tmp_path / "missing", "out": tmp_path / "out", "src": tiny_model,
              "bad_plan": write_plan(tmp_path / "bad.yaml", {"op": "width", "factor": 1.5}),
              "depth_plan": write_plan(tmp_path / "d.yaml", {"op": "depth", "start": 2, "end": 9})}
-    monkeypatch.setattr(sys, "argv", ["growbench", *(a.format(**paths) for a in args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    assert exit_info.value.code == 2
+    assert cli(*(a.format(**paths) for a in args)) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and match in lines[0], lines
     assert _leftovers(tmp_path, "out") == []

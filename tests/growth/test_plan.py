@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from growth.architecture import available, load
 from growth.foundation.errors import ConfigError, PlanError
@@ -35,16 +33,11 @@ def test_card_accounting_on_meta_device():
     assert config["max_window_layers"] == 56
 
 
-def test_dry_run_command_prints_the_card_numbers():
-    from suite.cli import grow
-
-    app = typer.Typer()
-    grow.register(app)
-    app.command("noop")(lambda: None)  # a second command keeps `grow` a subcommand
-    result = CliRunner().invoke(app, ["grow", "--dry-run", "--config", str(QWEN3_4B), "--plan", "openseek-mid-v1"])
-    assert result.exit_code == 0, result.output
-    assert "4,022,468,096 -> 7,101,021,696 -> 10,613,858,816" in result.output
-    grown_config = json.loads(result.output[result.output.index("{"):])
+def test_dry_run_command_prints_the_card_numbers(cli, capsys):
+    assert cli("grow", "--dry-run", "--config", str(QWEN3_4B), "--plan", "openseek-mid-v1") == 0
+    output = capsys.readouterr().out
+    assert "4,022,468,096 -> 7,101,021,696 -> 10,613,858,816" in output
+    grown_config = json.loads(output[output.index("{"):])
     assert grown_config["num_hidden_layers"] == 56 and grown_config["intermediate_size"] == 19456
 
 
@@ -101,23 +94,19 @@ def test_unknown_architecture():
         plan_growth({"model_type": "gpt2", "n_layer": 2}, "openseek-mid-v1")
 
 
-def test_dry_run_from_a_checkpoint_reads_no_weights(tiny_model, tmp_path, monkeypatch):
+def test_dry_run_from_a_checkpoint_reads_no_weights(tiny_model, tmp_path, monkeypatch, cli, capsys):
     from growth.checkpoint import Checkpoint
-    from suite.cli import grow
 
     def no_reads(self, name):
         raise AssertionError(f"dry run read {name}")
 
     monkeypatch.setattr(Checkpoint, "read", no_reads)
-    app = typer.Typer()
-    grow.register(app)
-    app.command("noop")(lambda: None)
     plan = tmp_path / "p.yaml"
     plan.write_text("steps: [{op: untie}, {op: width, factor: 2, snr_db: 10}, {op: depth, start: 1, end: 3}]\n")
-    result = CliRunner().invoke(app, ["grow", str(tiny_model), "--dry-run", "--show-ops", "--plan", str(plan)])
-    assert result.exit_code == 0, result.output
-    assert "722,304 -> 853,376 -> 1,246,592 -> 1,738,752" in result.output
-    assert "split_columns(layer=3, d=256, d_new=512, noise=hypercloning, snr_db=10)" in result.output
+    assert cli("grow", str(tiny_model), "--dry-run", "--show-ops", "--plan", str(plan)) == 0
+    output = capsys.readouterr().out
+    assert "722,304 -> 853,376 -> 1,246,592 -> 1,738,752" in output
+    assert "split_columns(layer=3, d=256, d_new=512, noise=hypercloning, snr_db=10)" in output
     assert "model.layers.5.mlp.down_proj.weight [128, 512] float32 = copy <- model.layers.3.mlp.down_proj" \
-        in result.output
+        in output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]

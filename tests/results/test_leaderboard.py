@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from results_store import add_model, add_run, run_cli
+from results_store import add_model, add_run
 
 from results.leaderboard import build_leaderboard, format_tokens, mark_row
 from results.leaderboard_format import render, to_markdown
@@ -98,18 +98,17 @@ def test_mark_row_and_token_format() -> None:
     assert [format_tokens(t) for t in (2e12, 1.36e12, 5e8, None)] == ["2T", "1.36T", "500M", None]
 
 
-def test_cli_writes_atomically(db: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                               capsys: pytest.CaptureFixture) -> None:
+def test_cli_writes_atomically(db: Store, tmp_path: Path, cli, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "board" / "lb.csv"
-    assert run_cli(monkeypatch, "leaderboard", "--db", str(db.path), "-m", "alpha", "-m", "b*", "--format", "csv",
-                "--out", str(out)) == 0
+    assert cli("leaderboard", "--db", str(db.path), "-m", "alpha", "-m", "b*", "--format", "csv",
+               "--out", str(out)) == 0
     assert out.read_text() == render(build_leaderboard(db, models=["alpha", "beta"]), "csv")
     assert [p.name for p in out.parent.iterdir()] == ["lb.csv"]
-    assert run_cli(monkeypatch, "leaderboard", "--reported", "openseek-mid-v1") == 0
+    assert cli("leaderboard", "--reported", "openseek-mid-v1") == 0
     assert "| **Avg All** | 61.88 |" in capsys.readouterr().out
 
 
-def test_errors_are_one_line_exit_2(db: Store, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_errors_are_one_line_exit_2(db: Store, store: Store, tmp_path: Path, cli,
                                     capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(ResultsError, match="did you mean alpha"):
         build_leaderboard(db, models=["alpah"])
@@ -119,7 +118,7 @@ def test_errors_are_one_line_exit_2(db: Store, store: Store, tmp_path: Path, mon
     with pytest.raises(ResultsError, match="has no finished evaluation runs"):
         build_leaderboard(store)
     capsys.readouterr()
-    assert run_cli(monkeypatch, "leaderboard", "--db", str(db.path), "-m", "gamm") == 2
+    assert cli("leaderboard", "--db", str(db.path), "-m", "gamm") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no model 'gamm'") and "did you mean gamma" in err and err.count("\n") == 1
     bad = tmp_path / "partial.yaml"
@@ -127,7 +126,7 @@ def test_errors_are_one_line_exit_2(db: Store, store: Store, tmp_path: Path, mon
     card["benchmarks"] = [b for b in card["benchmarks"] if b["key"] != "mbpp"]
     card["averages"] = []
     bad.write_text(yaml.safe_dump(card))
-    assert run_cli(monkeypatch, "leaderboard", "--reported", str(bad)) == 2
+    assert cli("leaderboard", "--reported", str(bad)) == 2
     assert "missing benchmark(s) mbpp of suite openseek-mid-v1" in capsys.readouterr().err
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.image import imread
-from results_store import add_model, add_run, run_cli
+from results_store import add_model, add_run
 
 from results.plots import plot_compare, plot_run
 from results.reported_scores import load_reported
@@ -55,12 +55,11 @@ def test_compare_plot(db: Store, tmp_path: Path) -> None:
     _png(plot_compare(db, "merged-final", load_reported("openseek-mid-v1"), tmp_path / "cmp.png"))
 
 
-def test_plot_errors(db: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                     capsys: pytest.CaptureFixture) -> None:
+def test_plot_errors(db: Store, tmp_path: Path, cli, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(ResultsError, match="no checkpoints of training run 'r2' in .*; did you mean r1"):
         plot_run(db, "r2", tmp_path / "x.png")
     with pytest.raises(ResultsError, match="no model 'merged-fnial'.*did you mean merged-final"):
         plot_compare(db, "merged-fnial", load_reported("openseek-mid-v1"), tmp_path / "x.png")
-    assert run_cli(monkeypatch, "plot", "run", "r9", "--out", str(tmp_path / "x.png"), "--db", str(db.path)) == 2
+    assert cli("plot", "run", "r9", "--out", str(tmp_path / "x.png"), "--db", str(db.path)) == 2
     assert "no checkpoints of training run 'r9'" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()

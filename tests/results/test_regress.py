@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from results_store import add_model, add_run, run_cli
+from results_store import add_model, add_run
 
 from results.regress import regress, to_junit
 from suite.store import Store
@@ -100,14 +100,13 @@ def test_junit_and_json(db: Store) -> None:
     assert data["passed"] is False and json.loads(json.dumps(data))["results"][0]["benchmark"] == "mmlu"
 
 
-def test_cli_exit_codes(db: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                        capsys: pytest.CaptureFixture) -> None:
+def test_cli_exit_codes(db: Store, tmp_path: Path, cli, capsys: pytest.CaptureFixture) -> None:
     base = ["regress", "--db", str(db.path), "--against", "reported:openseek-mid-v1"]
-    assert run_cli(monkeypatch, *base, "--model", "good", "--json", str(tmp_path / "r.json")) == 0
+    assert cli(*base, "--model", "good", "--json", str(tmp_path / "r.json")) == 0
     assert json.loads((tmp_path / "r.json").read_text())["passed"] is True
-    assert run_cli(monkeypatch, *base, "--model", "bad", "--junit", str(tmp_path / "r.xml")) == 1
+    assert cli(*base, "--model", "bad", "--junit", str(tmp_path / "r.xml")) == 1
     out = capsys.readouterr().out
     assert "outside tolerance: gsm8k (-5.00)" in out and ET.parse(tmp_path / "r.xml").getroot().tag == "testsuites"
-    assert run_cli(monkeypatch, *base, "--model", "odd") == 2
+    assert cli(*base, "--model", "odd") == 2
     assert capsys.readouterr().err.startswith("error: refusing to compare unlike settings")
-    assert run_cli(monkeypatch, *base, "--model", "odd", "--allow-mismatch") == 0
+    assert cli(*base, "--model", "odd", "--allow-mismatch") == 0

