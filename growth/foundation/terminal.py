@@ -45,7 +45,9 @@ class Terminal:
 
     def progress(self, enabled: bool = True) -> Any:
         """A rich progress display with ETA, drawn only on a real terminal (a pipe or CI log gets the summary
-        lines alone), and cleared when done so that only the step's summary line stays."""
+        lines alone), and cleared when done so that only the step's summary line stays. Inside `capture` it leaves
+        sys.stdout and sys.stderr alone: rich's redirection would carry library output around the capture onto the
+        terminal; outside it, that redirection keeps library output above the display instead of through it."""
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -57,7 +59,8 @@ class Terminal:
 
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), console=self.err, transient=True,
-                        disable=not (enabled and self.err.is_terminal))
+                        disable=not (enabled and self.err.is_terminal), redirect_stdout=self.log is None,
+                        redirect_stderr=self.log is None)
 
 
 def terminal() -> Terminal:

@@ -7,9 +7,13 @@ process because capture rebinds the process's descriptors.
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = r"""
 import logging, os, subprocess, sys
@@ -21,18 +25,20 @@ log, verbose = sys.argv[1], sys.argv[2] == "1"
 print("before")
 with capture(log, verbose=verbose, header="[step]") as term:
     term.say("ours: running")
-    print("chatter: print")
-    logging.getLogger("lm_eval").warning("chatter: logging")
-    for _ in tqdm(range(3), desc="chatter: tqdm"):
-        pass
-    os.write(1, b"chatter: fd1\n")
-    os.write(2, b"chatter: fd2\n")
-    subprocess.run([sys.executable, "-c", "print('chatter: child')"], check=True)
-    with capture(log, verbose=verbose, header="[inner]") as inner:
-        inner.say("ours: nested")
-        print("chatter: nested")
-    with term.progress() as bar:
-        bar.add_task("work", total=1)
+    with term.progress() as bar:  # live on a terminal while the libraries print, as in a sweep
+        task = bar.add_task("ours: progress", total=2)
+        print("chatter: print")
+        logging.getLogger("lm_eval").warning("chatter: logging")
+        for _ in tqdm(range(3), desc="chatter: tqdm"):
+            pass
+        os.write(1, b"chatter: fd1\n")
+        os.write(2, b"chatter: fd2\n")
+        subprocess.run([sys.executable, "-c", "print('chatter: child')"], check=True)
+        bar.advance(task)
+        with capture(log, verbose=verbose, header="[inner]") as inner:
+            inner.say("ours: nested")
+            print("chatter: nested")
+        bar.advance(task)
     term.say("ours: done")
 try:
     with capture(log):
@@ -43,12 +49,35 @@ print("after")
 """
 
 
+def command(tmp_path: Path, verbose: bool) -> list[str]:
+    return [sys.executable, "-c", SCRIPT, str(tmp_path / "run.log"), "1" if verbose else "0"]
+
+
 def run(tmp_path: Path, verbose: bool) -> tuple[str, str, str]:
-    log = tmp_path / "run.log"
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(log), "1" if verbose else "0"], capture_output=True,
-                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.run(command(tmp_path, verbose), capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
+    log = tmp_path / "run.log"
     return proc.stdout, proc.stderr, log.read_text() if log.exists() else ""
+
+
+def run_on_a_terminal(tmp_path: Path) -> str:
+    """The script with stdout and stderr on a pseudo-terminal, so the progress display is live; what it showed."""
+    main, child = pty.openpty()
+    proc = subprocess.Popen(command(tmp_path, False), stdin=subprocess.DEVNULL, stdout=child, stderr=child, cwd=REPO,
+                            env={**os.environ, "COLUMNS": "100"})
+    os.close(child)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # EIO: the child side is closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert proc.wait(timeout=120) == 0, shown.decode(errors="replace")
+    return shown.decode(errors="replace")
 
 
 CHATTER = ["chatter: print", "chatter: logging", "chatter: tqdm", "chatter: fd1", "chatter: fd2", "chatter: child",
@@ -71,3 +100,13 @@ def test_verbose_captures_nothing(tmp_path: Path) -> None:
         assert line in out + err, line
     assert log == ""
 
+
+
+def test_a_live_progress_display_does_not_carry_library_output_around_the_capture(tmp_path: Path) -> None:
+    shown = run_on_a_terminal(tmp_path)
+    assert "ours: progress" in shown and "ETA" in shown  # the display was drawn
+    assert "ours: running" in shown and "ours: done" in shown
+    assert "chatter" not in shown, shown
+    log = (tmp_path / "run.log").read_text()
+    for line in CHATTER:
+        assert line in log, line
