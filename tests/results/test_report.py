@@ -10,9 +10,9 @@ import pytest
 from browser import visit
 from results_store import add_model, add_run, variant
 
-from results.measured import ResultsError
 from results.report import ReportOptions, find_lineage, render_report, write_report
 from suite.store import Store
+from suite.store.queries import ResultsError
 
 STEPS = (100, 200, 300, 400)
 SCORES = {"mmlu": (0.30, 0.35, 0.40, 0.45), "gsm8k": (0.10, 0.20, 0.15, 0.25), "hellaswag": (0.50, 0.52, 0.55, 0.56)}
