@@ -12,14 +12,10 @@ from typing import Any, Mapping
 import torch
 
 from growth.checkpoint import USER_DTYPES
+from growth.dtype import config_dtype
 from growth.foundation.errors import ConfigError, PlanError
 
 TensorTable = Mapping[str, tuple[tuple[int, ...], torch.dtype]]
-
-
-def config_dtype(config: Mapping[str, Any]) -> torch.dtype:
-    name = config.get("dtype") or config.get("torch_dtype") or "float32"
-    return USER_DTYPES.get(str(name).removeprefix("torch."), torch.float32)
 
 
 def meta_tensors(config: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
@@ -33,7 +29,7 @@ def meta_tensors(config: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], 
             model = AutoModelForCausalLM.from_config(hf_config)
     except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"transformers rejects the config ({str(e).splitlines()[0]})") from None
-    dtype = config_dtype(config)
+    dtype = USER_DTYPES.get(config_dtype(config), torch.float32)
     return {name: (tuple(p.shape), dtype) for name, p in model.named_parameters()}
 
 

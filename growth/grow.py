@@ -23,6 +23,7 @@ import torch
 
 from growth.accounting import check_same_tensors, meta_tensors
 from growth.checkpoint import DEFAULT_SHARD_BYTES, Checkpoint, CheckpointWriter, TensorSpec, parse_dtype
+from growth.dtype import with_dtype
 from growth.executor import Executor
 from growth.foundation.errors import ConfigError, PlanError
 from growth.plan import SEED_CONFIGS, GrowthPlan, PlanConfig, build, load_plan
@@ -80,13 +81,7 @@ def read_config_file(source: str | Path) -> dict[str, Any]:
 
 
 def output_config(grown: GrowthPlan, dtype: str | None) -> dict[str, Any]:
-    config = dict(grown.final.config)
-    if dtype is not None:
-        name = str(parse_dtype(dtype)).removeprefix("torch.")
-        config["dtype"] = name
-        if "torch_dtype" in config:
-            config["torch_dtype"] = name
-    return config
+    return with_dtype(grown.final.config, dtype) if dtype is not None else dict(grown.final.config)
 
 
 def lineage(grown: GrowthPlan, source: Checkpoint, executor: Executor,

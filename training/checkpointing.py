@@ -32,6 +32,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from growth.checkpoint import Checkpoint, parse_dtype, save_state_dict
+from growth.dtype import with_dtype
 from growth.foundation.atomic import StagingDir
 from growth.foundation.errors import CheckpointError
 
@@ -141,12 +142,11 @@ def export_hf(run_dir: Path, step: int, model: torch.nn.Module, parent: Checkpoi
     if _rank() != 0:
         _barrier()
         return None
-    config = dict(parent.config)
     target = parse_dtype(dtype) if dtype != "auto" else parent.info(parent.names()[0]).dtype
+    config = with_dtype(parent.config, target)  # the parent's key(s), so a reader of either sees `target`
     if config.get("tie_word_embeddings"):
         full.pop("lm_head.weight", None)
     state = {k: v.to(target) for k, v in full.items()}
-    config["dtype"] = str(target).removeprefix("torch.")
     save_state_dict(out, state, config, aux_from=parent, extra_json={"training.json": training}, force=True)
     _barrier()
     return out

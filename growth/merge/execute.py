@@ -28,12 +28,12 @@ from growth.checkpoint import (
     TensorSpec,
     parse_dtype,
 )
+from growth.dtype import with_dtype
 from growth.foundation.errors import CheckpointError
 from growth.merge.recipe import MergeRecipe
 
 CHUNK_ELEMENTS = 1 << 24  # 64 MiB of fp32 per source chunk
 PIPELINE_BYTES = 2**30  # compute the next tensor during a write only while both fit in this
-_CONFIG_DTYPE_KEYS = ("torch_dtype", "dtype")
 
 
 @dataclass
@@ -141,12 +141,8 @@ def merge_tensor(plan: MergePlan, spec: TensorSpec, reader: ChunkReader, acc: to
 
 
 def _out_config(plan: MergePlan) -> dict[str, Any]:
-    config = dict(plan.sources[0].config)
-    if plan.recipe.dtype:
-        name = str(plan.out_dtype).removeprefix("torch.")
-        keys = [k for k in _CONFIG_DTYPE_KEYS if k in config] or ["dtype"]
-        config.update({k: name for k in keys})
-    return config
+    config = plan.sources[0].config
+    return with_dtype(config, plan.out_dtype) if plan.recipe.dtype else dict(config)
 
 
 def run_merge(plan: MergePlan, out: str | Path, *, force: bool = False,

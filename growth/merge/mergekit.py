@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from growth.checkpoint import parse_dtype
+from growth.dtype import dtype_name
 from growth.merge.recipe import MergeRecipe
 
 MERGEKIT_ENV = "GROWBENCH_MERGEKIT"
@@ -36,7 +36,7 @@ def mergekit_yaml(recipe: MergeRecipe, out_dtype: str | None = None) -> str:
     }
     out = out_dtype or recipe.dtype
     if out:
-        doc["out_dtype"] = str(parse_dtype(out)).removeprefix("torch.")
+        doc["out_dtype"] = dtype_name(out)
     return yaml.safe_dump(doc, sort_keys=False)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from growth.checkpoint import Checkpoint
+from growth.dtype import config_dtype, dtype_name
 from growth.foundation.errors import CheckpointError
 from growth.foundation.settings import scoped_environ
 from suite.eval.backends import BACKENDS, Backend, EngineOptions, default_backend
@@ -118,7 +119,7 @@ class Evaluator:
         notify = progress or (lambda _: None)
         ckpt = Checkpoint.open(path)
         model_id = model_id or self.store.register_model(ckpt.path)
-        dtype = resolve_dtype(self.options.dtype, ckpt.config)
+        dtype = resolve_dtype(self.options.dtype, ckpt)
         results, pending = [], []
         for b in self.benchmarks:
             config_hash, config = self.config(b, dtype)
@@ -219,11 +220,12 @@ def evaluate_with(model_path: str | Path, options: EvalOptions, store: Store,
         return evaluator.run(model_path, progress)
 
 
-def resolve_dtype(requested: str, config: dict[str, Any]) -> str:
-    """`auto` becomes the checkpoint's own dtype, so the stored dtype says what actually ran."""
+def resolve_dtype(requested: str, ckpt: Checkpoint) -> str:
+    """`auto` becomes the dtype the checkpoint's config declares (growth.dtype's rule, as transformers loads it;
+    the weights' own dtype when it declares none), so the stored dtype says what actually ran."""
     if requested != "auto":
-        return requested
-    return str(config.get("torch_dtype") or config.get("dtype") or "float32")
+        return dtype_name(requested)
+    return config_dtype(ckpt.config, default=dtype_name(ckpt.info(ckpt.names()[0]).dtype))
 
 
 def _first_line(e: BaseException) -> str:
