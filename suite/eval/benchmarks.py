@@ -46,6 +46,8 @@ class BenchmarkEntry:
     offline: bool = True
     code: bool = False
     version: int = 1
+    include_paths: list[str] = field(default_factory=list)
+    """This benchmark's own lm-eval task folders, relative to the suite file (added to the suite's)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,10 +135,21 @@ def _task_ref(raw: Any, metric: str, filter_: str, where: str) -> TaskRef:
     raise ConfigError(f"{where}: each task must be a name or a mapping {{name, metric, filter}}, got {raw!r}")
 
 
-def _benchmark(key: str, entry: BenchmarkEntry, include_paths: tuple[Path, ...], where: str) -> Benchmark:
+def _include_paths(raw: list[str], base: Path, where: str) -> tuple[Path, ...]:
+    """Folders of lm-eval task YAMLs, relative to the suite file, each checked to exist."""
+    paths = tuple((base / str(p)).resolve() for p in raw)
+    for p in paths:
+        if not p.is_dir():
+            raise ConfigError(f"{where}: include path {p} is not a folder of lm-eval task YAMLs")
+    return paths
+
+
+def _benchmark(key: str, entry: BenchmarkEntry, include_paths: tuple[Path, ...], where: str, base: Path
+               ) -> Benchmark:
     values = dataclasses.asdict(entry)
+    own = _include_paths(values.pop("include_paths"), base, f"{where}: benchmark {key!r}")
     refs = tuple(_task_ref(r, entry.metric, entry.filter, f"{where}: {key}") for r in values.pop("tasks"))
-    return Benchmark(key=key, tasks=refs, include_paths=include_paths, **values)
+    return Benchmark(key=key, tasks=refs, include_paths=tuple(dict.fromkeys(include_paths + own)), **values)
 
 
 def load_suite(name_or_path: str | Path = "openseek-mid-v1") -> Suite:
@@ -144,17 +157,14 @@ def load_suite(name_or_path: str | Path = "openseek-mid-v1") -> Suite:
     path = SUITES.resolve(name_or_path)
     where = f"suite file {path}"
     raw = build(SuiteFile, load_yaml(path), where=where)
-    include = tuple((path.parent / p).resolve() for p in raw.include_paths)
-    for p in include:
-        if not p.is_dir():
-            raise ConfigError(f"{where}: include path {p} is not a folder of lm-eval task YAMLs")
+    include = _include_paths(raw.include_paths, path.parent, where)
     benchmarks: dict[str, Benchmark] = {}
     if raw.extends:
         if Path(raw.extends).resolve() == path.resolve() or raw.extends == path.stem:
             raise ConfigError(f"{where} extends itself")
         benchmarks = {b.key: b for b in load_suite(raw.extends).benchmarks}
     for key, entry in raw.benchmarks.items():
-        benchmarks[key] = _benchmark(key, entry, include, where)
+        benchmarks[key] = _benchmark(key, entry, include, where, path.parent)
     if not benchmarks:
         raise ConfigError(f"{where} defines no benchmarks")
     return Suite(name=raw.name or path.stem, benchmarks=tuple(benchmarks.values()), description=raw.description,

@@ -32,6 +32,7 @@ from growth.foundation.settings import scoped_environ
 from suite.eval.backends import BACKENDS, Backend, EngineOptions, default_backend
 from suite.eval.benchmarks import Benchmark, load_suite
 from suite.eval.scores import sample_rows, score_rows
+from suite.eval.tasks import DataUnavailable
 from suite.store import Store
 from suite.store.claims import claim
 
@@ -176,6 +177,9 @@ class Evaluator:
             rows = score_rows(b, out)
             samples = sample_rows(out) if self.options.log_samples else None
             self.store.finish_run(run_id, rows, samples)
+        except DataUnavailable as e:  # the source lacks what the benchmark needs: reported, never scored
+            self.store.fail_run(run_id, _first_line(e))
+            return BenchmarkResult(model_id, b.key, "unavailable", run_id=run_id, error=_first_line(e))
         except Exception as e:  # noqa: BLE001 - recorded on the run, and the job carries on
             error = f"{type(e).__name__}: {_first_line(e)}"
             self.store.fail_run(run_id, error, traceback.format_exc())

@@ -28,6 +28,11 @@ from suite.eval.benchmarks import Benchmark
 _SPLIT_KEYS = ("test_split", "validation_split", "training_split", "fewshot_split")
 
 
+class DataUnavailable(DataError):
+    """The data a benchmark needs is not what the source holds (e.g. EvalPlus tests absent): it is reported
+    unavailable, never scored on something else."""
+
+
 @dataclass
 class LeafPlan:
     """One leaf lm-eval task: where its YAML came from and, offline, the local files it must read."""

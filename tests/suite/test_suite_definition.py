@@ -24,7 +24,10 @@ def test_card_suite_has_the_14_benchmarks_with_the_cards_shots_and_groups() -> N
     assert {b.key for b in suite.benchmarks if b.code} == {"mbpp", "evalplus"}
     assert {b.key for b in suite.benchmarks if not b.offline} == {"gpqa_diamond", "evalplus"}
     evalplus = suite.get("evalplus")
-    assert evalplus.aggregate == "mean" and evalplus.task_names == ["humaneval_plus", "mbpp_plus"]
+    # growbench's own EvalPlus tasks (lm-eval's mbpp_plus checks only MBPP's base asserts), from the benchmark's folder
+    assert evalplus.aggregate == "mean" and evalplus.task_names == ["evalplus_humaneval", "evalplus_mbpp"]
+    assert [p.name for p in evalplus.include_paths] == ["evalplus_tasks"]
+    assert suite.get("mmlu").include_paths == ()
     assert suite.get("mmlu").title == "MMLU (5-shot)"
 
 
