@@ -1,4 +1,4 @@
-"""`growbench leaderboard`, `growbench plot run|compare` and `growbench regress`: reports over stored results."""
+"""`growbench leaderboard`, `compare`, `regress` and `plot run|compare`: reports over stored results."""
 
 from __future__ import annotations
 
@@ -89,6 +89,30 @@ def regress(model: str = typer.Option(..., help="The model under test (id, name 
     raise typer.Exit(1 if failed else 0)
 
 
+def compare(model_a: str = typer.Argument(..., help="Model A (id, name or path)."),
+            model_b: str = typer.Argument(..., help="Model B, the reference."),
+            benchmarks: list[str] | None = options.BENCHMARKS,
+            suite: str | None = typer.Option(None, "--suite", help="Suite whose runs count; default: the suite "
+                                             "both models were evaluated in."),
+            alpha: float = typer.Option(0.05, help="Significance level of the verdict."),
+            pick: str = options.PICK,
+            json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON."),
+            db: Path | None = options.DB) -> None:
+    """Paired comparison over the documents both models scored: difference, 95% CI, p and verdict per benchmark."""
+    from growth.foundation.atomic import write_json
+    from results.compare import compare as run_compare
+    from suite.store import Store
+
+    keys = [k.strip() for item in benchmarks or [] for k in item.split(",") if k.strip()]
+    report = run_compare(Store(db), model_a, model_b, benchmarks=keys or None, suite=suite, alpha=alpha, pick=pick)
+    typer.echo(f"{report.model_a} vs {report.model_b} in {report.suite}, paired over the documents both scored "
+               "(points; 95% CI of the difference):")
+    for line in report.lines():
+        typer.echo("  " + line)
+    if json_out:
+        typer.echo(f"wrote {write_json(json_out, report.to_dict())}")
+
+
 def plot_run(run: str = typer.Argument(..., help="Training run id (models.training_run)."),
              out: Path = typer.Option(..., help="PNG file to write."),
              benchmarks: list[str] | None = typer.Option(None, "--benchmark", "-b", help="Only these."),
@@ -119,6 +143,7 @@ def plot_compare(model: str = typer.Argument(..., help="Measured model (id, name
 def register(app: typer.Typer) -> None:
     app.command()(leaderboard)
     app.command()(regress)
+    app.command()(compare)
     plot_app.command("run")(plot_run)
     plot_app.command("compare")(plot_compare)
     app.add_typer(plot_app, name="plot")

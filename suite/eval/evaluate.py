@@ -31,7 +31,7 @@ from growth.foundation.errors import CheckpointError
 from growth.foundation.settings import scoped_environ
 from suite.eval.backends import BACKENDS, Backend, EngineOptions, default_backend
 from suite.eval.benchmarks import Benchmark, load_suite
-from suite.eval.scores import sample_rows, score_rows
+from suite.eval.scores import sample_rows, sample_scores, score_rows
 from suite.eval.tasks import DataUnavailable
 from suite.store import Store
 from suite.store.claims import claim
@@ -48,7 +48,8 @@ class EvalOptions:
     dtype: str = "auto"
     seed: int = 1234
     batch_size: int | str = "auto"
-    log_samples: bool = False  # also store per-sample outputs in the samples table
+    log_samples: bool = False  # also store full per-sample outputs (responses) in the samples table; per-document
+    # metric values are always stored (sample_scores), compactly, for paired comparisons
     force: bool = False  # re-run benchmarks that already have a finished result
 
 
@@ -176,7 +177,7 @@ class Evaluator:
             out = self._lm_eval(lm, b)
             rows = score_rows(b, out)
             samples = sample_rows(out) if self.options.log_samples else None
-            self.store.finish_run(run_id, rows, samples)
+            self.store.finish_run(run_id, rows, samples, sample_scores(b, out))
         except DataUnavailable as e:  # the source lacks what the benchmark needs: reported, never scored
             self.store.fail_run(run_id, _first_line(e))
             return BenchmarkResult(model_id, b.key, "unavailable", run_id=run_id, error=_first_line(e))
@@ -199,7 +200,7 @@ class Evaluator:
             tasks = self._source.build(b.key)
         s = self.options.seed
         return simple_evaluate(model=lm, tasks=tasks, task_manager=self._source.manager(), num_fewshot=b.num_fewshot,
-                               limit=self.options.limit, log_samples=self.options.log_samples,
+                               limit=self.options.limit, log_samples=True,
                                random_seed=0, numpy_random_seed=s, torch_random_seed=s, fewshot_random_seed=s,
                                confirm_run_unsafe_code=b.code, bootstrap_iters=100000)
 

@@ -79,3 +79,38 @@ def sample_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "doc_hash": s.get("doc_hash"), "metrics": {m: s.get(m) for m in s.get("metrics", [])}}
             rows.append({"task": task, "doc_id": int(s["doc_id"]), "data": data})
     return rows
+
+
+def _parts(benchmark: Benchmark, results: dict[str, Any]) -> dict[str, int]:
+    """Leaf lm-eval task -> index of the benchmark task entry (task or group) it belongs to."""
+    groups = results.get("group_subtasks", {})
+    parts: dict[str, int] = {}
+
+    def walk(name: str, part: int) -> None:
+        parts.setdefault(name, part)
+        for child in groups.get(name, []):
+            walk(child, part)
+
+    for i, ref in enumerate(benchmark.tasks):
+        walk(ref.name, i)
+    return parts
+
+
+def sample_scores(benchmark: Benchmark, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every numeric per-document metric value lm-eval logged, with the task entry it belongs to (the compact
+    rows of suite/store/samples.py); documents of tasks outside the benchmark's entries are not expected."""
+    parts = _parts(benchmark, results)
+    rows = []
+    for task, samples in (results.get("samples") or {}).items():
+        part = parts.get(task)
+        if part is None:
+            raise ConfigError(f"benchmark {benchmark.key}: lm-eval logged documents of {task!r}, which is not under "
+                              f"any of its tasks ({', '.join(benchmark.task_names)})")
+        for s in samples:
+            for metric in s.get("metrics", []):
+                value = s.get(metric)
+                value = float(value) if isinstance(value, bool) else _number(value)
+                if value is not None:
+                    rows.append({"task": task, "part": part, "doc_id": int(s["doc_id"]), "metric": metric,
+                                 "filter": s.get("filter") or "none", "value": value})
+    return rows

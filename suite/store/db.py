@@ -6,8 +6,8 @@ another process holds the lock. Two sweeps on one file therefore interleave thei
 and a process killed mid-transaction loses only that uncommitted transaction.
 
 Every SQL statement that names the store's tables lives in this package: the schema and its migrations
-(suite/store/schema.py), writes and single-row reads here, job claims (suite/store/claims.py) and the read queries
-of reports and selection (suite/store/queries.py).
+(suite/store/schema.py), writes and single-row reads here, job claims (suite/store/claims.py), the read queries
+of reports and selection (suite/store/queries.py) and per-document values (suite/store/samples.py).
 """
 
 from __future__ import annotations
@@ -174,9 +174,15 @@ class Store:
             con.execute(sql, row)
         return run_id
 
-    def finish_run(self, run_id: str, scores: list[dict[str, Any]], samples: list[dict[str, Any]] | None = None) -> None:
-        """Store a run's scores (and samples) and mark it finished, all in one transaction."""
+    def finish_run(self, run_id: str, scores: list[dict[str, Any]], samples: list[dict[str, Any]] | None = None,
+                   sample_scores: list[dict[str, Any]] | None = None) -> None:
+        """Store a run's scores (per-document values, full samples when given) and mark it finished, all in one
+        transaction."""
+        from suite.store.samples import insert_sample_scores
+
         with self.connect() as con:
+            if sample_scores:
+                insert_sample_scores(con, run_id, sample_scores)
             con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
             con.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             [[run_id, s["task"], s["metric"], s.get("filter"), s["value"], s.get("stderr"),

@@ -7,6 +7,7 @@ Tables (query them with plain SQL, see README):
   scores(run_id, task, metric, filter, value, stderr, n, is_primary)
   samples(run_id, task, doc_id, data)
   merge_candidates(candidate_key, members, weights, dev, model_id, score, scores, created_at)
+  sample_scores(run_id, task, part, doc_id, metric, filter, value)
 """
 
 # Each entry upgrades the schema by one version; never edit a shipped entry, append a new one.
@@ -35,4 +36,11 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE eval_runs ADD COLUMN owner TEXT;",
     # 4: the full traceback of a failed run beside its one-line `error`, so no failure is reduced to a line and lost.
     "ALTER TABLE eval_runs ADD COLUMN traceback TEXT;",
+    # 5: every run's per-document metric values, compactly (numbers only; `samples` keeps full outputs when asked),
+    # so two models can be compared document by document (suite/store/samples.py, suite/eval/pairing.py). `part`
+    # is the index of the benchmark's task entry the document's lm-eval task belongs to.
+    """
+    CREATE TABLE sample_scores (
+        run_id TEXT, task TEXT, part INTEGER, doc_id BIGINT, metric TEXT, filter TEXT, value DOUBLE);
+    """,
 ]
