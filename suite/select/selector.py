@@ -77,6 +77,8 @@ class SelectContext:
     table: Any  # DataFrame: index model_id, a column per benchmark key, values 0..1, NaN if not evaluated
     options: SelectOptions
     config: Any  # the strategy's YAML mapping, or None for its defaults
+    stderr: Any = None  # DataFrame like `table`: each score's standard error (NaN where none was stored)
+    runs: Any = None  # DataFrame like `table`: the run_id each score comes from (for per-document tests)
 
     def by_id(self, model_id: str) -> Candidate:
         return next(c for c in self.candidates if c.model_id == model_id)
@@ -124,22 +126,28 @@ def find_candidates(store: Store, *, run: Path | None = None, models: str | None
     return unique
 
 
-def score_table(store: Store, candidates: list[Candidate], suite: str) -> Any:
-    """Primary scores (0..1) per candidate and benchmark from the run that counts in `suite` (a suite name or YAML
-    path; runs are stored under the suite's name)."""
+def score_tables(store: Store, candidates: list[Candidate], suite: str) -> tuple[Any, Any, Any]:
+    """(values, stderrs, run ids): per candidate and benchmark, the primary score (0..1) of the run that counts in
+    `suite` (a suite name or YAML path; runs are stored under the suite's name)."""
     import pandas as pd
 
     from suite.eval.benchmarks import load_suite
     from suite.store.queries import picked_runs
 
     ids = [c.model_id for c in candidates]
+    columns = ("model_id", "benchmark", "value", "stderr", "run_id")
     rows = []
     if store.path.exists():
         with store.connect(read_only=True) as con:
-            rows = picked_runs(con, ids, suite=load_suite(suite).name, columns=("model_id", "benchmark", "value"))
-    df = pd.DataFrame(rows, columns=["model_id", "benchmark", "value"])
-    table = df.pivot(index="model_id", columns="benchmark", values="value") if len(df) else pd.DataFrame()
-    return table.reindex(index=ids)
+            rows = picked_runs(con, ids, suite=load_suite(suite).name, columns=columns)
+    df = pd.DataFrame(rows, columns=list(columns))
+    return tuple((df.pivot(index="model_id", columns="benchmark", values=column) if len(df) else pd.DataFrame())
+                 .reindex(index=ids) for column in columns[2:])
+
+
+def score_table(store: Store, candidates: list[Candidate], suite: str) -> Any:
+    """The primary scores alone (see score_tables)."""
+    return score_tables(store, candidates, suite)[0]
 
 
 def select(store: Store, candidates: list[Candidate], strategy: str, options: SelectOptions) -> MergeRecipe:
@@ -150,7 +158,8 @@ def select(store: Store, candidates: list[Candidate], strategy: str, options: Se
         from growth.foundation.config import read_yaml
 
         config = read_yaml(options.config)
-    ctx = SelectContext(store, candidates, score_table(store, candidates, options.suite), options, config)
+    table, stderr, runs = score_tables(store, candidates, options.suite)
+    ctx = SelectContext(store, candidates, table, options, config, stderr, runs)
     selection = fn(ctx)
     entries = [ModelEntry(path=c.candidate.path, params={"weight": round(c.weight, 6)}, role=c.role,
                           name=c.candidate.name, evidence={"model_id": c.candidate.model_id, **c.evidence})

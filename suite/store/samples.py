@@ -54,3 +54,15 @@ def finished_suites(con: Any, model_id: str) -> list[str]:
     rows = con.execute("SELECT suite FROM eval_runs WHERE model_id = ? AND status = 'finished' GROUP BY suite "
                        "ORDER BY count(*) DESC, suite", [model_id]).fetchall()
     return [r[0] for r in rows]
+
+
+def latest_runs(con: Any, model_id: str, suite: str, benchmarks: Sequence[str], limit: int | None
+                ) -> dict[str, tuple[str, float | None]]:
+    """benchmark -> (run_id, primary stderr) of the model's latest finished run with this --limit, per benchmark."""
+    rows = con.execute(
+        "SELECT r.benchmark, arg_max(r.run_id, r.finished_at), arg_max(s.stderr, r.finished_at) FROM eval_runs r "
+        "JOIN scores s ON s.run_id = r.run_id AND s.is_primary AND s.task = r.benchmark "
+        "WHERE r.model_id = ? AND r.suite = ? AND r.status = 'finished' AND r.limit_n IS NOT DISTINCT FROM ? "
+        "AND r.benchmark IN (SELECT unnest(?::VARCHAR[])) GROUP BY r.benchmark",
+        [model_id, suite, limit, list(benchmarks)]).fetchall()
+    return {b: (run, None if stderr is None or stderr != stderr else float(stderr)) for b, run, stderr in rows}

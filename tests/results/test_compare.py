@@ -6,35 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from results_store import add_model, add_run
+from results_store import add_model, add_run, add_sampled_run, binary_pair
 
 from results.compare import compare
 from results.measured import ResultsError
 from suite.store import Store
 
 SUITE = "tiny-builtin"
-
-
-def binary_pair(only_a: int, only_b: int, both: int, neither: int) -> tuple[list[int], list[int]]:
-    a = [1] * only_a + [0] * only_b + [1] * both + [0] * neither
-    b = [0] * only_a + [1] * only_b + [1] * both + [0] * neither
-    return a, b
-
-
-def add_sampled_run(store: Store, model_id: str, benchmark: str, parts: list[list[float]], *, metric: str = "acc",
-                    suite: str = SUITE, tasks: list[str] | None = None, filter_: str = "none",
-                    filters: list[str] | None = None) -> str:
-    """A finished run whose per-document values are `parts` (one list per task entry); headline = their mean."""
-    tasks = tasks or [benchmark]
-    filters = filters or [filter_] * len(parts)
-    run = store.start_run(model_id, benchmark, "h", {}, suite=suite, limit=None, num_fewshot=3)
-    rows = [{"task": tasks[i], "part": i, "doc_id": d, "metric": metric, "filter": filters[i], "value": v}
-            for i, values in enumerate(parts) for d, v in enumerate(values)]
-    rows.append({"task": tasks[0], "part": 0, "doc_id": 0, "metric": "other", "filter": "none", "value": 1.0})
-    value = sum(sum(p) / len(p) for p in parts) / len(parts)
-    store.finish_run(run, [{"task": benchmark, "metric": metric, "filter": filter_, "value": value, "stderr": 0.05,
-                            "n": sum(map(len, parts)), "is_primary": True}], sample_scores=rows)
-    return run
 
 
 @pytest.fixture(scope="module")

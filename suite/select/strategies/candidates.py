@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ class Scored:
     scores: dict[str, float]
     model_id: str
     cached: bool
+    runs: dict[str, str] = field(default_factory=dict)  # benchmark -> the dev run behind its score
+    stderrs: dict[str, float | None] = field(default_factory=dict)
 
 
 def dev_config(ctx: SelectContext, dev: DevConfig) -> DevConfig:
@@ -66,7 +68,15 @@ class CandidateScorer:
         key = self.key(members, weights)
         cached = self.ctx.store.cached_candidate(key)
         if cached is not None:
-            return Scored(*cached, cached=True)
+            from suite.eval.benchmarks import load_suite
+            from suite.store.samples import latest_runs
+
+            score, scores, model_id = cached
+            with self.ctx.store.connect(read_only=True) as con:
+                runs = latest_runs(con, model_id, load_suite(self.ctx.options.suite).name, self.dev.benchmarks,
+                                   self.dev.limit)
+            return Scored(score, scores, model_id, cached=True, runs={k: r for k, (r, _) in runs.items()},
+                          stderrs={k: e for k, (_, e) in runs.items()})
         scored = self._evaluate(members, weights, key)
         self.ctx.store.cache_candidate(key, [m.model_id for m in members], weights, self.record(), scored.model_id,
                                        scored.score, scored.scores)
@@ -97,4 +107,6 @@ class CandidateScorer:
         if failed is not None:
             raise BackendError(f"dev evaluation of {path} on {failed.benchmark} {failed.status}: "
                                f"{failed.error}")
-        return Scored(sum(scores.values()) / len(scores), scores, model_id, cached=False)
+        return Scored(sum(scores.values()) / len(scores), scores, model_id, cached=False,
+                      runs={r.benchmark: r.run_id for r in results},
+                      stderrs={r.benchmark: r.stderr for r in results})

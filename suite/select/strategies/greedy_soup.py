@@ -1,11 +1,15 @@
-"""Greedy soup (Wortsman et al., 2022, "Model soups", Recipe 1): rank the checkpoints by their stored suite
-average, start the soup with the best, and add each next one only if the uniform average of the soup plus it
-scores at least as well on the dev split as the soup did. Every soup tried is really merged and evaluated
+"""Greedy soup (Wortsman et al., 2022, "Model soups", Recipe 1), noise-aware: rank the checkpoints by their
+stored suite average, start the soup with the best, and add each next one only if the uniform average of the soup
+plus it scores higher on the dev split than the soup did, beyond noise: the paired test of the two dev evaluations
+over their documents (suite/select/noise.py) must say "better" at alpha. Wortsman et al. accept on "at least as
+well"; on a dev split of 50 documents that accepts noise, so growbench keeps the smaller soup unless the rise is
+measurable (`noise: {test: none}` restores the plain comparison). Every soup tried is really merged and evaluated
 (cached in DuckDB).
 
 Config (`--config`, all optional):
     dev: {benchmarks: [hellaswag, arc_challenge], limit: 50, backend: hf}
     max_models: 5
+    noise: {test: paired, alpha: 0.05}
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass, field
 
 from growth.foundation.config import from_mapping
 from growth.foundation.errors import ConfigError
+from suite.select.noise import NoiseRule, dev_difference
 from suite.select.selector import Chosen, SelectContext, Selection
 from suite.select.strategies.candidates import CandidateScorer, dev_config
 from suite.select.strategies.options import DevConfig
@@ -25,10 +30,14 @@ class GreedySoupConfig:
     """The dev split every soup is scored on."""
     max_models: int | None = None
     """Stop adding once the soup holds this many checkpoints (None: try every candidate)."""
+    noise: NoiseRule = field(default_factory=NoiseRule)
+    """A soup is accepted only when its dev score beats the current soup's beyond this test's noise."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.dev, DevConfig):
             self.dev = from_mapping(DevConfig, self.dev, "greedy-soup dev")
+        if not isinstance(self.noise, NoiseRule):
+            self.noise = from_mapping(NoiseRule, self.noise, "greedy-soup noise")
         if self.max_models is not None and (not isinstance(self.max_models, int) or self.max_models < 1):
             raise ConfigError(f"greedy-soup max_models must be a positive integer, got {self.max_models!r}")
 
@@ -47,14 +56,22 @@ def select_greedy_soup(ctx: SelectContext) -> Selection:
             break
         trial = soup + [candidate]
         scored = scorer.score(trial, [1.0] * len(trial))
-        accepted = scored.score >= best.score
+        test = dev_difference(ctx, config.noise, scorer.dev.benchmarks, scored, best)
+        if config.noise.test == "none":
+            accepted, why = scored.score >= best.score, "value (no noise check)"
+        elif test is None:
+            accepted, why = False, "no noise estimate stored: kept the smaller soup"
+        else:
+            accepted = test.verdict == "better"
+            why = f"{test.test}: {test.difference:+.4f}, p = {test.p_value:.3g}" + ("" if accepted else
+                                                                                   " (within noise)")
         steps.append({"tried": [c.name for c in trial], "dev_score": scored.score,
-                      "dev_scores": scored.scores, "accepted": accepted, "cached": scored.cached})
+                      "dev_scores": scored.scores, "accepted": accepted, "decided_by": why, "cached": scored.cached})
         if accepted:
             soup, best = trial, scored
     chosen = [Chosen(c, 1 / len(soup), "soup ingredient",
                      {"suite_average": float(average[c.model_id]), "rank": order.index(c) + 1}) for c in soup]
-    return Selection(chosen, {"dev": scorer.record(), "dev_score": best.score,
+    return Selection(chosen, {"dev": scorer.record(), "noise": config.noise.record(), "dev_score": best.score,
                               "order": [{"name": c.name, "suite_average": float(average[c.model_id])}
                                         for c in order],
                               "steps": steps})

@@ -2,7 +2,8 @@
 
 Start from uniform weights. For each checkpoint i in turn, try moving the weights a step toward vertex i (w +
 s (e_i - w)) and away from it (w - s (e_i - w), clipped at 0 and renormalised); keep a move only if the merged
-model's dev score rises. When a full pass over the k coordinates improves nothing, halve the step, down to
+model's dev score rises beyond noise (the paired test of the two dev evaluations, suite/select/noise.py; `noise:
+{test: none}` keeps any rise). When a full pass over the k coordinates improves nothing, halve the step, down to
 `min_step`. Every candidate is really merged and evaluated; `budget` counts candidates including cached ones,
 so a re-run walks the same path and is answered entirely from the DuckDB cache.
 
@@ -12,6 +13,7 @@ Config (`--config`, all optional):
     budget: 12
     step: 0.2
     min_step: 0.05
+    noise: {test: paired, alpha: 0.05}
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from dataclasses import dataclass, field
 
 from growth.foundation.config import from_mapping
 from growth.foundation.errors import ConfigError
+from suite.select.noise import NoiseRule, dev_difference
 from suite.select.selector import Candidate, Chosen, SelectContext, Selection
-from suite.select.strategies.candidates import CandidateScorer, dev_config
+from suite.select.strategies.candidates import CandidateScorer, Scored, dev_config
 from suite.select.strategies.options import DevConfig
 
 DECIMALS = 4
@@ -39,10 +42,14 @@ class SearchConfig:
     """First move size along a coordinate, as a fraction of the way to the vertex."""
     min_step: float = 0.05
     """Stop once the step would shrink below this."""
+    noise: NoiseRule = field(default_factory=NoiseRule)
+    """A move is kept only when its dev score beats the current one's beyond this test's noise."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.dev, DevConfig):
             self.dev = from_mapping(DevConfig, self.dev, "search dev")
+        if not isinstance(self.noise, NoiseRule):
+            self.noise = from_mapping(NoiseRule, self.noise, "search noise")
         for name in ("k", "budget"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -71,11 +78,19 @@ def select_search(ctx: SelectContext) -> Selection:
     scorer = CandidateScorer(ctx, dev_config(ctx, config.dev))
     trace: list[dict] = []
 
-    def score(weights: list[float]) -> float:
+    def score(weights: list[float]) -> Scored:
         scored = scorer.score(members, weights)
         trace.append({"weights": dict(zip((m.name for m in members), weights)), "dev_score": scored.score,
                       "cached": scored.cached})
-        return scored.score
+        return scored
+
+    def rises(new: Scored, old: Scored) -> bool:
+        if config.noise.test == "none":
+            return new.score > old.score
+        test = dev_difference(ctx, config.noise, scorer.dev.benchmarks, new, old)
+        if test is not None:
+            trace[-1]["p_value"] = test.p_value
+        return test is not None and test.verdict == "better"
 
     weights = move([1.0 / config.k] * config.k, 0, 0.0)
     best = score(weights)
@@ -89,12 +104,13 @@ def select_search(ctx: SelectContext) -> Selection:
                 if tuple(trial) in seen or len(trace) >= config.budget:
                     continue
                 seen.add(tuple(trial))
-                value = score(trial)
-                if value > best:
-                    weights, best, improved = trial, value, True
+                scored = score(trial)
+                if rises(scored, best):
+                    weights, best, improved = trial, scored, True
         if not improved:
             step /= 2
     chosen = [Chosen(m, w, "search", {"suite_average": float(average[m.model_id])})
               for m, w in zip(members, weights) if w > 0]
-    return Selection(chosen, {"dev": scorer.record(), "dev_score": best, "budget": config.budget,
+    return Selection(chosen, {"dev": scorer.record(), "noise": config.noise.record(), "dev_score": best.score,
+                              "budget": config.budget,
                               "steps": trace})
