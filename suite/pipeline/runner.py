@@ -351,4 +351,28 @@ def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
                  f"= {len(benchmarks) * models} eval jobs")
     lines.append(f"select: {config.select.strategy}; merge -> final model; report against "
                  f"reported:{config.report.reported}")
+    lines += card_steps_note(config, suite_name, total, tc, sum(int(st.tokens) for st in stages))
     return lines
+
+
+def card_steps_note(config: PipelineConfig, suite: str, total: int, tc: Any, tokens: int) -> list[str]:
+    """A note when the anchors recipe records card iterations (`card_step`) beyond the steps this schedule has:
+    the OpenSeek-Mid-v1 card merged iterations its own batch size, sequence length and token total do not reach."""
+    if config.select.strategy != "anchors":
+        return []
+    from growth.foundation.config import read_yaml
+    from suite.select.strategies.anchors import load_anchors
+
+    given = config.select.config if config.select.config and suite == config.eval.suite else None
+    roles = load_anchors(suite, read_yaml(config.resolve(given) or given) if given else None).roles
+    card = sorted(r.card_step for r in roles if r.card_step is not None)
+    if not card or card[-1] <= total:
+        return []
+    every = tc.checkpoint.every
+    saved = list(range(every, total, every)) + [total]
+    shown = ", ".join(f"{s:,}" for s in saved[:2]) + f", ..., {saved[-2]:,} and {saved[-1]:,}" if len(saved) > 3 \
+        else ", ".join(f"{s:,}" for s in saved)
+    return [f"  note: the card merged iterations {card[0]:,}-{card[-1]:,}, beyond the {total:,} steps its own "
+            f"budget gives ({tokens:,} tokens at {tc.global_batch:,} x {tc.seq_len:,} = {tc.tokens_per_step:,} "
+            "tokens per step, stage by stage); the card does not say why",
+            f"  this schedule's {len(saved)} checkpoints are steps {shown}; the anchors roles choose among those"]
