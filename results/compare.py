@@ -2,7 +2,7 @@
 
     growbench compare tiny-final tiny-seed [--benchmarks tiny_cloze,tiny_code] [--alpha 0.05]
 
-Per benchmark the counted run of each model (results/measured.py's pick) is paired with the other's document by
+Per benchmark the counted run of each model (the store's one rule, suite/store/queries.py) is paired with the other's document by
 document (suite/eval/pairing.py): the difference of the headline score, its paired-bootstrap 95% confidence
 interval, the p-value of McNemar's exact test for 0/1 metrics (else of the paired bootstrap) and the verdict:
 better, worse, or no detectable difference at alpha. Two means from separate runs say nothing alone at 8 or 300
@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from results.measured import ResultsError, picked_scores, reading, resolve_one
 from suite.store import Store
+from suite.store.queries import ResultsError, picked_runs, reading, resolve_one
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,8 @@ def compare(store: Store, model_a: str, model_b: str, *, benchmarks: list[str] |
     with reading(store) as con:
         a, b = resolve_one(con, model_a), resolve_one(con, model_b)
         suite_name = _suite(con, a, b, suite)
-        runs_a = {r["benchmark"]: r for r in picked_scores(con, [a["model_id"]], suite=suite_name, pick=pick)}
-        runs_b = {r["benchmark"]: r for r in picked_scores(con, [b["model_id"]], suite=suite_name, pick=pick)}
+        runs_a = {r["benchmark"]: r for r in picked_runs(con, [a["model_id"]], suite=suite_name, pick=pick)}
+        runs_b = {r["benchmark"]: r for r in picked_runs(con, [b["model_id"]], suite=suite_name, pick=pick)}
         definition = load_suite(suite_name)
         shared = [k for k in definition.keys if k in runs_a and k in runs_b]
         if benchmarks:

@@ -9,8 +9,8 @@ import pytest
 from results_store import add_model, add_run, add_sampled_run, binary_pair
 
 from results.compare import compare
-from results.measured import ResultsError
 from suite.store import Store
+from suite.store.queries import ResultsError
 
 SUITE = "tiny-builtin"
 
