@@ -97,6 +97,23 @@ def load_plan(name_or_path: str | Path) -> PlanConfig:
     return parse_plan(read_yaml(path), str(path))
 
 
+def preserving_steps(plan: PlanConfig) -> int:
+    """How many of the plan's leading steps claim to preserve the function (untie, HyperCloning width, identity
+    depth): the checkpoint after them must score exactly as the seed does, which the pipeline measures."""
+    count = 0
+    for step in plan.steps:
+        if not OPERATORS.get(step.op).preserves_function(step.params):
+            break
+        count += 1
+    return count
+
+
+def first_steps(plan: PlanConfig, count: int) -> PlanConfig:
+    """The plan's first `count` steps as a plan of their own (same seed)."""
+    return dataclasses.replace(plan, name=f"{plan.name} (steps 1-{count})", steps=plan.steps[:count],
+                               description=f"the first {count} step(s) of {plan.name}")
+
+
 @dataclass
 class StepPlan:
     index: int

@@ -130,3 +130,16 @@ def compare(store: Store, model_a: str, model_b: str, *, benchmarks: list[str] |
         raise ResultsError(f"no per-document results to pair for {a['name']} vs {b['name']} in suite {suite_name}: "
                            + "; ".join(f"{k}: {why}" for k, why in report.skipped.items()))
     return report
+
+
+def same_scores(store: Store, model_a: str, model_b: str, *, suite: str, pick: str = "latest") -> list[str]:
+    """The benchmarks on which A's and B's counted scores differ (exact comparison of the stored values); empty
+    when every benchmark both have is equal. For a growth step that claims to preserve the function."""
+    with reading(store) as con:
+        a, b = resolve_one(con, model_a), resolve_one(con, model_b)
+        runs_a = {r["benchmark"]: r["value"] for r in picked_runs(con, [a["model_id"]], suite=suite, pick=pick)}
+        runs_b = {r["benchmark"]: r["value"] for r in picked_runs(con, [b["model_id"]], suite=suite, pick=pick)}
+    shared = sorted(set(runs_a) & set(runs_b))
+    if not shared:
+        raise ResultsError(f"{a['name']} and {b['name']} share no evaluated benchmark in suite {suite}")
+    return [k for k in shared if runs_a[k] != runs_b[k]]

@@ -13,12 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from results.marks import Cell, paired_test, significance_marks, stderr_test
 from results.measured import picked_scores
 from results.reported_scores import ReportedSet
 from suite.store import Store
-from suite.store.queries import evaluated_models, reading, resolve_models
+from suite.store.queries import ResultsError, evaluated_models, reading, resolve_models
 
 Mark = Literal["best", "second"] | None
+MARKS = ("value", "significance")
 
 
 @dataclass(frozen=True)
@@ -77,27 +79,29 @@ def suite_layout(suite: str) -> tuple[list[tuple[str, str]], list[tuple[str, lis
 
 
 def _measured(store: Store, models: list[str] | None, keys: list[str], suite: str | None, pick: str,
-              suffix: str) -> tuple[list[Column], list[dict[str, float | None]], list[str]]:
-    """Measured columns: the picked run per model and benchmark, with notes on --limit runs and empty columns."""
+              suffix: str) -> tuple[list[Column], list[dict[str, float | None]], list[str], list[dict[str, Cell]]]:
+    """Measured columns: the picked run per model and benchmark, with notes on --limit runs and empty columns, and
+    each score's standard error and run (for significance marks)."""
     with reading(store) as con:
         chosen = resolve_models(con, models) if models else evaluated_models(con, suite)
         picked = picked_scores(con, [m["model_id"] for m in chosen] if models else None, suite=suite, pick=pick,
-                               columns=("model_id", "benchmark", "value", "limit_n"))
+                               columns=("model_id", "benchmark", "value", "stderr", "run_id", "limit_n"))
     by_model: dict[str, dict[str, dict[str, Any]]] = {}
     for rec in picked:
         by_model.setdefault(rec["model_id"], {})[rec["benchmark"]] = rec
-    columns, scores = [], []
+    columns, scores, cells = [], [], []
     notes = [f"Measured columns: the {pick} finished run per model and benchmark from {store.path}."]
     for m in chosen:
         recs = by_model.get(m["model_id"], {})
         columns.append(Column(f"{m['name']}{suffix}", "measured", format_tokens(m.get("tokens"))))
         scores.append({k: float(recs[k]["value"]) if k in recs else None for k in keys})
+        cells.append({k: Cell(float(r["value"]), r["stderr"], r["run_id"]) for k, r in recs.items()})
         limited = sorted(k for k, r in recs.items() if r["limit_n"] is not None)
         if limited:
             notes.append(f"{m['name']}: {', '.join(limited)} measured on a --limit subset, not the full benchmark.")
         if not recs:
             notes.append(f"{m['name']}: no finished run in suite {suite}; its column is empty.")
-    return columns, scores, notes
+    return columns, scores, notes, cells
 
 
 def _average(name: str, keys: list[str], column: Column, scores: dict[str, float | None],
@@ -119,8 +123,12 @@ def _average(name: str, keys: list[str], column: Column, scores: dict[str, float
 
 
 def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = None, models: list[str] | None = None,
-                      suite: str | None = "openseek-mid-v1", pick: str = "latest") -> Leaderboard:
-    """Assemble the table. `models` are store patterns (default: every evaluated model unless only `reported`)."""
+                      suite: str | None = "openseek-mid-v1", pick: str = "latest", marks: str = "value",
+                      alpha: float = 0.05) -> Leaderboard:
+    """Assemble the table. `models` are store patterns (default: every evaluated model unless only `reported`).
+    `marks`: value (the card's: best and second by the 2 decimals shown) or significance (results/marks.py)."""
+    if marks not in MARKS:
+        raise ResultsError(f"unknown marks {marks!r}; use one of {', '.join(MARKS)}")
     if reported is not None:
         if suite:
             reported.require([k for k, _ in suite_layout(suite)[0]], suite)
@@ -132,12 +140,14 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
     columns: list[Column] = []
     scores: list[dict[str, float | None]] = []
     printed: list[dict[str, float]] = []
+    cells: list[dict[str, Cell]] = []
     notes: list[str] = []
     if reported is not None:
         for m in reported.models:
             columns.append(Column(m.name, "reported", m.training_tokens, highlight=m.name == reported.subject))
             scores.append({r.key: r.scores[m.name] for r in reported.rows})
             printed.append({a.name: a.printed[m.name] for a in reported.averages if a.printed is not None})
+            cells.append({})
     if models is not None or reported is None:
         if store is None:
             raise ValueError("measured columns need a store")
@@ -146,6 +156,7 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
         scores += measured[1]
         printed += [{} for _ in measured[0]]
         notes += measured[2]
+        cells += measured[3]
     rows = [Row("Training tokens", "training_tokens", "tokens", [c.tokens for c in columns])]
     rows += [Row(title, key, "score", [s[key] for s in scores]) for key, title in layout]
     if averages:
@@ -156,6 +167,41 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
                          for col, col_scores, col_printed in zip(columns, scores, printed)]))
     for row in rows:
         row.marks = mark_row(row.values) if row.kind in ("score", "average") else [None] * len(columns)
+    if marks == "significance":
+        _mark_significance(store, suite, rows, cells, dict(averages), alpha)
+        notes.append(f"Marks: bold is the best score and every score within noise of it, underlined the best of the "
+                     f"rest likewise (paired test over the documents both runs scored, else a z-test on the standard "
+                     f"errors; alpha {alpha:g}); reported scores carry no uncertainty.")
     if any(v is None for row in rows if row.kind == "score" for v in row.values):
         notes.append("— marks a missing score; averages leave it out.")
     return Leaderboard(columns, rows, notes)
+
+
+def _mark_significance(store: Store | None, suite: str | None, rows: list[Row], cells: list[dict[str, Cell]],
+                       averages: dict[str, list[str]], alpha: float) -> None:
+    """Replace the value marks of score and average rows by significance marks (results/marks.py)."""
+    import math
+    from contextlib import nullcontext
+
+    from suite.eval.benchmarks import load_suite
+
+    definition = load_suite(suite) if suite else None
+    with reading(store) if store is not None else nullcontext() as con:
+        for row in (r for r in rows if r.kind == "score"):
+            row_cells = [c.get(row.key, Cell(v if isinstance(v, float) else None))
+                         for c, v in zip(cells, row.values)]
+            known = definition is not None and con is not None and row.key in definition.keys
+            test = paired_test(con, definition.get(row.key), row_cells, alpha) if known else stderr_test(alpha)
+            row.marks = significance_marks(row_cells, test)
+    for row in rows:
+        if row.kind != "average":
+            continue
+        keys = averages[row.label]
+        row_cells = []
+        for c, v in zip(cells, row.values):
+            errors = [c[k].stderr for k in keys if k in c]
+            se = math.sqrt(sum(e * e for e in errors)) / len(keys) if len(errors) == len(keys) and \
+                None not in errors else None
+            row_cells.append(Cell(v if isinstance(v, float) else None, se))
+        row.marks = significance_marks(row_cells, stderr_test(alpha))
+

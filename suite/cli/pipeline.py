@@ -39,6 +39,15 @@ def pipeline(ctx: typer.Context,
     report = out.get("report")
     if report:
         typer.echo(report["table"])
+        typer.echo("What each score rests on (score ± standard error, documents scored):")
+        for line in report.get("precision", []):
+            typer.echo("  " + line)
+        if "growth_check" in report:
+            typer.echo("Growth: " + report["growth_check"])
+        if "final_vs_seed" in report:
+            typer.echo("Final model vs seed, paired over the same documents (points; 95% CI of the difference):")
+            for line in report["final_vs_seed"]:
+                typer.echo("  " + line)
         typer.echo(f"database: {store.path}")
         typer.echo(f"final model: {out['build']['path']}")
         plots = [report[k] for k in ("run_plot", "compare_plot") if k in report]

@@ -22,6 +22,9 @@ def leaderboard(suite: str | None = typer.Option(None, "--suite", help="Suite wh
                                                                    "a path) shown beside the measured models."),
                 pick: str = options.PICK,
                 fmt: str = typer.Option("md", "--format", help="md, csv, html or latex."),
+                marks: str = typer.Option("value", "--marks", help="value: best bold and second underlined by the "
+                                          "value shown (the card's marks); significance: bold also every score "
+                                          "within noise of the best (paired test, alpha 0.05), and so on."),
                 out: Path | None = typer.Option(None, help="Write here (atomically) instead of stdout."),
                 db: Path | None = options.DB) -> None:
     """Benchmarks as rows, models as columns, best bold and second underlined, as the model card prints it."""
@@ -36,8 +39,8 @@ def leaderboard(suite: str | None = typer.Option(None, "--suite", help="Suite wh
     reported_set = load_reported(reported) if reported else None
     suite = suite or (reported_set.suite if reported_set else None) or "openseek-mid-v1"
     store = Store(db) if models or reported_set is None else None
-    text = render(build_leaderboard(store, reported=reported_set, models=models or None, suite=suite, pick=pick),
-                  fmt)
+    text = render(build_leaderboard(store, reported=reported_set, models=models or None, suite=suite, pick=pick,
+                                    marks=marks), fmt)
     if out is None:
         sys.stdout.write(text)
     else:

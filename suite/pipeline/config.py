@@ -65,13 +65,17 @@ class EvalSection:
     benchmarks: list[str] = field(default_factory=list)
     """Benchmark keys to run (default: the whole suite)."""
     limit: int | None = None
-    """Documents per lm-eval task; set for smoke runs only (recorded with every score)."""
+    """Documents per lm-eval task of `suite`; set for smoke runs only (recorded with every score)."""
+    offline_limit: int | None = None
+    """Documents per lm-eval task of `offline_suite` (None: all of them)."""
     backend: str | None = None
     """vllm or hf (default: vllm when importable)."""
     allow_code_execution: bool = False
     """Let code benchmarks run model-written code in the sandbox."""
     seed_model: bool = True
-    """Also evaluate the seed and the grown model (the sweep's step-0 reference points)."""
+    """Also evaluate the seed and the grown model (the reference points the report compares the final model with),
+    and, when the plan starts with function-preserving steps but is not all of them, the checkpoint those steps
+    make (e.g. the card's width-expanded stage), whose scores must equal the seed's."""
     batch_size: int | str = "auto"
     """Engine batch size; a fixed number skips lm-eval's auto detection, which probes the full context length."""
 
@@ -94,6 +98,8 @@ class ReportSection:
     """regress: absolute tolerance in points."""
     z: float = 2.0
     """regress: z-score tolerance (times the combined stderr)."""
+    marks: str = "significance"
+    """Leaderboard marks: significance (bold: the best and every score within noise of it) or value (the card's)."""
 
 
 @dataclass

@@ -59,8 +59,9 @@ class Context:
         from suite.eval.evaluate import EvalOptions
 
         ev = self.config.eval
+        configured = ev.limit if self.suite == ev.suite else ev.offline_limit
         return EvalOptions(suite=self.suite, benchmarks=tuple(ev.benchmarks) if self.suite == ev.suite else (),
-                           limit=limit if limit is not None else ev.limit, backend=ev.backend,
+                           limit=limit if limit is not None else configured, backend=ev.backend,
                            data_dir=self.data_dir, allow_code_execution=ev.allow_code_execution,
                            batch_size=ev.batch_size)
 
@@ -82,13 +83,26 @@ def step_seed(ctx: Context) -> dict[str, Any]:
 
 def step_grow(ctx: Context) -> dict[str, Any]:
     from growth.grow import grow
+    from growth.plan import first_steps, load_plan, preserving_steps
 
     g = ctx.config.grow
-    result = grow(ctx.outputs["seed"]["path"], ctx.path("grown"), ctx.config.resolve(g.plan) or g.plan, seed=g.seed,
-                  dtype=g.dtype, verify=g.verify, force=True)
+    plan = load_plan(ctx.config.resolve(g.plan) or g.plan)
+    result = grow(ctx.outputs["seed"]["path"], ctx.path("grown"), plan, seed=g.seed, dtype=g.dtype, verify=g.verify,
+                  force=True)
     ctx.log("  " + " -> ".join(f"{label} {count:,}" for label, count in result.plan.stage_counts()))
-    return {"path": str(result.path), "num_parameters": result.lineage["num_parameters"],
-            "model_id": ctx.store.register_model(result.path, kind="grown", name=ctx.name("grown"))}
+    preserving = preserving_steps(plan)
+    outputs = {"path": str(result.path), "num_parameters": result.lineage["num_parameters"],
+               "model_id": ctx.store.register_model(result.path, kind="grown", name=ctx.name("grown")),
+               "preserving": preserving == len(plan.steps)}
+    if ctx.config.eval.seed_model and 0 < preserving < len(plan.steps):
+        # the checkpoint of the function-preserving steps before the first that changes the function
+        prefix = first_steps(plan, preserving)
+        label = prefix.steps[-1].stage or "preserving"
+        stage = grow(ctx.outputs["seed"]["path"], ctx.path(f"grown-{label}"), prefix, seed=g.seed, dtype=g.dtype,
+                     force=True)
+        outputs["stage"] = {"name": ctx.name(label), "path": str(stage.path), "steps": [s.op for s in prefix.steps],
+                            "model_id": ctx.store.register_model(stage.path, kind="grown", name=ctx.name(label))}
+    return outputs
 
 
 def train_config(ctx: Context) -> Any:
@@ -131,7 +145,9 @@ def step_sweep(ctx: Context) -> dict[str, Any]:
 
     paths = [str(p) for p in sorted(ctx.path("train", "checkpoints").glob("step-*"))]
     if ctx.config.eval.seed_model:
-        paths = [ctx.outputs["seed"]["path"], ctx.outputs["grow"]["path"], *paths]
+        stage = ctx.outputs["grow"].get("stage")
+        paths = [ctx.outputs["seed"]["path"], *([stage["path"]] if stage else []), ctx.outputs["grow"]["path"],
+                 *paths]
     report = sweep(paths, ctx.eval_options(), store=ctx.store)
     jobs = log_jobs(ctx, report)
     return {"checkpoints": len(report.checkpoints), "engine_loads": report.engine_loads, "jobs": jobs}
@@ -191,13 +207,17 @@ def step_report(ctx: Context) -> dict[str, Any]:
 
     out = ctx.path("report")
     reported = load_reported(ctx.config.report.reported)
-    models = [ctx.name("seed"), ctx.name("grown")] if ctx.config.eval.seed_model else []
+    stage = ctx.outputs["grow"].get("stage")
+    models = [ctx.name("seed"), *([stage["name"]] if stage else []), ctx.name("grown")] \
+        if ctx.config.eval.seed_model else []
     models += [f"{ctx.name('train')}@*", ctx.name("final")]
     comparable = ctx.suite == ctx.config.eval.suite
-    board = build_leaderboard(ctx.store, reported=reported if comparable else None, models=models, suite=ctx.suite)
+    board = build_leaderboard(ctx.store, reported=reported if comparable else None, models=models, suite=ctx.suite,
+                              marks=ctx.config.report.marks)
     table = render(board, "md")
     write_text(out / "leaderboard.md", table)
-    outputs: dict[str, Any] = {"leaderboard": str(out / "leaderboard.md"), "table": table}
+    outputs: dict[str, Any] = {"leaderboard": str(out / "leaderboard.md"), "table": table,
+                               **evidence(ctx, models, out)}
     outputs["run_plot"] = str(plot_run(ctx.store, ctx.name("train"), out / "run.png", suite=ctx.suite))
     if comparable:
         outputs["compare_plot"] = str(plot_compare(ctx.store, ctx.name("final"), reported, out / "compare.png",
@@ -210,6 +230,34 @@ def step_report(ctx: Context) -> dict[str, Any]:
     options = ReportOptions(run=ctx.name("train"), suite=ctx.suite, reported=reported.name if comparable else None,
                             abs_tol=ctx.config.report.abs_tol, z=ctx.config.report.z)
     outputs["page"] = str(write_report(ctx.store, out / "report.html", options))
+    return outputs
+
+
+def evidence(ctx: Context, models: list[str], out: Path) -> dict[str, Any]:
+    """What the numbers rest on: documents and standard error per model and benchmark, whether the function-
+    preserving growth steps left every score unchanged, and the paired test of the final model against the seed."""
+    from results.compare import compare, same_scores
+    from results.measured import precision_lines
+    from suite.store.queries import reading, resolve_models
+
+    with reading(ctx.store) as con:
+        lines = precision_lines(con, resolve_models(con, models), ctx.suite)
+    outputs: dict[str, Any] = {"precision": lines}
+    if not ctx.config.eval.seed_model:
+        return outputs
+    grow = ctx.outputs["grow"]
+    checked = grow["stage"] if "stage" in grow else {"name": ctx.name("grown")} if grow["preserving"] else None
+    if checked is not None:
+        differ = same_scores(ctx.store, checked["name"], ctx.name("seed"), suite=ctx.suite)
+        steps = ", ".join(checked.get("steps", ["every step"]))
+        outputs["growth_check"] = (
+            f"{checked['name']} (function-preserving steps: {steps}) scores exactly as {ctx.name('seed')} on every "
+            "benchmark" if not differ else
+            f"{checked['name']} (function-preserving steps: {steps}) differs from {ctx.name('seed')} on "
+            f"{', '.join(differ)}: the growth did not preserve the function")
+    report = compare(ctx.store, ctx.name("final"), ctx.name("seed"), suite=ctx.suite)
+    write_json(out / "final_vs_seed.json", report.to_dict())
+    outputs["final_vs_seed"] = report.lines()
     return outputs
 
 
@@ -304,6 +352,7 @@ def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
     training stage, checkpoints, and the number of eval jobs."""
     from growth.fixture import TinySpec, qwen3_config
     from growth.grow import plan_growth, read_config_file
+    from growth.plan import load_plan, preserving_steps
     from suite.eval.benchmarks import load_suite
     from training.mixture import load_mixture
     from training.trainer import stage_steps
@@ -345,9 +394,15 @@ def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
         config.eval.offline_suite
     suite = load_suite(suite_name)
     benchmarks = suite.select(config.eval.benchmarks if suite_name == config.eval.suite else [])
-    models = checkpoints + (2 if config.eval.seed_model else 0) + 1
+    plan = load_plan(config.resolve(config.grow.plan) or config.grow.plan)
+    preserving = preserving_steps(plan)
+    references = (["seed"] + ([plan.steps[preserving - 1].stage or "preserving"]
+                              if 0 < preserving < len(plan.steps) else []) + ["grown"]) if config.eval.seed_model else []
+    models = len(references) + checkpoints + 1
+    limit = config.eval.limit if suite_name == config.eval.suite else config.eval.offline_limit
     lines.append(f"eval ({suite_name}, backend {config.eval.backend or 'vllm if importable, else hf'}, limit "
-                 f"{config.eval.limit or 'none'}): {len(benchmarks)} benchmarks x {models} models "
+                 f"{limit or 'none'}): {len(benchmarks)} benchmarks x {models} models "
+                 f"({', '.join(references + [f'{checkpoints} checkpoints', 'final'])}) "
                  f"= {len(benchmarks) * models} eval jobs")
     lines.append(f"select: {config.select.strategy}; merge -> final model; report against "
                  f"reported:{config.report.reported}")

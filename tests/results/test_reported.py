@@ -72,6 +72,14 @@ def test_leaderboard_reproduces_the_card_table_exactly(card_table: list[str]) ->
     assert gpqa.marks == [None, None, "second", None, None, "second", "best"]
 
 
+def test_card_table_is_unchanged_by_significance_marks(card_table: list[str]) -> None:
+    """Reported scores carry no uncertainty, so significance marks equal the card's own on its table."""
+    value = build_leaderboard(None, reported=load_reported("openseek-mid-v1"))
+    significance = build_leaderboard(None, reported=load_reported("openseek-mid-v1"), marks="significance")
+    assert [r.marks for r in significance.rows] == [r.marks for r in value.rows]
+    assert [line for line in to_markdown(value).splitlines() if line.startswith("|")] == card_table
+
+
 def test_averages_are_recomputed_and_the_cards_inconsistencies_are_noted() -> None:
     """The card's Avg General for Nemotron-12B and Gemma3-12B is the mean of 12 rows, not of the 9 it names."""
     reported = load_reported("openseek-mid-v1")

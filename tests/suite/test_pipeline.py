@@ -115,7 +115,8 @@ def test_dry_run_of_the_card_prints_the_plan() -> None:
     out = proc.stdout
     assert "4,022,468,096 -> width-expanded 7,101,021,696 -> stacked 10,613,858,816" in out
     assert "1,360,000,000,000 tokens" in out and "81,063 steps" in out and "41,724 steps" in out
-    assert "14 benchmarks x 63 models = 882 eval jobs" in out
+    assert ("14 benchmarks x 64 models (seed, width-expanded, grown, 60 checkpoints, final) = 896 eval jobs"
+            in out)
     # the card's merged iterations against its own budget, and the steps this schedule has instead
     assert "the card merged iterations 169,984-219,136, beyond the 122,787 steps its own budget gives" in out
     assert "this schedule's 60 checkpoints are steps 2,048, 4,096, ..., 120,832 and 122,787" in out
