@@ -12,7 +12,8 @@ from suite.cli.console import console
 
 DTYPE = typer.Option("auto", "--dtype", help="auto (the checkpoint's), float32, bfloat16, float16.")
 BATCH = typer.Option("auto", "--batch-size", help="Engine batch size (auto, or a number).")
-SAMPLES = typer.Option(False, "--log-samples", help="Also store per-sample outputs in the samples table.")
+SAMPLES = typer.Option(False, "--log-samples", help="Also store full per-sample outputs (responses) in the samples "
+                       "table; per-document scores are always stored.")
 RERUN = typer.Option(False, "--force", help="Re-run benchmarks that already have a finished result.")
 
 
