@@ -130,9 +130,10 @@ def verdict(diff: float, p: float, alpha: float) -> str:
 
 
 def compare_paired(parts: Sequence[Stratum], *, alpha: float = 0.05, iters: int = BOOTSTRAP_ITERS,
-                   seed: int = 0) -> PairedResult:
+                   seed: int = 0, ci: bool = True) -> PairedResult:
     """Difference, bootstrap CI and the p-value of the test that applies (McNemar exact for 0/1 metrics pooled
-    in one stratum, else the bootstrap), with the verdict at `alpha`."""
+    in one stratum, else the bootstrap), with the verdict at `alpha`. `ci=False` is for callers that need only the
+    verdict (the selector, leaderboard marks): McNemar's p alone, no resampling (CI reported as NaN)."""
     if not parts:
         raise ValueError("no documents to compare")
     if not 0 < alpha < 1:
@@ -144,9 +145,13 @@ def compare_paired(parts: Sequence[Stratum], *, alpha: float = 0.05, iters: int 
     n = sum(len(s.a) for s in parts)
     if all(np.array_equal(s.a, s.b) for s in parts):
         return PairedResult(n, mean_a, mean_b, 0.0, 0.0, 0.0, 1.0, "identical", VERDICTS[2], alpha)
-    low, high, p = bootstrap(parts, alpha=alpha, iters=iters, seed=seed)
+    mcnemar = len(parts) == 1 and is_binary(parts)
+    if mcnemar and not ci:
+        low = high = math.nan
+    else:
+        low, high, p = bootstrap(parts, alpha=alpha, iters=iters, seed=seed)
     test = "paired-bootstrap"
-    if len(parts) == 1 and is_binary(parts):
+    if mcnemar:
         p, test = mcnemar_exact(parts[0].a, parts[0].b)[2], "mcnemar-exact"
     return PairedResult(n, mean_a, mean_b, diff, low, high, p, test, verdict(diff, p, alpha), alpha)
 

@@ -17,6 +17,8 @@ from suite.eval.benchmarks import Benchmark
 from suite.eval.paired import PairedResult, Stratum, compare_paired, compare_stderr, strata
 from suite.store.samples import sample_values
 
+VERDICT_ITERS = 2_000  # bootstrap resamples when only a verdict is needed: p resolves to 0.0005, alpha is 0.05
+
 
 @dataclass
 class BenchmarkSamples:
@@ -51,9 +53,9 @@ class BenchmarkSamples:
 
 def compare_runs(samples: BenchmarkSamples | None, run_a: str, run_b: str, *, alpha: float,
                  a: tuple[float, float | None], b: tuple[float, float | None]) -> PairedResult | None:
-    """The paired test of two runs when both stored per-document values, else the z-test on their (value, stderr)
-    pairs; None when neither kind of uncertainty is stored."""
+    """The verdict of two runs (no confidence interval): the paired test when both stored per-document values,
+    else the z-test on their (value, stderr) pairs; None when neither kind of uncertainty is stored."""
     parts = samples.strata(run_a, run_b) if samples is not None else None
     if parts is not None:
-        return compare_paired(parts, alpha=alpha)
+        return compare_paired(parts, alpha=alpha, ci=False, iters=VERDICT_ITERS)
     return compare_stderr(a[0], a[1], b[0], b[1], alpha=alpha)

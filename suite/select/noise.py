@@ -98,7 +98,7 @@ def dev_difference(ctx: Any, rule: NoiseRule, benchmarks: list[str], new: Any, o
                 total = sum(s.weight for s in strata)
                 parts += [Stratum(s.a, s.b, s.weight / total / len(benchmarks)) for s in strata]
     if parts:
-        return compare_paired(parts, alpha=rule.alpha)
+        return compare_paired(parts, alpha=rule.alpha, ci=False)
     errors = [new.stderrs.get(k) for k in benchmarks] + [old.stderrs.get(k) for k in benchmarks]
     if any(e is None for e in errors):
         return None

@@ -103,3 +103,10 @@ def test_bad_inputs_are_errors() -> None:
         strata([([1, 0], [1])])
     with pytest.raises(ValueError, match="no documents"):
         compare_paired([])
+
+
+def test_verdict_only_skips_the_resampling_for_mcnemar() -> None:
+    a, b = binary_pair(12, 1, 20, 7)
+    quick = compare_paired(strata([(a, b)]), ci=False)
+    assert quick.p_value == pytest.approx(28 / 8192) and quick.verdict == "better"
+    assert math.isnan(quick.ci_low) and math.isnan(quick.ci_high)
