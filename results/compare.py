@@ -54,14 +54,14 @@ class CompareReport:
         out = []
         for r in self.rows:
             out.append(f"{r.benchmark}: {self.model_a} {r.a:.2f} vs {self.model_b} {r.b:.2f}, difference "
-                       f"{r.difference:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}], p = {_p(r.p_value)} ({r.test}, "
+                       f"{r.difference:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}], {_p(r.p_value)} ({r.test}, "
                        f"{r.n} documents): {_verdict(r.verdict, self.model_a, self.model_b, self.alpha)}")
         out += [f"{key}: not compared ({why})" for key, why in self.skipped.items()]
         return out
 
 
 def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 1e-4 else "< 1e-4"
+    return f"p = {p:.2g}" if p >= 1e-4 else "p < 1e-4"
 
 
 def _verdict(verdict: str, a: str, b: str, alpha: float) -> str:

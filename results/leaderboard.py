@@ -90,17 +90,22 @@ def _measured(store: Store, models: list[str] | None, keys: list[str], suite: st
     for rec in picked:
         by_model.setdefault(rec["model_id"], {})[rec["benchmark"]] = rec
     columns, scores, cells = [], [], []
+    subsets: dict[tuple[tuple[str, ...], tuple[int, ...]], list[str]] = {}
     notes = [f"Measured columns: the {pick} finished run per model and benchmark from {store.path}."]
     for m in chosen:
         recs = by_model.get(m["model_id"], {})
         columns.append(Column(f"{m['name']}{suffix}", "measured", format_tokens(m.get("tokens"))))
         scores.append({k: float(recs[k]["value"]) if k in recs else None for k in keys})
         cells.append({k: Cell(float(r["value"]), r["stderr"], r["run_id"]) for k, r in recs.items()})
-        limited = sorted(k for k, r in recs.items() if r["limit_n"] is not None)
+        limited = tuple(sorted(k for k, r in recs.items() if r["limit_n"] is not None))
         if limited:
-            notes.append(f"{m['name']}: {', '.join(limited)} measured on a --limit subset, not the full benchmark.")
+            limits = tuple(sorted({int(r["limit_n"]) for r in recs.values() if r["limit_n"] is not None}))
+            subsets.setdefault((limited, limits), []).append(m["name"])
         if not recs:
             notes.append(f"{m['name']}: no finished run in suite {suite}; its column is empty.")
+    for (keys, limits), names in subsets.items():  # one note per group of columns limited alike
+        notes.append(f"{', '.join(names)}: {', '.join(keys)} measured on a --limit subset "
+                     f"({' or '.join(map(str, limits))} documents per task), not the full benchmark.")
     return columns, scores, notes, cells
 
 
