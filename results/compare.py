@@ -59,6 +59,18 @@ class CompareReport:
         out += [f"{key}: not compared ({why})" for key, why in self.skipped.items()]
         return out
 
+    def short_lines(self) -> list[str]:
+        """The same in a few columns: benchmark, difference and 95% CI (points), p, verdict."""
+        width = max([len(r.benchmark) for r in self.rows] + [9])
+        tests = sorted({r.test for r in self.rows})
+        out = [f"{'benchmark':<{width}}  {self.model_a} - {self.model_b} [95% CI]  p ({', '.join(tests)}, "
+               f"{'/'.join(sorted({str(r.n) for r in self.rows}))} documents)  verdict at alpha {self.alpha:g}"]
+        for r in self.rows:
+            out.append(f"{r.benchmark:<{width}}  {r.difference:+7.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]  "
+                       f"{_p(r.p_value):<10}  {r.verdict}")
+        out += [f"{key:<{width}}  not compared ({why})" for key, why in self.skipped.items()]
+        return out
+
 
 def _p(p: float) -> str:
     return f"p = {p:.2g}" if p >= 1e-4 else "p < 1e-4"

@@ -21,22 +21,18 @@ def picked_scores(con: Any, model_ids: list[str] | None, *, suite: str | None = 
 
 
 def precision_lines(con: Any, models: list[dict[str, Any]], suite: str | None, pick: str = "latest") -> list[str]:
-    """One line per model: each benchmark's score with its standard error and the documents it rests on, so a
-    reader sees how far apart two columns must be before the difference means anything."""
-    by_model: dict[str, list[dict[str, Any]]] = {}
+    """A header and one line per model: the documents each benchmark's score rests on and its standard error
+    (points), so a reader sees how far apart two columns must be before the difference means anything."""
+    by_model: dict[str, dict[str, dict[str, Any]]] = {}
     for row in picked_scores(con, [m["model_id"] for m in models], suite=suite, pick=pick):
-        by_model.setdefault(row["model_id"], []).append(row)
-    lines = []
+        by_model.setdefault(row["model_id"], {})[row["benchmark"]] = row
+    keys = list(dict.fromkeys(k for rows in by_model.values() for k in rows))
+    width = max([len(m["name"]) for m in models] + [5])
+    lines = [f"{'model':<{width}}  documents  standard error: {' / '.join(keys)}"]
     for m in models:
-        cells = [f"{r['benchmark']} {r['value']:.2f} ± {_stderr(r['stderr'])} ({_docs(r['n'])})"
-                 for r in by_model.get(m["model_id"], [])]
-        lines.append(f"{m['name']}: {', '.join(cells) or 'no finished run'}")
+        rows = by_model.get(m["model_id"], {})
+        docs = sorted({int(r["n"]) for r in rows.values() if r["n"] is not None})
+        errors = " ".join(f"±{rows[k]['stderr']:.2f}" if k in rows and rows[k]["stderr"] is not None else "—"
+                          for k in keys)
+        lines.append(f"{m['name']:<{width}}  {'/'.join(map(str, docs)) or '—':>9}  {errors}")
     return lines
-
-
-def _stderr(value: float | None) -> str:
-    return "?" if value is None else f"{value:.2f}"
-
-
-def _docs(n: int | None) -> str:
-    return "? documents" if n is None else f"{int(n):,} documents"

@@ -227,6 +227,34 @@ def _regress_section(store: Store, lineage: Lineage, suite: str, reported: Repor
     return "".join(parts)
 
 
+def _evidence_section(store: Store, lineage: Lineage, suite: str, evaluated: set[str], options: ReportOptions) -> str:
+    """The documents and standard error behind every score, and the paired test of the final model against the seed
+    (the first ancestor) over the documents both scored."""
+    from results.compare import compare
+    from results.measured import precision_lines
+
+    models = [m for m in lineage.models() if m["model_id"] in evaluated]
+    with reading(store) as con:
+        lines = precision_lines(con, models, suite, options.pick)
+    parts = [f"<h3>Documents and standard error (points) per model</h3><pre>{esc(chr(10).join(lines))}</pre>"]
+    seed = lineage.ancestors[0][0] if lineage.ancestors and lineage.ancestors[0] else None
+    final = (lineage.merged or lineage.checkpoints or [None])[-1]
+    if seed is None or final is None or not {seed["model_id"], final["model_id"]} <= evaluated:
+        return "".join(parts)
+    try:
+        report = compare(store, final["model_id"], seed["model_id"], suite=suite, pick=options.pick)
+    except ResultsError as e:
+        return "".join(parts) + f'<p class="note">{esc(str(e))}</p>'
+    rows = "".join(f'<tr><td>{esc(r.benchmark)}</td><td>{r.a:.2f}</td><td>{r.b:.2f}</td><td>{r.difference:+.2f}'
+                   f'</td><td>[{r.ci_low:+.2f}, {r.ci_high:+.2f}]</td><td>{r.p_value:.2g}</td><td>{esc(r.test)}</td>'
+                   f'<td>{r.n}</td><td>{esc(r.verdict)}</td></tr>' for r in report.rows)
+    parts.append(f"<h3>{esc(report.model_a)} vs {esc(report.model_b)}, paired over the same documents (alpha "
+                 f"{report.alpha:g})</h3><table><thead><tr><th>benchmark</th><th>final</th><th>seed</th>"
+                 "<th>difference</th><th>95% CI</th><th>p</th><th>test</th><th>documents</th><th>verdict</th></tr>"
+                 f"</thead><tbody>{rows}</tbody></table>")
+    return "".join(parts)
+
+
 # --- the page ----------------------------------------------------------------------------------------------------
 
 CSS = """
@@ -295,6 +323,7 @@ def render_report(store: Store, options: ReportOptions = ReportOptions()) -> str
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
         ("leaderboard", "Leaderboard", f'<div class="scroll">{to_html(board)}</div>'),
+        ("evidence", "What the scores rest on", _evidence_section(store, lineage, suite, evaluated, options)),
         ("scores", "Scores by step (merge marked)", scores),
         ("training", "Training loss and learning rate", _training_section(lineage)),
         ("lineage", "Lineage", _lineage_section(lineage)),

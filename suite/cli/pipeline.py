@@ -38,14 +38,14 @@ def pipeline(ctx: typer.Context,
                        verbose=bool((ctx.obj or {}).get("verbose")))
     report = out.get("report")
     if report:
-        typer.echo(report["table"])
-        typer.echo("What each score rests on (score ± standard error, documents scored):")
+        table = [line for line in report["table"].splitlines() if line.startswith("|")]
+        typer.echo("\n".join(table) + f"\n(notes under the table: {report['leaderboard']})")
         for line in report.get("precision", []):
             typer.echo("  " + line)
         if "growth_check" in report:
-            typer.echo("Growth: " + report["growth_check"])
+            typer.echo("growth: " + report["growth_check"])
         if "final_vs_seed" in report:
-            typer.echo("Final model vs seed, paired over the same documents (points; 95% CI of the difference):")
+            typer.echo(f"final vs seed, paired over the same documents (points; details: {report['evidence']}):")
             for line in report["final_vs_seed"]:
                 typer.echo("  " + line)
         typer.echo(f"database: {store.path}")

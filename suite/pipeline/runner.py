@@ -257,7 +257,12 @@ def evidence(ctx: Context, models: list[str], out: Path) -> dict[str, Any]:
             f"{', '.join(differ)}: the growth did not preserve the function")
     report = compare(ctx.store, ctx.name("final"), ctx.name("seed"), suite=ctx.suite)
     write_json(out / "final_vs_seed.json", report.to_dict())
-    outputs["final_vs_seed"] = report.lines()
+    outputs["final_vs_seed"] = report.short_lines()
+    write_text(out / "evidence.md", "\n".join(
+        ["# What the scores rest on", "", "```", *lines, "```", "", f"Growth: {outputs.get('growth_check', '-')}",
+         "", f"# {report.model_a} vs {report.model_b}, paired over the same documents", "",
+         *[f"- {line}" for line in report.lines()], ""]))
+    outputs["evidence"] = str(out / "evidence.md")
     return outputs
 
 
