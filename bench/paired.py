@@ -94,7 +94,7 @@ def main() -> None:
     for name, fn in cases.items():
         seconds = timed(fn)
         baseline = baseline or seconds
-        print(f"{name:<48} {seconds:>12.4f} {seconds / baseline:>11.0f}x")
+        print(f"{name:<48} {seconds:>12.6f} {seconds / baseline:>11,.0f}x")
 
 
 if __name__ == "__main__":

@@ -110,3 +110,13 @@ def test_verdict_only_skips_the_resampling_for_mcnemar() -> None:
     quick = compare_paired(strata([(a, b)]), ci=False)
     assert quick.p_value == pytest.approx(28 / 8192) and quick.verdict == "better"
     assert math.isnan(quick.ci_low) and math.isnan(quick.ci_high)
+
+
+def test_binomial_tail_beyond_exact_sums_agrees_with_scipy() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    from suite.eval.paired import EXACT_N, binomial_half_cdf
+
+    for n, k in ((EXACT_N + 1, 480), (5000, 2400), (14042, 6900), (14042, 7000), (3000, 1300)):
+        assert binomial_half_cdf(n, k) == pytest.approx(stats.binom.cdf(k, n, 0.5), rel=1e-9), (n, k)
+    # at the boundary both ways agree
+    assert binomial_half_cdf(EXACT_N, 480) == pytest.approx(stats.binom.cdf(480, EXACT_N, 0.5), rel=1e-12)
