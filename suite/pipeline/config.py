@@ -75,7 +75,7 @@ class EvalSection:
     seed_model: bool = True
     """Also evaluate the seed and the grown model (the reference points the report compares the final model with),
     and, when the plan starts with function-preserving steps but is not all of them, the checkpoint those steps
-    make (e.g. the card's width-expanded stage), whose scores must equal the seed's."""
+    make (the grow step writes it: e.g. the card's width-expanded stage), whose scores must equal the seed's."""
     batch_size: int | str = "auto"
     """Engine batch size; a fixed number skips lm-eval's auto detection, which probes the full context length."""
 

@@ -94,8 +94,9 @@ def step_grow(ctx: Context) -> dict[str, Any]:
     outputs = {"path": str(result.path), "num_parameters": result.lineage["num_parameters"],
                "model_id": ctx.store.register_model(result.path, kind="grown", name=ctx.name("grown")),
                "preserving": preserving == len(plan.steps)}
-    if ctx.config.eval.seed_model and 0 < preserving < len(plan.steps):
-        # the checkpoint of the function-preserving steps before the first that changes the function
+    if 0 < preserving < len(plan.steps):
+        # the checkpoint of the function-preserving steps before the first that changes the function (the card's
+        # width-expanded stage); written whatever eval.seed_model says, so turning that on later needs no re-grow
         prefix = first_steps(plan, preserving)
         label = prefix.steps[-1].stage or "preserving"
         stage = grow(ctx.outputs["seed"]["path"], ctx.path(f"grown-{label}"), prefix, seed=g.seed, dtype=g.dtype,
