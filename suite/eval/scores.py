@@ -85,6 +85,8 @@ def _parts(benchmark: Benchmark, results: dict[str, Any]) -> dict[str, int]:
     """Leaf lm-eval task -> index of the benchmark task entry (task or group) it belongs to."""
     groups = results.get("group_subtasks", {})
     parts: dict[str, int] = {}
+    if len(benchmark.tasks) == 1:  # one entry (a task or a group): every logged document belongs to it
+        return {task: 0 for task in results.get("samples") or {}}
 
     def walk(name: str, part: int) -> None:
         parts.setdefault(name, part)
