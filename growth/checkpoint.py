@@ -1,14 +1,16 @@
 """Streaming checkpoint I/O for Hugging Face safetensors checkpoints, used by growth, merge and training exports.
 
-Reading parses only the safetensors headers at open (names, shapes, dtypes, offsets) and reads one tensor at a time
-with plain file reads, not mmap, so resident memory stays at one tensor whatever the model size. Writing takes the
-tensor specs up front (a plan), lays out shards and headers first, then streams each tensor's bytes straight into
-its place: peak memory is one tensor, and the output is published atomically (see `growth.foundation.atomic`).
+Reading parses only the safetensors headers at open (names, shapes, dtypes, offsets) and reads tensors, or byte
+ranges of them, with positional reads (pread), not mmap, so resident memory is what the caller asks for whatever
+the model size, and any number of threads can read at once. Writing takes the tensor specs up front (a plan), lays
+out shards and headers first, then writes each tensor's bytes straight into its place, in any order and from any
+thread: peak memory is what the caller holds, the disk starts writing at the first byte (`growth.writeback`), and
+the output is published atomically (see `growth.foundation.atomic`).
 
     ckpt = Checkpoint.open("Qwen3-4B-Base")
     with CheckpointWriter("out", specs, max_shard_bytes=2**30) as w:
         for spec in specs:
-            w.add(spec.name, transform(ckpt.read(...)))
+            w.add(spec.name, transform(ckpt.read(...)))     # or w.copy_from(ckpt, name), w.write_part(...)
         w.write_config(config)
         w.copy_aux_from(ckpt)
         w.commit()
@@ -16,12 +18,13 @@ its place: peak memory is one tensor, and the output is published atomically (se
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
 import struct
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -30,6 +33,8 @@ import torch
 
 from growth.foundation.atomic import StagingDir
 from growth.foundation.errors import CheckpointError
+from growth.iostats import IOStats, span
+from growth.writeback import Writeback
 
 INDEX_NAME = "model.safetensors.index.json"
 # Lineage records describe how one checkpoint was made; a derived checkpoint writes its own, never inherits them.
@@ -152,6 +157,8 @@ class Checkpoint:
         self.config = config
         self._tensors = tensors
         self._buffer: torch.Tensor | None = None
+        self._fds: dict[Path, int] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, path: str | Path) -> "Checkpoint":
@@ -200,6 +207,47 @@ class Checkpoint:
         except KeyError:
             raise CheckpointError(f"{self.path}: no tensor named {name!r}") from None
 
+    def _fd(self, file: Path) -> int:
+        """One read-only descriptor per shard, opened on first use; positional reads share it across threads."""
+        fd = self._fds.get(file)
+        if fd is None:
+            with self._lock:
+                fd = self._fds.get(file)
+                if fd is None:
+                    fd = self._fds[file] = os.open(file, os.O_RDONLY)
+        return fd
+
+    def close(self) -> None:
+        fds, self._fds = getattr(self, "_fds", {}), {}
+        for fd in fds.values():
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+    def read_into(self, name: str, buf: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Bytes [start, start + buf.numel()) of tensor `name` into the contiguous uint8 `buf`; returns `buf`.
+
+        A positional read (pread), safe from any thread: the merge workers read blocks of every input this way.
+        """
+        info = self.info(name)
+        if start < 0 or start + buf.numel() > info.nbytes:
+            raise CheckpointError(f"{info.file}: bytes [{start}, {start + buf.numel()}) are outside {name!r}")
+        view, offset = memoryview(buf.numpy()), info.start + start
+        while len(view):
+            got = os.preadv(self._fd(info.file), [view], offset)
+            if got == 0:
+                raise CheckpointError(f"{info.file}: truncated while reading {name!r}")
+            view, offset = view[got:], offset + got
+        return buf
+
+    def prefetch(self, name: str, start: int, length: int) -> None:
+        """Ask the kernel to start reading bytes [start, start + length) of `name` into the page cache, without
+        waiting: readahead for inputs on disk, a cheap no-op for those already cached."""
+        if hasattr(os, "posix_fadvise"):
+            info = self.info(name)
+            os.posix_fadvise(self._fd(info.file), info.start + start, length, os.POSIX_FADV_WILLNEED)
+
     def read(self, name: str, *, reuse: bool = False) -> torch.Tensor:
         """Read one tensor with plain reads (no mmap, so nothing else stays resident).
 
@@ -213,12 +261,7 @@ class Checkpoint:
             buf = self._buffer[: info.nbytes]
         else:
             buf = torch.empty(info.nbytes, dtype=torch.uint8)
-        with open(info.file, "rb", buffering=0) as f:
-            f.seek(info.start)
-            got = f.readinto(memoryview(buf.numpy()))
-        if got != info.nbytes:
-            raise CheckpointError(f"{info.file}: truncated while reading {name!r}")
-        return buf.view(info.dtype).reshape(info.shape)
+        return self.read_into(name, buf).view(info.dtype).reshape(info.shape)
 
     @property
     def total_bytes(self) -> int:
@@ -291,20 +334,28 @@ def _header_bytes(specs: list[TensorSpec]) -> bytes:
     return struct.pack("<Q", len(raw)) + raw
 
 
-def _sync_close(fh: Any) -> None:
-    fh.flush()
-    os.fsync(fh.fileno())
-    fh.close()
+@dataclass(frozen=True)
+class _Slot:
+    """Where one output tensor goes: its spec, its shard (index into the writer's files) and absolute offset."""
+
+    spec: TensorSpec
+    shard: int
+    start: int
 
 
 class CheckpointWriter:
-    """Write a checkpoint tensor by tensor, in the order of `specs`, then publish it atomically.
+    """Write a checkpoint's tensors in any order, from any thread, then publish it atomically.
 
-    An existing `out` is only replaced with `force=True`, and only at `commit()`; until then it is untouched.
+    The layout is fixed up front from the specs (shards, headers, every tensor's offset), so a tensor, or any part
+    of one, is written straight to its place with pwrite and parallel workers never wait on each other. Each
+    written range goes to `Writeback`, which has the kernel put it on disk at once; a shard is fsynced and closed
+    on that background thread as soon as its last byte is written, so the flush overlaps the rest of the work
+    instead of all landing at publish time. An existing `out` is only replaced with `force=True`, and only at
+    `commit()`; until then it is untouched.
     """
 
     def __init__(self, out: str | Path, specs: Iterable[TensorSpec], *, max_shard_bytes: int = DEFAULT_SHARD_BYTES,
-                 force: bool = False) -> None:
+                 force: bool = False, stats: IOStats | None = None) -> None:
         specs = list(specs)
         for s in specs:
             if s.dtype not in DTYPE_NAMES:
@@ -314,64 +365,107 @@ class CheckpointWriter:
         self._staging = StagingDir(out, force=force)
         self.out = self._staging.out
         self.path = self._staging.path
+        self.stats = stats
         shards = plan_shards(specs, max_shard_bytes)
         if len(shards) <= 1:
             self._files = [SINGLE_NAME]
         else:
             self._files = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
-        self._queue = [(spec, fname, i == 0, i == len(shard) - 1)
-                       for shard, fname in zip(shards, self._files) for i, spec in enumerate(shard)]
         self._shards = dict(zip(self._files, shards))
-        self._pos = 0
-        self._fh: Any = None
-        # Finished shards are fsynced on a background thread while the next one is written, so the flush to disk
-        # overlaps the work instead of all landing at publish time.
-        self._syncer = ThreadPoolExecutor(max_workers=1)
-        self._synced: list[Future] = []
+        self._headers = [_header_bytes(shard) for shard in shards]
+        self._slots: dict[str, _Slot] = {}
+        for i, (shard, header) in enumerate(zip(shards, self._headers)):
+            offset = len(header)
+            for spec in shard:
+                self._slots[spec.name] = _Slot(spec, i, offset)
+                offset += spec.nbytes
+        self._left = {name: slot.spec.nbytes for name, slot in self._slots.items()}  # bytes still to write
+        self._pending = set(self._slots)  # tensors not yet complete (also covers empty ones)
+        self._shard_left = [sum(spec.nbytes for spec in shard) for shard in shards]
+        self._fds: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._writeback = Writeback(stats=stats)
         self._total = sum(s.nbytes for s in specs)
 
-    def _next(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> tuple[Any, bool]:
-        if self._pos >= len(self._queue):
-            raise CheckpointError(f"tensor {name!r} is not in the output plan")
-        spec, fname, first, last = self._queue[self._pos]
-        if name != spec.name or shape != spec.shape or dtype != spec.dtype:
-            raise CheckpointError(f"expected {spec.name} {list(spec.shape)} {spec.dtype}, "
-                                  f"got {name} {list(shape)} {dtype}")
-        if first:
-            self._fh = open(self.path / fname, "wb")
-            self._fh.write(_header_bytes(self._shards[fname]))
-        self._pos += 1
-        return self._fh, last
+    def _slot(self, name: str) -> _Slot:
+        try:
+            return self._slots[name]
+        except KeyError:
+            raise CheckpointError(f"tensor {name!r} is not in the output plan") from None
 
-    def _done(self, last: bool) -> None:
-        if last:
-            self._synced.append(self._syncer.submit(_sync_close, self._fh))
-            self._fh = None
+    def _fd(self, shard: int) -> int:
+        with self._lock:
+            fd = self._fds.get(shard)
+            if fd is None:
+                fd = self._fds[shard] = os.open(self.path / self._files[shard], os.O_WRONLY | os.O_CREAT, 0o644)
+                os.pwrite(fd, self._headers[shard], 0)
+            return fd
+
+    def _reserve(self, slot: _Slot, offset: int, length: int) -> int:
+        """Claim bytes [offset, offset + length) of `slot`'s tensor before writing them; returns the shard's fd."""
+        name = slot.spec.name
+        if offset < 0 or offset + length > slot.spec.nbytes:
+            raise CheckpointError(f"bytes [{offset}, {offset + length}) are outside {name!r} "
+                                  f"({slot.spec.nbytes} bytes)")
+        with self._lock:
+            if name not in self._pending or self._left[name] < length:
+                raise CheckpointError(f"tensor {name!r} is written twice")
+            self._left[name] -= length
+            if self._left[name] == 0:
+                self._pending.discard(name)
+        return self._fd(slot.shard)
+
+    def _written(self, slot: _Slot, fd: int, offset: int, length: int) -> None:
+        """Bytes [offset, offset + length) of `slot`'s tensor are in the file: start their writeback, and fsync and
+        close the shard once all of it is written."""
+        self._writeback.written(fd, slot.start + offset, length)
+        with self._lock:
+            self._shard_left[slot.shard] -= length
+            complete = self._shard_left[slot.shard] == 0 and self._fds.get(slot.shard) == fd
+            if complete:
+                del self._fds[slot.shard]
+        if complete:
+            self._writeback.close(fd)
+
+    def write_part(self, name: str, offset: int, data: torch.Tensor) -> None:
+        """Write the bytes of the contiguous tensor `data` at byte `offset` of output tensor `name`."""
+        slot = self._slot(name)
+        view = memoryview(data.reshape(-1).view(torch.uint8).numpy())
+        length = len(view)
+        fd = self._reserve(slot, offset, length)
+        pos = slot.start + offset
+        with span(self.stats, "write"):
+            while len(view):
+                n = os.pwrite(fd, view, pos)
+                view, pos = view[n:], pos + n
+        self._written(slot, fd, offset, length)
 
     def add(self, name: str, tensor: torch.Tensor) -> None:
-        """Append the next tensor; its name, shape and dtype must match the next spec."""
-        fh, last = self._next(name, tuple(tensor.shape), tensor.dtype)
-        fh.write(memoryview(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()))
-        self._done(last)
+        """Write a whole tensor; its name, shape and dtype must match a spec not yet written."""
+        spec = self._slot(name).spec
+        if tuple(tensor.shape) != spec.shape or tensor.dtype != spec.dtype:
+            raise CheckpointError(f"expected {spec.name} {list(spec.shape)} {spec.dtype}, "
+                                  f"got {name} {list(tensor.shape)} {tensor.dtype}")
+        self.write_part(name, 0, tensor.detach().cpu().contiguous())
 
-    def copy_from(self, src: Checkpoint, src_name: str, name: str | None = None) -> None:
-        """Append the next tensor as an unchanged copy of `src_name` in `src`, copied by the kernel.
+    def copy_from(self, src: Checkpoint, src_name: str, name: str | None = None, *, times: int = 1) -> None:
+        """Write `src_name` of `src` as output tensor `name`, or `times` copies of it stacked along dim 0.
 
-        `os.copy_file_range` moves the bytes file to file without passing through this process, which is how
-        growth copies the tensors a plan leaves untouched at `cp` speed.
+        The kernel moves the bytes file to file (`os.copy_file_range`) without passing them through this process,
+        which is how growth copies the tensors a plan leaves untouched, and the rows it duplicates, at `cp` speed.
         """
         info = src.info(src_name)
-        fh, last = self._next(name or src_name, info.shape, info.dtype)
-        fh.flush()
-        with open(info.file, "rb") as f:
-            offset, left = info.start, info.nbytes
-            while left:
-                n = os.copy_file_range(f.fileno(), fh.fileno(), left, offset)
-                if n == 0:
-                    raise CheckpointError(f"{info.file}: truncated while reading {src_name!r}")
-                offset += n
-                left -= n
-        self._done(last)
+        slot = self._slot(name or src_name)
+        spec = slot.spec
+        stacked = (info.shape[0] * times, *info.shape[1:]) if info.shape else info.shape
+        if stacked != spec.shape or info.dtype != spec.dtype or (times != 1 and not info.shape):
+            raise CheckpointError(f"expected {spec.name} {list(spec.shape)} {spec.dtype}, got {times} x "
+                                  f"{src_name} {list(info.shape)} {info.dtype}")
+        fd = self._reserve(slot, 0, spec.nbytes)
+        for i in range(times):
+            with span(self.stats, "copy"):
+                _copy_range(src._fd(info.file), info.start, fd, slot.start + i * info.nbytes, info.nbytes, info)
+            self._written(slot, fd, i * info.nbytes, info.nbytes)
 
     def write_config(self, config: Mapping[str, Any]) -> None:
         (self.path / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -387,27 +481,44 @@ class CheckpointWriter:
                 shutil.copy2(f, self.path / f.name)
 
     def commit(self) -> Path:
-        for future in self._synced:
-            future.result()
-        if self._pos != len(self._queue):
-            missing = self._queue[self._pos][0].name
-            raise CheckpointError(f"output incomplete: {len(self._queue) - self._pos} tensors missing, first {missing}")
+        self._writeback.wait()
+        missing = [name for name in self._slots if name in self._pending]
+        if missing:
+            raise CheckpointError(f"output incomplete: {len(missing)} tensors missing, first {missing[0]}")
         if not (self.path / "config.json").exists():
             raise CheckpointError("output has no config.json; call write_config before commit")
         if len(self._files) > 1:
             weight_map = {s.name: f for f, shard in self._shards.items() for s in shard}
             (self.path / INDEX_NAME).write_text(
                 json.dumps({"metadata": {"total_size": self._total}, "weight_map": weight_map}, indent=2) + "\n")
-        return self._staging.publish()
+        with span(self.stats, "fsync"):
+            return self._staging.publish()
 
     def __enter__(self) -> "CheckpointWriter":
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        self._syncer.shutdown(wait=True)
+        self._writeback.shutdown()  # let queued fsyncs finish before closing what is still open (after an error)
+        with self._lock:
+            fds, self._fds = list(self._fds.values()), {}
+        for fd in fds:
+            os.close(fd)
         self._staging.cleanup()
+
+
+def _copy_range(src_fd: int, src_offset: int, dst_fd: int, dst_offset: int, length: int, info: TensorInfo) -> None:
+    """Copy bytes file to file in the kernel; where copy_file_range cannot (another file system), via pread/pwrite."""
+    while length:
+        try:
+            n = os.copy_file_range(src_fd, dst_fd, length, src_offset, dst_offset)
+        except OSError as e:
+            if e.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            data = os.pread(src_fd, min(length, 64 * 2**20), src_offset)
+            n = len(data) and os.pwrite(dst_fd, data, dst_offset)
+        if n == 0:
+            raise CheckpointError(f"{info.file}: truncated while reading {info.name!r}")
+        src_offset, dst_offset, length = src_offset + n, dst_offset + n, length - n
 
 
 def save_state_dict(out: str | Path, state: Mapping[str, torch.Tensor], config: Mapping[str, Any], *,

@@ -4,7 +4,9 @@ An output tensor of step i is its `TensorOp` applied to one tensor of step i-1, 
 from the source checkpoint, so resident memory is a few copies of the largest tensor whatever the model size. Only
 the most recently computed tensor is remembered: `GrowthPlan.write_order` puts the outputs that share
 an intermediate tensor (a duplicated layer and its copy) next to each other, so each is computed once; anything else
-is recomputed, bit-identically, because every random draw is seeded by (seed, step, name).
+is recomputed, bit-identically, because every random draw is seeded by (seed, step, name). An output that is a
+source tensor copied, or stacked n times along dim 0, needs no computing at all: `source_copy` finds those, and grow
+has the kernel copy their bytes file to file.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from __future__ import annotations
 import torch
 
 from growth.checkpoint import Checkpoint
+from growth.iostats import IOStats, span
 from growth.operators.base import COPY
 from growth.plan import GrowthPlan
 
 
 class Executor:
-    def __init__(self, plan: GrowthPlan, source: Checkpoint) -> None:
+    def __init__(self, plan: GrowthPlan, source: Checkpoint, stats: IOStats | None = None) -> None:
         self.plan = plan
         self.source = source
+        self.stats = stats
         # measured SNR per step: {tensor name in that step's output: dB}
         self.measured: list[dict[str, float | None]] = [{} for _ in plan.steps]
         self._last: tuple[tuple[int, str], torch.Tensor] | None = None
@@ -33,14 +37,28 @@ class Executor:
             return self._last[1]
         self._last = None  # drop the previous tensor before computing the next one
         if step < 0:
-            out = self.source.read(name)
+            with span(self.stats, "read"):
+                out = self.source.read(name)
         else:
             sp = self.plan.steps[step]
             op = sp.ops[name]
             x = self.tensor(step - 1, op.source) if op.source is not None else None
-            out = sp.operator.apply(op, x, sp.context, self.measured[step])
+            with span(self.stats, "compute"):
+                out = sp.operator.apply(op, x, sp.context, self.measured[step])
         self._last = ((step, name), out)
         return out
+
+    def source_copy(self, name: str) -> tuple[str, int] | None:
+        """(source tensor, n) when final output `name` is n copies of one source tensor stacked along dim 0 (n = 1:
+        an unchanged copy), so its bytes can be copied file to file; None when it has to be computed."""
+        times = 1
+        for step in reversed(self.plan.steps):
+            op = step.ops[name]
+            n = 1 if op.kind == COPY else step.operator.repeats(op) if step.operator.repeats else None
+            if n is None or op.source is None:
+                return None
+            times, name = times * n, op.source
+        return name, times
 
     def state_dict(self, step: int) -> dict[str, torch.Tensor]:
         """The whole model after `step`, in memory (used by --verify on small models only)."""

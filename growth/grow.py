@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +27,7 @@ from growth.checkpoint import DEFAULT_SHARD_BYTES, Checkpoint, CheckpointWriter,
 from growth.dtype import with_dtype
 from growth.executor import Executor
 from growth.foundation.errors import ConfigError, PlanError
+from growth.iostats import IOStats, span
 from growth.plan import SEED_CONFIGS, GrowthPlan, PlanConfig, build, load_plan
 
 Progress = Callable[[int, int, str], None]
@@ -105,38 +107,73 @@ def lineage(grown: GrowthPlan, source: Checkpoint, executor: Executor,
     return record
 
 
-def _stream(writer: CheckpointWriter, source: Checkpoint, specs: list[TensorSpec],
-            compute: Callable[[TensorSpec], torch.Tensor | str], progress: Progress | None) -> None:
-    """Compute each tensor on this thread while a second thread writes the previous one.
+Copy = tuple[str, int]  # (source tensor, n): the output is that tensor's bytes n times over
 
-    File writes release the GIL, so computing and writing overlap; the one-slot queue bounds memory to the tensor
-    being written, the one waiting and the one being computed. `compute` returns a source tensor's name instead of
-    a tensor for an unchanged copy, which the writer copies with the kernel (`CheckpointWriter.copy_from`).
+
+def _stream(writer: CheckpointWriter, source: Checkpoint, specs: list[TensorSpec], copies: dict[str, Copy],
+            compute: Callable[[TensorSpec], torch.Tensor], progress: Progress | None) -> None:
+    """Compute on this thread while one writer thread puts every tensor in its place.
+
+    Outputs in `copies` need no computing: the writer copies them file to file (`CheckpointWriter.copy_from`)
+    whenever no computed tensor is waiting, so the disk is busy from the first second. The others are computed here,
+    in order (`Executor` keeps each random draw and reduction where it always ran, so the bytes do not change), and
+    passed through a one-slot queue: memory holds the tensor being written, the one waiting and the one being
+    computed. Kernel copies, file writes and most tensor arithmetic release the GIL, so they all overlap.
     """
     slot: queue.Queue = queue.Queue(maxsize=1)
     failed: list[BaseException] = []
+    stop = threading.Event()
+    pending = deque(spec for spec in specs if spec.name in copies)
+    done = 0
+    ended = False  # the computing thread's closing None has been taken off the queue
+
+    def finished(name: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, len(specs), name)
+
+    def copy_next() -> None:
+        spec = pending.popleft()
+        src_name, times = copies[spec.name]
+        writer.copy_from(source, src_name, spec.name, times=times)
+        finished(spec.name)
 
     def drain() -> None:
-        while (item := slot.get()) is not None:
-            if not failed:
+        nonlocal ended
+        try:
+            while not stop.is_set():
                 try:
-                    name, payload = item
-                    if isinstance(payload, str):
-                        writer.copy_from(source, payload, name)
-                    else:
-                        writer.add(name, payload)
-                except BaseException as e:  # handed to the computing thread, which re-raises it
-                    failed.append(e)
+                    item = slot.get_nowait()
+                except queue.Empty:
+                    if pending:
+                        copy_next()
+                        continue
+                    item = slot.get()
+                if item is None:
+                    ended = True
+                    break
+                writer.add(*item)
+                finished(item[0])
+            while pending and not stop.is_set():
+                copy_next()
+        except BaseException as e:  # handed to the computing thread, which re-raises it
+            failed.append(e)
+            stop.set()
+            while not ended:  # take what the computing thread still puts, so it is never blocked
+                ended = slot.get() is None
 
     thread = threading.Thread(target=drain, name="growbench-writer", daemon=True)
     thread.start()
     try:
-        for i, spec in enumerate(specs):
+        for spec in specs:
             if failed:
                 break
-            slot.put((spec.name, compute(spec)))
-            if progress is not None:
-                progress(i + 1, len(specs), spec.name)
+            if spec.name not in copies:
+                slot.put((spec.name, compute(spec)))
+    except BaseException:
+        stop.set()
+        raise
     finally:
         slot.put(None)
         thread.join()
@@ -146,8 +183,11 @@ def _stream(writer: CheckpointWriter, source: Checkpoint, specs: list[TensorSpec
 
 def grow(src: str | Path, out: str | Path, plan: str | Path | PlanConfig, *, seed: int | None = None,
          dtype: str | None = None, verify: bool = False, force: bool = False,
-         max_shard_bytes: int = DEFAULT_SHARD_BYTES, progress: Progress | None = None) -> GrowResult:
-    """Grow checkpoint `src` into `out` following `plan` (a shipped plan's name, a YAML path or a PlanConfig)."""
+         max_shard_bytes: int = DEFAULT_SHARD_BYTES, progress: Progress | None = None,
+         stats: IOStats | None = None) -> GrowResult:
+    """Grow checkpoint `src` into `out` following `plan` (a shipped plan's name, a YAML path or a PlanConfig).
+
+    `stats` (optional) collects where the time went: reads, computes, writes, kernel copies, fsyncs."""
     plan_cfg = _plan_config(plan)
     out_dtype = parse_dtype(dtype) if dtype is not None else None
     source, grown = plan_checkpoint(src, plan_cfg, seed=seed, meta_check=False)
@@ -155,17 +195,23 @@ def grow(src: str | Path, out: str | Path, plan: str | Path | PlanConfig, *, see
         raise PlanError(f"output {out} is the source checkpoint; choose another directory")
     ops = grown.write_order()
     specs = [TensorSpec(op.name, op.shape, out_dtype or op.dtype) for op in ops]
-    executor = Executor(grown, source)
+    executor = Executor(grown, source, stats)
     last = len(grown.steps) - 1
+    copies = {}
+    for spec in specs:
+        found = executor.source_copy(spec.name)
+        if found is not None and source.info(found[0]).dtype == spec.dtype:
+            copies[spec.name] = found
 
-    def compute(spec: TensorSpec) -> torch.Tensor | str:
-        step, root = grown.root(spec.name)
-        if step < 0 and source.info(root).dtype == spec.dtype:
-            return root  # unchanged source tensor: the writer copies it file to file
-        return executor.tensor(last, spec.name).to(spec.dtype)
+    def compute(spec: TensorSpec) -> torch.Tensor:
+        tensor = executor.tensor(last, spec.name)
+        if tensor.dtype == spec.dtype:
+            return tensor
+        with span(stats, "compute"):
+            return tensor.to(spec.dtype)
 
-    with CheckpointWriter(out, specs, max_shard_bytes=max_shard_bytes, force=force) as writer:
-        _stream(writer, source, specs, compute, progress)
+    with CheckpointWriter(out, specs, max_shard_bytes=max_shard_bytes, force=force, stats=stats) as writer:
+        _stream(writer, source, specs, copies, compute, progress)
         writer.write_config(output_config(grown, dtype))
         writer.copy_aux_from(source)
         checks = None

@@ -91,6 +91,9 @@ class Operator:
     plan: PlanFn
     preserves_function: Callable[[Any], bool]  # whether logits must stay equal, which --verify checks
     apply: ApplyFn | None = None  # None for operators that only rename and copy tensors
+    # n when an output is n whole copies of its input stacked along dim 0 and nothing else (None otherwise): its
+    # bytes are then the input's n times over, which grow copies file to file instead of computing
+    repeats: Callable[[TensorOp], int | None] | None = None
 
 
 def copy_op(name: str, shape: tuple[int, ...], dtype: torch.dtype, source: str | None = None) -> TensorOp:

@@ -141,6 +141,29 @@ def _duplicate(x: torch.Tensor, src: torch.Tensor, d: int, dim: int) -> torch.Te
     return torch.cat(parts, dim=dim)
 
 
+def _split(xf: torch.Tensor, src: torch.Tensor, counts: torch.Tensor, d: int) -> torch.Tensor:
+    """The grown down_proj before noise: column j is xf[:, src[j]] / counts[src[j]], in one fp32 allocation.
+
+    Divides into the first tile and copies it to the others (the values of dividing and then duplicating, without
+    the temporaries): this is most of a grow's arithmetic, so its allocations and passes over memory count.
+    """
+    w = torch.empty((xf.shape[0], len(src)), dtype=torch.float32)
+    torch.div(xf, counts.to(torch.float32), out=w[:, :d])
+    tiles = len(src) // d
+    for t in range(1, tiles):
+        w[:, t * d:(t + 1) * d] = w[:, :d]
+    if len(src) > tiles * d:
+        w[:, tiles * d:] = w[:, :d].index_select(1, src[tiles * d:])
+    return w
+
+
+def repeats(op: TensorOp) -> int | None:
+    """duplicate_rows onto a multiple of d is that many whole copies of the input: grow copies its bytes."""
+    if op.kind == "duplicate_rows" and op.arg("d_new") % op.arg("d") == 0:
+        return op.arg("d_new") // op.arg("d")
+    return None
+
+
 def _signal_power(x: torch.Tensor, src: torch.Tensor, counts: torch.Tensor, cols: torch.Tensor) -> float:
     """mean(W**2) over the noised columns, W = x[:, src] / counts[src], computed from x without building W."""
     rows = x.shape[0]
@@ -157,7 +180,8 @@ def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext,
     if op.kind == "duplicate_rows":
         return _duplicate(x, src, d, 0)
     counts = torch.bincount(src, minlength=d)
-    w = _duplicate(x.float() / counts.to(torch.float32), src, d, 1)  # divide before duplicating: half the work
+    xf = x.float()
+    w = _split(xf, src, counts, d)
     noise, snr_db = op.arg("noise"), op.arg("snr_db")
     if noise == "none":
         return w.to(op.dtype)
@@ -166,7 +190,8 @@ def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext,
         cols = torch.cat([c for pair in pairs for c in pair])
     else:
         cols = (counts[src] >= 2).nonzero().reshape(-1)
-    signal = _signal_power(x.float(), src, counts, cols)
+    signal = _signal_power(xf, src, counts, cols)
+    del xf
     sigma = math.sqrt(signal / 10 ** (snr_db / 10))
     gen = ctx.generator("noise", op.name)
     total = 0.0
@@ -182,4 +207,4 @@ def apply(op: TensorOp, x: torch.Tensor | None, ctx: StepContext,
 
 
 OPERATOR = Operator("width", WidthParams, plan, preserves_function=lambda p: p.snr_db is None
-                    or p.noise == "hypercloning", apply=apply)
+                    or p.noise == "hypercloning", apply=apply, repeats=repeats)

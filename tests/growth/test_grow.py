@@ -102,9 +102,9 @@ def test_failure_midway_leaves_nothing_and_existing_output_untouched(tiny_model,
     real = Executor.tensor
     calls = []
 
-    def failing(self, step, name):
+    def failing(self, step, name):  # about 20 calls in all: only the FFN down projections are computed
         calls.append(name)
-        if len(calls) > 20:
+        if len(calls) > 8:
             raise RuntimeError("disk on fire")
         return real(self, step, name)
 

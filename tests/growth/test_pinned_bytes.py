@@ -68,8 +68,9 @@ def test_grow_bytes_unchanged(tmp_path: Path, dtype: str, plan: str) -> None:
 @pytest.mark.parametrize("dtype", list(MERGED))
 def test_merge_bytes_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype: str) -> None:
     monkeypatch.setattr(execute, "CHUNK_ELEMENTS", 4096)
+    monkeypatch.setattr(execute, "BLOCK_ELEMENTS", 1000)
     sources = [source(tmp_path / f"in{i}", dtype, seed=i) for i in range(5)]
     weights = (0.30, 0.25, 0.15, 0.15, 0.15)
     recipe = inline_recipe([f"{p}:{w}" for p, w in zip(sources, weights)], {"normalize": False})
-    out = run_merge(plan_merge(recipe), tmp_path / "out", max_shard_bytes=300_000)
+    out = run_merge(plan_merge(recipe), tmp_path / "out", max_shard_bytes=300_000, workers=3)
     assert weights_digest(out) == MERGED[dtype]
