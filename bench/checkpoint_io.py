@@ -1,18 +1,23 @@
-"""Streaming checkpoint copy vs `cp -r`: throughput ratio and peak RSS.
+"""Streaming checkpoint copy against `cp -r` (+ `sync`) and the I/O floor: throughput, peak RSS, where time went.
 
-    python -m bench.checkpoint_io [--gib 2.0] [--shard-mib 512] [--repeats 2] [--workdir DIR]
+    python -m bench.checkpoint_io [--gib 2.0] [--shard-mib 512] [--repeat 3] [--workdir DIR]
 
-Builds a synthetic sharded checkpoint of --gib GiB (a Qwen3-like layout: hidden 2048, FFN 8192), then, in one run,
-copies it with `cp -r` and with growbench's streaming reader + writer (in a child process, so its peak RSS is its
-own), alternating, best of --repeats. Targets: throughput >= 0.5x cp, peak RSS <= 1 GiB.
+Builds a synthetic sharded checkpoint of --gib GiB (a Qwen3-like layout: hidden 2048, FFN 8192), then each round
+runs, in turn: the floor (`cat` of the checkpoint, then `dd conv=fsync` of a file its size: bench/floor.py), `cp -r`,
+`cp -r` + `sync` (the durability growbench gives), and growbench's two copy paths in child processes that report
+where their time went: `copy_from` (the kernel copies each tensor file to file, as growth copies what a plan leaves
+unchanged) and read + add (each tensor read into memory and written back, as a transform would). Every side starts
+from a warm page cache; the best of `--repeat` rounds counts. Targets: copy_from >= 0.9x cp -r + sync, read + add
+>= 0.5x cp -r, peak RSS <= 1 GiB.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,25 +25,11 @@ from pathlib import Path
 
 import torch
 
+from bench.floor import GIB, MIB, Run, breakdown, floor, load, run_child, verdict, warm
 from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec
 
-_COPY = """
-import resource, sys, time
-from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec
-t = time.perf_counter()
-src = Checkpoint.open(sys.argv[1])
-specs = [TensorSpec(n, src.info(n).shape, src.info(n).dtype) for n in src.names()]
-with CheckpointWriter(sys.argv[2], specs, max_shard_bytes=int(sys.argv[3])) as w:
-    for s in specs:
-        if sys.argv[4] == "raw":
-            w.copy_from(src, s.name)
-        else:
-            w.add(s.name, src.read(s.name, reuse=True))
-    w.write_config(src.config)
-    w.copy_aux_from(src)
-    w.commit()
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-"""
+REPO = Path(__file__).resolve().parents[1]
+LABELS = {"cp": "cp -r", "cp+sync": "cp -r + sync", "raw": "growbench copy_from", "tensor": "growbench read + add"}
 
 
 def synthetic(out: Path, gib: float, shard_bytes: int) -> Path:
@@ -48,7 +39,7 @@ def synthetic(out: Path, gib: float, shard_bytes: int) -> Path:
              "mlp.gate_proj.weight": (ffn, hidden), "mlp.up_proj.weight": (ffn, hidden),
              "mlp.down_proj.weight": (hidden, ffn), "input_layernorm.weight": (hidden,)}
     per_layer = sum(math.prod(s) for s in layer.values()) * 4
-    layers = max(1, round(gib * 2**30 / per_layer))
+    layers = max(1, round(gib * GIB / per_layer))
     specs = [TensorSpec(f"model.layers.{i}.{k}", s, torch.float32) for i in range(layers) for k, s in layer.items()]
     with CheckpointWriter(out, specs, max_shard_bytes=shard_bytes) as w:
         for i, s in enumerate(specs):
@@ -57,58 +48,88 @@ def synthetic(out: Path, gib: float, shard_bytes: int) -> Path:
         return w.commit()
 
 
-def timed(cmd: list[str]) -> tuple[float, int]:
-    """Copy seconds and peak RSS (bytes). A growbench child reports its own copy time, from opening the source
-    to the fsynced publish, so interpreter and torch start-up (seconds on a loaded machine) are not counted."""
-    t = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
-    if not out:
-        return time.perf_counter() - t, 0
-    return float(out[-2]), int(out[-1])
+def child(args: argparse.Namespace) -> None:
+    """One growbench copy in its own process; prints a JSON report (its own time and breakdown) as the last line."""
+    from growth.iostats import IOStats
+
+    job = json.loads(args.child)
+    start = time.perf_counter()
+    stats = IOStats()
+    src = Checkpoint.open(job["src"])
+    specs = [TensorSpec(n, src.info(n).shape, src.info(n).dtype) for n in src.names()]
+    with CheckpointWriter(job["dst"], specs, max_shard_bytes=job["shard_bytes"], stats=stats) as w:
+        for s in specs:
+            if job["mode"] == "raw":
+                w.copy_from(src, s.name)
+            else:
+                with stats.span("read"):
+                    tensor = src.read(s.name, reuse=True)
+                w.add(s.name, tensor)
+        w.write_config(src.config)
+        w.copy_aux_from(src)
+        w.commit()
+    stats.stop()
+    print(json.dumps({"job_s": time.perf_counter() - start, "stats": stats.summary()}))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gib", type=float, default=2.0)
     ap.add_argument("--shard-mib", type=int, default=512)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeat", "--repeats", type=int, default=1, help="interleaved rounds; the best of each counts")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    shard_bytes = args.shard_mib * 2**20
+    if args.child:
+        return child(args)
+    shard_bytes = args.shard_mib * MIB
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        src = synthetic(Path(tmp) / "src", args.gib, shard_bytes)
+        work = Path(tmp)
+        src = synthetic(work / "src", args.gib, shard_bytes)
         size = Checkpoint.open(src).total_bytes
-        times: dict[str, list[float]] = {"cp -r": [], "cp+sync": [], "tensor": [], "raw": []}
-        rss: dict[str, int] = {}
-        for r in range(args.repeats):
-            for mode in times:
-                dst = Path(tmp) / f"{mode.replace(' ', '')}{r}"
-                if mode == "cp -r":
+        runs: dict[str, list[Run]] = {mode: [] for mode in LABELS}
+        floors, loads = [], [load()]
+        for _ in range(args.repeat):
+            warm([src])
+            floors.append(floor([src], size, work))
+            for mode in LABELS:
+                dst = work / f"copy-{mode}"
+                if mode == "cp":
                     cmd = ["cp", "-r", str(src), str(dst)]
-                elif mode == "cp+sync":  # the same durability as growbench's publish: data on disk before done
+                elif mode == "cp+sync":
                     cmd = ["sh", "-c", f'cp -r "{src}" "{dst}" && sync "{dst}"/*']
                 else:
-                    cmd = [sys.executable, "-c", _COPY, str(src), str(dst), str(shard_bytes), mode]
-                dt, peak = timed(cmd)
-                times[mode].append(dt)
-                rss[mode] = peak
+                    job = {"src": str(src), "dst": str(dst), "shard_bytes": shard_bytes, "mode": mode}
+                    cmd = [sys.executable, "-m", "bench.checkpoint_io", "--child", json.dumps(job)]
+                warm([src])
+                runs[mode].append(run_child(cmd, scratch=work, env=env, cwd=REPO))
                 shutil.rmtree(dst)
-    gib = size / 2**30
-    best = {mode: min(ts) for mode, ts in times.items()}
-    labels = {"cp -r": "cp -r", "cp+sync": "cp -r + sync", "tensor": "growbench read+add",
-              "raw": "growbench copy_from"}
-    print(f"checkpoint: {gib:.2f} GiB in {args.shard_mib} MiB shards, best of {args.repeats}; growbench runs in a "
-          "child process and fsyncs every shard before publishing, cp -r does not")
-    print(f"{'copy':<22}{'wall s':>10}{'GiB/s':>10}{'ratio vs cp':>13}{'peak RSS MiB':>14}")
-    for mode, label in labels.items():
-        ratio = best["cp -r"] / best[mode]
-        mem = f"{rss[mode] / 2**20:.0f}" if rss[mode] else ""
-        print(f"{label:<22}{best[mode]:>10.2f}{gib / best[mode]:>10.2f}{ratio:>12.2f}x{mem:>14}")
-    for mode in ("tensor", "raw"):
-        ratio, synced = best["cp -r"] / best[mode], best["cp+sync"] / best[mode]
-        print(f"{labels[mode]}: throughput {ratio:.2f}x cp -r (target >= 0.5x) {'PASS' if ratio >= 0.5 else 'FAIL'}, "
-              f"{synced:.2f}x cp -r + sync; peak RSS {rss[mode] / 2**20:.0f} MiB (target <= 1024) "
-              f"{'PASS' if rss[mode] <= 2**30 else 'FAIL'}")
+            loads.append(load())
+    read_s, write_s = min(floors, key=sum)
+    floor_s = read_s + write_s
+    best = {mode: min(rs, key=lambda r: r.report.get("job_s", r.wall)) for mode, rs in runs.items()}
+    wall = {mode: r.report.get("job_s", r.wall) for mode, r in best.items()}
+    gib = size / GIB
+    print(f"checkpoint: {gib:.2f} GiB in {args.shard_mib} MiB shards; load averages {' | '.join(loads)} "
+          "(start | after each round)")
+    print(f"floor: cat {read_s:.2f} s + dd conv=fsync {write_s:.2f} s = {floor_s:.2f} s")
+    print(f"{'copy':<24}{'wall s':>8}{'GiB/s':>8}{'x floor':>9}{'vs cp':>8}{'vs cp+sync':>12}{'peak RSS MiB':>14}")
+    print(f"{'floor (cat + dd fsync)':<24}{floor_s:>8.2f}{gib / floor_s:>8.2f}{1:>9.2f}")
+    for mode, label in LABELS.items():
+        print(f"{label:<24}{wall[mode]:>8.2f}{gib / wall[mode]:>8.2f}{wall[mode] / floor_s:>9.2f}"
+              f"{wall['cp'] / wall[mode]:>7.2f}x{wall['cp+sync'] / wall[mode]:>11.2f}x{best[mode].rss / MIB:>14.0f}")
+    print(f"(best of {args.repeat} interleaved rounds; growbench's time is its own, from opening the source to the "
+          "fsynced publish, without interpreter start and imports; cp -r does not fsync, cp -r + sync does)")
+    for mode in ("raw", "tensor"):
+        print(f"\nwhere {LABELS[mode]}'s best run went:")
+        print("\n".join(breakdown(best[mode].report["stats"], best[mode].disk_busy)))
+    raw, tensor = wall["cp+sync"] / wall["raw"], wall["cp"] / wall["tensor"]
+    rss = max(r.rss for mode in ("raw", "tensor") for r in runs[mode])
+    print(f"\ncopy_from: {raw:.2f}x cp -r + sync (target >= 0.9x) {verdict(raw >= 0.9)}; read + add: {tensor:.2f}x "
+          f"cp -r (target >= 0.5x) {verdict(tensor >= 0.5)}; peak RSS {rss / MIB:.0f} MiB (target <= 1024) "
+          f"{verdict(rss <= GIB)}")
+
 
 if __name__ == "__main__":
     main()

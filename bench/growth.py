@@ -1,150 +1,196 @@
-"""Growth throughput and memory against `cp`, on a synthetic checkpoint of more than 2 GiB.
+"""Grow a card-scale checkpoint with growbench, against `cp -r` + `sync` and the I/O floor, in the same run.
 
-    .venv/bin/python -m bench.growth [--workdir DIR] [--keep] [--repeat N]
+    .venv/bin/python -m bench.growth [--layers 36] [--repeat 3] [--work DIR] [--cp-grown] [--digest] [--keep]
 
-Builds a synthetic float32 Qwen3 checkpoint (hidden 1024, 24 layers, FFN 5632, vocab 65536: 2.03 GiB, 1 GiB
-shards), then runs `growbench grow` on it in a child process with the card's plan scaled to 24 layers: untie, FFN
-x2 with HyperCloning noise at 10 dB, depth [9, 23) block copy (the card's [14, 34) of 36 layers, scaled) for 38
-layers. Reported: wall time and output bytes/s of the grow, against `cp -r` of the grown output followed by `sync`
-of the copied files (the grow fsyncs its output before publishing, so the baseline does too; the source is read once
-before each grow, as cp's input is fresh in the page cache), and the grow's peak RSS (VmHWM of the child, from
-wait4's ru_maxrss). Grow and cp alternate `--repeat` times and the best wall time of each counts, with CPU seconds
-beside it: on a shared machine the wall times move with the load. Targets: output bytes/s >= 0.5x cp; peak RSS <= 2x
-the largest decoder layer of the grown model + 512 MiB.
+Synthesizes a bf16 checkpoint of Qwen3-4B-Base's exact geometry (growth/plans/qwen3-4b-base.config.json: 36 layers,
+tied embeddings, 4,022,468,096 parameters, 8.0 GB in 3 shards) and grows it with the card's plan openseek-mid-v1
+(untie, FFN 9728 -> 19456 with HyperCloning noise at 10 dB, layers [14, 34) stacked) to 10,613,858,816 parameters,
+21.2 GB. `--layers N` builds the same geometry with N layers and scales the stacked range (for quick runs). Each
+round runs, in turn: the floor (`cat` of the source, then `dd conv=fsync` of an output-sized file: bench/floor.py),
+`cp -r` + `sync` of the source (growbench fsyncs before publishing, so the copy does too; `--cp-grown` copies the
+grown output instead, as the issue measured, at the cost of a second 21 GB on disk), and the grow (`growth.grow.grow`,
+what `growbench grow` runs, with the CLI's huge-page setting, in a child process that reports where its time went).
+Every side starts from a warm source; the best of `--repeat` rounds counts. Compared: output bytes per second of
+the grow against bytes per second of cp + sync (target >= 0.9x), the grow's wall time against the floor, its peak
+RSS (target <= 1 GiB), and the breakdown of its best run. Disk: the source plus one output-sized file at a time
+(about 30 GB at the card shape); everything is deleted afterwards unless `--keep`.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from bench.floor import GIB, MIB, Run, breakdown, data_files, floor, load, run_child, verdict, warm
 from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec
-from growth.fixture import TinySpec, init_tensor, qwen3_config, qwen3_tensor_shapes
+from growth.fixture import qwen3_tensor_shapes
 
 REPO = Path(__file__).resolve().parents[1]
-
-SPEC = TinySpec(layers=24, hidden=1024, ffn=5632, heads=8, kv_heads=2, head_dim=128, vocab=65536)
-PLAN = """name: openseek-mid-v1-scaled
-seed: 0
-steps:
-  - op: untie
-  - {op: width, factor: 2, snr_db: 10}
-  - {op: depth, start: 9, end: 23}
-"""
-MiB = 2**20
+CONFIG = REPO / "growth" / "plans" / "qwen3-4b-base.config.json"
+CARD_LAYERS, CARD_RANGE = 36, (14, 34)
+SHARD_BYTES = 4 * 10**9  # Qwen3-4B-Base ships 3 shards
 
 
-def make_source(out: Path) -> Path:
-    config = qwen3_config(SPEC, eos_id=0, pad_id=0)
-    specs = [TensorSpec(n, s, torch.float32) for n, s in qwen3_tensor_shapes(config).items()]
-    with CheckpointWriter(out, specs, max_shard_bytes=2**30) as w:
-        for spec in specs:
-            w.add(spec.name, init_tensor(spec.name, spec.shape, seed=0))
+def source_config(layers: int) -> dict:
+    config = json.loads(CONFIG.read_text())
+    config.update(num_hidden_layers=layers, max_window_layers=layers)
+    return config
+
+
+def make_source(out: Path, layers: int) -> Path:
+    """bf16 N(0, 0.02) weights (norms ones) from a 4M-value pool tiled at a per-tensor shift: fast at 8 GB."""
+    if (out / "config.json").exists():
+        return out
+    config = source_config(layers)
+    specs = [TensorSpec(n, s, torch.bfloat16) for n, s in qwen3_tensor_shapes(config).items()]
+    pool = (torch.randn(1 << 22, generator=torch.Generator().manual_seed(0)) * 0.02).to(torch.bfloat16)
+    with CheckpointWriter(out, specs, max_shard_bytes=SHARD_BYTES, force=True) as w:
+        for i, s in enumerate(specs):
+            n = math.prod(s.shape)
+            if len(s.shape) == 1:
+                w.add(s.name, torch.ones(s.shape, dtype=torch.bfloat16))
+            else:
+                w.add(s.name, pool.roll(i * 7919).repeat(-(-n // pool.numel()))[:n].view(s.shape))
         w.write_config(config)
         return w.commit()
 
 
-def run_child(argv: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (user + sys) and peak RSS in bytes of one child process and what it waited for."""
+def plan_for(layers: int, work: Path) -> str:
+    """The shipped card plan at 36 layers; the same steps with the stacked range scaled otherwise."""
+    if layers == CARD_LAYERS:
+        return "openseek-mid-v1"
+    start = round(CARD_RANGE[0] * layers / CARD_LAYERS)
+    end = max(start + 1, round(CARD_RANGE[1] * layers / CARD_LAYERS))
+    path = work / "plan.yaml"
+    path.write_text(f"""name: openseek-mid-v1-{layers}l
+seed: 0
+steps:
+  - op: untie
+  - {{op: width, intermediate_size: {2 * source_config(layers)['intermediate_size']}, snr_db: 10}}
+  - {{op: depth, start: {start}, end: {end}}}
+""")
+    return str(path)
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for f in data_files(path):
+        if f.suffix == ".safetensors" or f.name.endswith(".index.json"):
+            h.update(f.name.encode())
+            with open(f, "rb") as fh:
+                while chunk := fh.read(64 * MIB):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def child(args: argparse.Namespace) -> None:
+    """The growbench side, in its own process: grow, then print a JSON report as the last line."""
+    from growth.grow import grow
+    from growth.iostats import IOStats
+
+    job = json.loads(args.child)
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[:4]} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024  # Linux reports KiB
-
-
-def dir_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
-
-
-def largest_layer_bytes(ckpt: Checkpoint) -> int:
-    per_layer: dict[str, int] = {}
-    for name in ckpt.names():
-        if name.startswith("model.layers."):
-            layer = name.split(".")[2]
-            per_layer[layer] = per_layer.get(layer, 0) + ckpt.info(name).nbytes
-    return max(per_layer.values())
-
-
-def _warm(path: Path) -> None:
-    for f in sorted(path.iterdir()):
-        with open(f, "rb") as fh:
-            while fh.read(64 * MiB):
-                pass
-
-
-def _walls(runs: list[tuple[float, float, int]]) -> str:
-    return ", ".join(f"{wall:.1f} s" for wall, _, _ in runs)
+    stats = IOStats()
+    result = grow(job["src"], job["out"], job["plan"], stats=stats)
+    stats.stop()
+    print(json.dumps({"job_s": time.perf_counter() - start, "stats": stats.summary(),
+                      "num_parameters": result.lineage["num_parameters"]}))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=None, help="Where to write (default: a temp folder).")
-    parser.add_argument("--keep", action="store_true", help="Keep the checkpoints afterwards.")
-    parser.add_argument("--repeat", type=int, default=2, help="Alternating grow/cp runs; the best of each counts.")
-    args = parser.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="growbench-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        t0 = time.perf_counter()
-        source = work / "source"
-        if not source.exists():
-            make_source(source)
-        built_s = time.perf_counter() - t0
-        build = f"built in {built_s:.1f} s" if built_s > 1 else "reused"
-        (work / "plan.yaml").write_text(PLAN)
-        grown, copy = work / "grown", work / "copy"
-        grow_runs, cp_runs = [], []
-        for _ in range(args.repeat):  # alternate, so both see the same machine load; report the best of each
-            shutil.rmtree(grown, ignore_errors=True)
-            _warm(source)  # cp reads the just-written output from the page cache; give the grow a hot input too
-            grow_runs.append(run_child([sys.executable, "-m", "suite.cli", "grow", str(source), str(grown),
-                                        "--plan", str(work / "plan.yaml")]))
-            shutil.rmtree(copy, ignore_errors=True)
-            cp_runs.append(run_child(["sh", "-c", f'cp -r "{grown}" "{copy}" && sync "{copy}"/*']))
-        out_bytes = dir_bytes(grown)
-        grow_s, grow_cpu, _ = min(grow_runs)
-        cp_s, cp_cpu, _ = min(cp_runs)
-        grow_rss = max(rss for _, _, rss in grow_runs)
-        ckpt = Checkpoint.open(grown)
-        layer = largest_layer_bytes(ckpt)
-        rss_target = 2 * layer + 512 * MiB
-        rate, cp_rate = out_bytes / grow_s, out_bytes / cp_s
-        rows = [
-            ("source checkpoint", f"{dir_bytes(source) / 2**30:.2f} GiB, {SPEC.layers} layers ({build})"),
-            ("grown checkpoint", f"{out_bytes / 2**30:.2f} GiB, {ckpt.config['num_hidden_layers']} layers, "
-                                 f"{ckpt.num_parameters():,} parameters"),
-            ("load average", " ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"),
-            ("grow wall time", f"best of {args.repeat}: {grow_s:.1f} s, CPU {grow_cpu:.1f} s (child process, with "
-                               f"imports and planning); all runs: {_walls(grow_runs)}"),
-            ("grow output rate", f"{rate / MiB:.0f} MiB/s"),
-            ("cp -r + sync", f"best of {args.repeat}: {cp_s:.1f} s, CPU {cp_cpu:.1f} s, {cp_rate / MiB:.0f} MiB/s; "
-                             f"all runs: {_walls(cp_runs)}"),
-            ("ratio grow / cp", f"{rate / cp_rate:.2f}x (target >= 0.5x: "
-                                f"{'PASS' if rate >= 0.5 * cp_rate else 'FAIL'})"),
-            ("grow peak RSS", f"{grow_rss / MiB:.0f} MiB"),
-            ("largest grown layer", f"{layer / MiB:.0f} MiB"),
-            ("RSS target", f"<= {rss_target / MiB:.0f} MiB (2x layer + 512 MiB): "
-                           f"{'PASS' if grow_rss <= rss_target else 'FAIL'}"),
-        ]
-        width = max(len(k) for k, _ in rows)
-        print(f"growbench bench/growth.py  (torch {torch.__version__}, {os.cpu_count()} CPUs)")
-        for key, value in rows:
-            print(f"  {key:<{width}}  {value}")
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", type=int, default=CARD_LAYERS, help="layers of the synthetic source (36: the card)")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/growbench-bench-growth"))
+    ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds (floor, cp, growbench); best counts")
+    ap.add_argument("--cp-grown", action="store_true", help="cp the grown output (not the source): 2 outputs on disk")
+    ap.add_argument("--digest", action="store_true", help="print the sha256 of the first grown output's weights")
+    ap.add_argument("--keep", action="store_true", help="keep the synthetic source for the next run")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(args)
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    source = make_source(args.work / "source", args.layers)
+    built = time.perf_counter() - t0
+    plan = plan_for(args.layers, args.work)
+    from growth.grow import plan_checkpoint
+
+    src_ckpt, grown_plan = plan_checkpoint(source, plan, meta_check=False)
+    src_bytes = sum(f.stat().st_size for f in data_files(source))
+    out_bytes = sum(math.prod(s) * d.itemsize for s, d in grown_plan.final.tensors.values())
+    need = out_bytes * (2 if args.cp_grown else 1) * 1.05
+    if shutil.disk_usage(args.work).free < need:
+        sys.exit(f"need {need / 1e9:.0f} GB free under {args.work} for one output at a time")
+    grown, copy = args.work / "grown", args.work / "copy"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "THP_MEM_ALLOC_ENABLE": "1"}  # as `growbench grow` sets it
+    job = json.dumps({"src": str(source), "out": str(grown), "plan": plan})
+
+    loads, floors, cps, runs, sha = [load()], [], [], [], None
+    for _ in range(args.repeat):  # interleaved, so load from other processes hits every side alike
+        warm([source])
+        floors.append(floor([source], out_bytes, args.work))
+        shutil.rmtree(grown, ignore_errors=True)
+        warm([source])
+        runs.append(run_child([sys.executable, "-m", "bench.growth", "--child", job], scratch=args.work, env=env,
+                              cwd=REPO))
+        if args.digest and sha is None:
+            sha = digest(grown)
+        if not args.cp_grown:
+            shutil.rmtree(grown)
+        cp_src = grown if args.cp_grown else source
+        warm([cp_src])
+        cps.append((run_child(["sh", "-c", f'cp -r "{cp_src}" "{copy}" && sync "{copy}"/*'], scratch=args.work),
+                    sum(f.stat().st_size for f in data_files(copy))))
+        shutil.rmtree(copy)
+        shutil.rmtree(grown, ignore_errors=True)
+        loads.append(load())
+
+    read_s, write_s = min(floors, key=sum)
+    floor_s = read_s + write_s
+    best = min(runs, key=lambda r: r.wall)
+    job_s = best.report["job_s"]
+    best_cp, cp_bytes = min(cps, key=lambda c: c[0].wall / c[1])
+    rate, cp_rate = out_bytes / best.wall, cp_bytes / best_cp.wall
+    rss = max(r.rss for r in runs)
+    print(f"source: {src_bytes / 1e9:.2f} GB bf16, {args.layers} layers, {src_ckpt.num_parameters():,} parameters "
+          f"({'built in %.0f s' % built if built > 1 else 'reused'}); plan {grown_plan.plan.name}")
+    print(f"grown:  {out_bytes / 1e9:.2f} GB, {best.report['num_parameters']:,} parameters")
+    print(f"load averages {' | '.join(loads)} (start | after each round); torch {torch.__version__}")
+    print(f"floor: cat {src_bytes / 1e9:.2f} GB {read_s:.2f} s + dd conv=fsync {out_bytes / 1e9:.2f} GB "
+          f"{write_s:.2f} s = {floor_s:.2f} s")
+    print(f"{'side':36}{'wall s':>8}{'CPU s':>8}{'peak RSS GiB':>14}{'MB/s':>8}{'x floor':>9}")
+    rows: list[tuple[str, Run | None, float, float]] = [
+        ("floor (cat source + dd conv=fsync)", None, floor_s, out_bytes / floor_s),
+        (f"cp -r + sync ({'grown' if args.cp_grown else 'source'}, {cp_bytes / 1e9:.1f} GB)", best_cp,
+         best_cp.wall, cp_rate),
+        ("growbench grow (whole process)", best, best.wall, rate),
+        ("growbench grow (grow alone)", None, job_s, out_bytes / job_s)]
+    for name, run, wall, mbs in rows:
+        cpu = f"{run.cpu:8.1f}{run.rss / GIB:14.2f}" if run else f"{'':22}"
+        times = f"{wall / floor_s:9.2f}" if not name.startswith("cp") else f"{'':9}"
+        print(f"{name:36}{wall:8.2f}{cpu}{mbs / 1e6:8.0f}{times}")
+    print(f"(best of {args.repeat} interleaved rounds; each side starts from a warm source)")
+    print(f"\nwhere the best grow went ({best.wall - job_s:.2f} s interpreter start, imports and exit; then the grow):")
+    print("\n".join(breakdown(best.report["stats"], best.disk_busy)))
+    print(f"\ngrow output rate / cp + sync rate: {rate / cp_rate:.2f}x (target >= 0.9x) {verdict(rate >= 0.9 * cp_rate)}"
+          f"; grow alone {out_bytes / job_s / cp_rate:.2f}x")
+    print(f"ratio to the floor: {best.wall / floor_s:.2f}x whole process, {job_s / floor_s:.2f}x grow alone")
+    print(f"grow peak RSS: {rss / GIB:.2f} GiB (target <= 1 GiB) {verdict(rss <= GIB)}")
+    if sha:
+        print(f"output sha256 (weights and index): {sha}")
+    if not args.keep:
+        shutil.rmtree(args.work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,37 +1,42 @@
-"""Merge 5 synthetic checkpoints of >= 1 GiB each with growbench and with mergekit (else a numpy baseline).
+"""Merge 5 synthetic Qwen3 checkpoints with growbench, mergekit and the I/O floor, in the same run.
 
-    .venv/bin/python -m bench.merge [--models 5] [--gib 1.0] [--dtype float32] [--work /tmp/growbench-bench-merge]
+    .venv/bin/python -m bench.merge [--models 5] [--gb 1.5] [--dtype float32] [--repeat 3] [--work DIR]
+        [--workers N] [--sweep-workers] [--keep]
 
-Prints one table: wall time, peak RSS and max-abs difference of each side, and the ratios against the targets
-(growbench >= 2x faster than the baseline, growbench peak RSS <= 2 GiB whatever the number of inputs). Each
-side runs as its own child process, launched the same way a user would (`growbench merge`, `mergekit-yaml`),
-and its peak RSS comes from os.wait4 on that child. Inputs are read before every run so each starts from a
-warm page cache; sides alternate (--repeat times) and the fastest run of each counts, which damps load from
-other processes. mergekit comes from its own venv (bench/setup_mergekit.sh, or $GROWBENCH_MERGEKIT); without
-it the baseline is numpy: load every state dict whole, weighted sum, save.
+Inputs: `--models` synthetic checkpoints of `--gb` GB each (Qwen3 geometry: hidden 1024, ffn 4096, vocab 32000,
+as many layers as the size needs), weights 0.30/0.25/0.15/0.15/0.15 (equal weights for another count), no
+normalisation, output in the inputs' dtype. Each round runs, in turn: the floor (`cat` of the inputs, then
+`dd conv=fsync` of an output-sized file: bench/floor.py), mergekit 0.1.5's `mergekit-yaml` (its own venv,
+bench/setup_mergekit.sh or $GROWBENCH_MERGEKIT; without it, numpy on whole state dicts), and growbench
+(`plan_merge` + `run_merge`, the code `growbench merge` runs, in a child process that reports where its time went).
+Every side starts from warm inputs; the best of `--repeat` rounds counts. Printed: wall, CPU and peak RSS per side,
+each side's ratio to the floor (growbench twice: the whole process, and the merge alone without interpreter start
+and imports), the breakdown of growbench's best run, whether growbench's output is bit-identical to mergekit's, and
+the targets: <= 1.3x the floor, peak RSS <= 1 GiB, bit-identical. `--sweep-workers` also times 1..N merge workers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from bench.floor import GIB, Run, breakdown, floor, load, run_child, table, verdict, warm
 from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec, parse_dtype
 from growth.fixture import TinySpec, qwen3_config, qwen3_tensor_shapes
 from growth.merge.mergekit import find_mergekit, mergekit_yaml
 from growth.merge.recipe import inline_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
-GIB = 2**30
+CARD_WEIGHTS = (0.30, 0.25, 0.15, 0.15, 0.15)
 NUMPY_BASELINE = """
 import sys, numpy as np
 from safetensors.numpy import load_file, save_file
@@ -42,8 +47,8 @@ save_file(merged, out + "/model.safetensors")
 """
 
 
-def synthetic_spec(gib: float, dtype: str) -> TinySpec:
-    """A Qwen3 geometry (hidden 1024, ffn 4096, vocab 32000) with enough layers for `gib` GiB per checkpoint."""
+def synthetic_spec(gb: float, dtype: str) -> TinySpec:
+    """A Qwen3 geometry (hidden 1024, ffn 4096, vocab 32000) with enough layers for `gb` GB per checkpoint."""
     base = dict(hidden=1024, ffn=4096, heads=8, kv_heads=4, head_dim=128, vocab=32000, dtype=dtype)
     item = parse_dtype(dtype).itemsize
 
@@ -52,114 +57,142 @@ def synthetic_spec(gib: float, dtype: str) -> TinySpec:
         return sum(math.prod(s) for s in shapes.values()) * item
 
     per_layer = size(2) - size(1)
-    layers = max(1, math.ceil((gib * GIB - (size(1) - per_layer)) / per_layer))
+    layers = max(1, math.ceil((gb * 1e9 - (size(1) - per_layer)) / per_layer))
     return TinySpec(layers=layers, **base)
 
 
 def make_synthetic(out: Path, spec: TinySpec, seed: int) -> Path:
+    """Random weights, N(0, 0.02), from a 4M-value pool tiled at a seed-dependent shift: fast to make at any size."""
     if (out / "config.json").exists():
         return out
     config = qwen3_config(spec, 0, 0)
     dtype = parse_dtype(spec.dtype)
     specs = [TensorSpec(n, s, dtype) for n, s in qwen3_tensor_shapes(config).items()]
-    gen = torch.Generator().manual_seed(seed)
+    pool = (torch.randn(1 << 22, generator=torch.Generator().manual_seed(seed)) * 0.02).to(dtype)
     with CheckpointWriter(out, specs, max_shard_bytes=2 * GIB, force=True) as w:
-        for s in specs:
-            w.add(s.name, (torch.randn(s.shape, generator=gen) * 0.02).to(dtype))
+        for i, s in enumerate(specs):
+            n = math.prod(s.shape)
+            tiled = pool.roll(i * 7919 + seed).repeat(-(-n // pool.numel()))[:n]
+            w.add(s.name, tiled.view(s.shape))
         w.write_config(config)
         return w.commit()
 
 
-def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
-    """Run one side; return (wall seconds, CPU seconds, peak RSS GiB), all of that child alone."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.returncode != 0:
-        sys.exit(f"{cmd[0]} failed ({proc.returncode}):\n{err[-3000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024 / GIB
-
-
-def warm(paths: list[Path]) -> None:
-    for p in paths:
-        for f in p.glob("*.safetensors"):
-            with open(f, "rb") as fh:
-                while fh.read(64 * 2**20):
-                    pass
-
-
-def max_abs(a: Path, b: Path) -> float:
-    x, y = Checkpoint.open(a), Checkpoint.open(b)
+def compare(ours: Path, theirs: Path) -> tuple[bool, float]:
+    """(every tensor bit-identical, max-abs difference) between two checkpoints, whatever their sharding."""
+    x, y = Checkpoint.open(ours), Checkpoint.open(theirs)
     if sorted(x.names()) != sorted(y.names()):
-        return float("inf")
-    return max((x.read(n).float() - y.read(n).float()).abs().max().item() for n in x.names())
+        return False, float("inf")
+    same, diff = True, 0.0
+    for name in x.names():
+        a, b = x.read(name), y.read(name)
+        same &= a.dtype == b.dtype and torch.equal(a.view(torch.uint8), b.view(torch.uint8))
+        diff = max(diff, (a.float() - b.float()).abs().max().item())
+    return same, diff
+
+
+def child(args: argparse.Namespace) -> None:
+    """The growbench side, in its own process: plan and run the merge, print a JSON report as the last line."""
+    from growth.iostats import IOStats
+    from growth.merge.execute import default_workers, plan_merge, run_merge
+
+    spec = json.loads(args.child)
+    start = time.perf_counter()
+    stats = IOStats()
+    plan = plan_merge(inline_recipe(spec["models"], {"normalize": False}, dtype=spec["dtype"]))
+    run_merge(plan, spec["out"], workers=spec["workers"], stats=stats)
+    stats.stop()
+    print(json.dumps({"job_s": time.perf_counter() - start, "stats": stats.summary(),
+                      "workers": spec["workers"] or default_workers()}))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=5)
-    ap.add_argument("--gib", type=float, default=1.0, help="size of each input checkpoint")
+    ap.add_argument("--gb", type=float, default=1.5, help="size of each input checkpoint, in GB (1e9 bytes)")
     ap.add_argument("--dtype", default="float32", help="inputs' and output dtype")
     ap.add_argument("--work", type=Path, default=Path("/tmp/growbench-bench-merge"))
-    ap.add_argument("--repeat", type=int, default=2, help="runs per side; the table shows the fastest wall time "
-                    "and the highest peak RSS")
+    ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds (floor, tool, growbench); best counts")
+    ap.add_argument("--workers", type=int, default=None, help="merge worker threads (default: one per CPU)")
+    ap.add_argument("--sweep-workers", action="store_true", help="also time growbench with 1..CPUs workers")
     ap.add_argument("--keep", action="store_true", help="keep the synthetic inputs for the next run")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        return child(args)
 
-    spec = synthetic_spec(args.gib, args.dtype)
+    spec = synthetic_spec(args.gb, args.dtype)
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     inputs = [make_synthetic(args.work / f"in{i}", spec, seed=i) for i in range(args.models)]
-    size = Checkpoint.open(inputs[0]).total_bytes / GIB
-    print(f"inputs: {args.models} x {size:.2f} GiB ({spec.layers} layers, {args.dtype}), "
+    in_bytes = Checkpoint.open(inputs[0]).total_bytes
+    print(f"inputs: {args.models} x {in_bytes / 1e9:.2f} GB ({spec.layers} layers, {args.dtype}), "
           f"made in {time.perf_counter() - t0:.0f} s")
-    weights = [round(1 / args.models, 6) for _ in inputs[:-1]]
-    weights.append(round(1 - sum(weights), 6))
-    recipe = inline_recipe([f"{p}:{w}" for p, w in zip(inputs, weights)], {"normalize": False}, dtype=args.dtype)
+    weights = list(CARD_WEIGHTS) if args.models == len(CARD_WEIGHTS) else [1 / args.models] * args.models
+    models = [f"{p}:{w}" for p, w in zip(inputs, weights)]
+    recipe = inline_recipe(models, {"normalize": False}, dtype=args.dtype)
     outs = {name: args.work / f"out-{name}" for name in ("growbench", "baseline")}
-    for out in outs.values():
-        shutil.rmtree(out, ignore_errors=True)
 
     mergekit = find_mergekit()
     if mergekit is not None:
         (args.work / "mergekit.yaml").write_text(mergekit_yaml(recipe))
-        baseline_name = "mergekit 0.1.5"
-        baseline = [str(mergekit), str(args.work / "mergekit.yaml"), str(outs["baseline"]), "--no-copy-tokenizer"]
+        tool = "mergekit 0.1.5"
+        tool_cmd = [str(mergekit), str(args.work / "mergekit.yaml"), str(outs["baseline"]), "--no-copy-tokenizer"]
     else:
-        baseline_name = "numpy (whole state dicts)"
-        baseline = [sys.executable, "-c", NUMPY_BASELINE, str(outs["baseline"])]
-        baseline += [str(x) for p, w in zip(inputs, weights) for x in (p, w)]
-    ours = [sys.executable, "-m", "suite.cli", "merge", str(outs["growbench"]), "--no-normalize",
-            "--dtype", args.dtype, "--db", str(args.work / "bench.duckdb")]
-    ours += [x for p, w in zip(inputs, weights) for x in ("--model", f"{p}:{w}")]
+        tool = "numpy (whole state dicts)"
+        tool_cmd = [sys.executable, "-c", NUMPY_BASELINE, str(outs["baseline"])]
+        tool_cmd += [str(x) for p, w in zip(inputs, weights) for x in (p, w)]
 
-    sides = [("growbench", ours, {**os.environ, "PYTHONPATH": str(ROOT)}, outs["growbench"]),
-             (baseline_name, baseline, None, outs["baseline"])]
-    load = os.getloadavg()[0]
-    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, *_ in sides}
-    for _ in range(args.repeat):  # interleaved, so load from other processes hits both sides alike
-        for name, cmd, env, out in sides:
-            shutil.rmtree(out, ignore_errors=True)
-            if cmd is baseline and mergekit is None:
-                out.mkdir()
-                shutil.copy(inputs[0] / "config.json", out / "config.json")
-            warm(inputs)
-            runs[name].append(run_child(cmd, env))
-    rows = {name: (min(x[0] for x in r), min(x[1] for x in r), max(x[2] for x in r)) for name, r in runs.items()}
-    diff = max_abs(outs["growbench"], outs["baseline"])
-    (g_wall, g_cpu, g_rss), (b_wall, b_cpu, _) = rows["growbench"], rows[baseline_name]
-    print(f"\nhost: {platform.node()} ({os.cpu_count()} cpus), torch {torch.__version__}")
-    print(f"best of {args.repeat} interleaved runs per side; 1-min load average at start: {load:.1f}")
-    print(f"{'side':28} {'wall s':>8} {'CPU s':>8} {'peak RSS GiB':>13}")
-    for name, (wall, cpu, rss) in rows.items():
-        print(f"{name:28} {wall:8.1f} {cpu:8.1f} {rss:13.2f}")
-    print(f"\nspeed-up growbench vs {baseline_name}: {b_wall / g_wall:.2f}x (target >= 2x) "
-          f"{'PASS' if b_wall / g_wall >= 2 else 'FAIL'}; CPU time ratio {b_cpu / g_cpu:.2f}x")
-    print(f"growbench peak RSS: {g_rss:.2f} GiB (target <= 2 GiB) {'PASS' if g_rss <= 2 else 'FAIL'}")
-    print(f"max-abs difference: {diff:.3g} (target <= 1e-6) {'PASS' if diff <= 1e-6 else 'FAIL'}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def ours(workers: int | None) -> Run:
+        shutil.rmtree(outs["growbench"], ignore_errors=True)
+        warm(inputs)
+        job = json.dumps({"models": models, "dtype": args.dtype, "out": str(outs["growbench"]), "workers": workers})
+        return run_child([sys.executable, "-m", "bench.merge", "--child", job], scratch=args.work, env=env, cwd=ROOT)
+
+    def baseline() -> Run:
+        shutil.rmtree(outs["baseline"], ignore_errors=True)
+        if mergekit is None:
+            outs["baseline"].mkdir()
+            shutil.copy(inputs[0] / "config.json", outs["baseline"] / "config.json")
+        warm(inputs)
+        return run_child(tool_cmd, scratch=args.work)
+
+    loads, floors, tools, runs = [load()], [], [], []
+    for _ in range(args.repeat):  # interleaved, so load from other processes hits every side alike
+        warm(inputs)
+        floors.append(floor(inputs, in_bytes, args.work))
+        tools.append(baseline())
+        runs.append(ours(args.workers))
+        loads.append(load())
+    sweep = {w: ours(w) for w in range(1, (os.cpu_count() or 1) + 1)} if args.sweep_workers else {}
+
+    read_s, write_s = min(floors, key=sum)
+    floor_s = read_s + write_s
+    best_tool = min(tools, key=lambda r: r.wall)
+    best = min(runs, key=lambda r: r.wall)
+    job = best.report["job_s"]
+    same, diff = compare(outs["growbench"], outs["baseline"])
+    rss = max(r.rss for r in runs)
+
+    print(f"\nhost: {platform.node()} ({os.cpu_count()} CPUs), torch {torch.__version__}; load averages "
+          f"{' | '.join(loads)} (start | after each round)")
+    print(f"floor: cat {args.models} x {in_bytes / 1e9:.2f} GB {read_s:.2f} s + dd conv=fsync "
+          f"{in_bytes / 1e9:.2f} GB {write_s:.2f} s = {floor_s:.2f} s")
+    rows = [("floor (cat inputs + dd conv=fsync)", None, floor_s), (tool, best_tool, best_tool.wall),
+            (f"growbench ({best.report['workers']} workers)", best, best.wall),
+            ("growbench, merge alone (no imports)", None, job)]
+    rows += [(f"growbench, {w} workers", r, r.wall) for w, r in sweep.items()]
+    print("\n".join(table(rows, floor_s, args.repeat)))
+    print(f"\nwhere growbench's best run went ({best.wall - job:.2f} s interpreter start, imports and exit; "
+          f"then the merge):")
+    print("\n".join(breakdown(best.report["stats"], best.disk_busy)))
+    print(f"\ngrowbench vs {tool}: {best_tool.wall / best.wall:.2f}x faster; CPU {best_tool.cpu / best.cpu:.2f}x less")
+    print(f"ratio to the floor: {best.wall / floor_s:.2f}x whole process, {job / floor_s:.2f}x merge alone "
+          f"(target <= 1.3x) {verdict(best.wall / floor_s <= 1.3)}")
+    print(f"growbench peak RSS: {rss / GIB:.2f} GiB (target <= 1 GiB) {verdict(rss <= GIB)}")
+    print(f"output vs {tool}: {'bit-identical' if same else 'differs'} (max-abs {diff:.3g}) {verdict(same)}")
     for out in outs.values():
         shutil.rmtree(out, ignore_errors=True)
     if not args.keep:

@@ -128,12 +128,13 @@ class _Blocks:
         for src in plan.sources:
             info = src.info(name)
             item = info.dtype.itemsize
-            before = time.perf_counter()
+            before, cpu_before = time.perf_counter(), time.thread_time()
             values = src.read_into(name, self.raw[: (stop - start) * item], start * item).view(info.dtype)
-            after = time.perf_counter()
+            after, cpu_after = time.perf_counter(), time.thread_time()
             yield values if info.dtype == torch.float32 else self.f32[: stop - start].copy_(values)
             if stats is not None:
-                stats.spans.extend((("read", before, after), ("compute", after, time.perf_counter())))
+                stats.spans.extend((("read", before, after, cpu_after - cpu_before),
+                                    ("compute", after, time.perf_counter(), time.thread_time() - cpu_after)))
 
 
 def merge_chunk(plan: MergePlan, spec: TensorSpec, start: int, stop: int, blocks: _Blocks, out: torch.Tensor,

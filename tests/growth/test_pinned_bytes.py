@@ -27,12 +27,14 @@ from growth.merge.recipe import inline_recipe
 SPEC = TinySpec(layers=4, hidden=96, ffn=160, heads=3, kv_heads=1, head_dim=32, vocab=320)
 CARD_STEPS = ({"op": "untie"}, {"op": "width", "intermediate_size": 400, "snr_db": 10},
               {"op": "depth", "start": 1, "end": 3})
+DOUBLE_STEPS = ({"op": "untie"}, {"op": "width", "factor": 2, "snr_db": 10}, {"op": "depth", "start": 1, "end": 3})
 PLAIN_STEPS = ({"op": "width", "factor": 2, "snr_db": 7, "noise": "plain"},
                {"op": "depth", "start": 0, "end": 2, "order": "interleave", "init": "identity"})
 GROWN = {
     ("float32", "card"): "9f9c749539ddfb5bab66b610",
     ("bfloat16", "card"): "fceadadd2d76c7c19cdc30f3",
     ("float32", "plain"): "1dfaaf66354be45e8c28161d",
+    ("bfloat16", "double"): "1a65a241b837ae7758eada12",
 }
 MERGED = {"float32": "cafb79731adabd96ecd31859", "bfloat16": "cbea786fe459fe0490b918af"}
 
@@ -59,7 +61,7 @@ def weights_digest(path: Path) -> str:
 
 @pytest.mark.parametrize(("dtype", "plan"), list(GROWN))
 def test_grow_bytes_unchanged(tmp_path: Path, dtype: str, plan: str) -> None:
-    steps = CARD_STEPS if plan == "card" else PLAIN_STEPS
+    steps = {"card": CARD_STEPS, "plain": PLAIN_STEPS, "double": DOUBLE_STEPS}[plan]
     src = source(tmp_path / "src", dtype, seed=0)
     out = grow(src, tmp_path / "out", write_plan(tmp_path / "p.yaml", *steps, seed=3), max_shard_bytes=400_000)
     assert weights_digest(out.path) == GROWN[(dtype, plan)]
