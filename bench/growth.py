@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.growth [--layers 36] [--repeat 3] [--work DIR] [--cp-grown] [--digest] [--keep]
 
-Synthesizes a bf16 checkpoint of Qwen3-4B-Base's exact geometry (growth/plans/qwen3-4b-base.config.json: 36 layers,
+Synthesizes a bf16 checkpoint of Qwen3-4B-Base's exact geometry (the shipped seed config qwen3-4b-base: 36 layers,
 tied embeddings, 4,022,468,096 parameters, 8.0 GB in 3 shards) and grows it with the card's plan openseek-mid-v1
 (untie, FFN 9728 -> 19456 with HyperCloning noise at 10 dB, layers [14, 34) stacked) to 10,613,858,816 parameters,
 21.2 GB. `--layers N` builds the same geometry with N layers and scales the stacked range (for quick runs). Each
@@ -31,17 +31,17 @@ from pathlib import Path
 import torch
 
 from bench.floor import GIB, MIB, Run, breakdown, data_files, floor, load, run_child, verdict, warm
-from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec
+from growth.checkpoint import CheckpointWriter, TensorSpec
 from growth.fixture import qwen3_tensor_shapes
+from growth.grow import plan_checkpoint, read_config_file
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "growth" / "plans" / "qwen3-4b-base.config.json"
 CARD_LAYERS, CARD_RANGE = 36, (14, 34)
 SHARD_BYTES = 4 * 10**9  # Qwen3-4B-Base ships 3 shards
 
 
 def source_config(layers: int) -> dict:
-    config = json.loads(CONFIG.read_text())
+    config = read_config_file("qwen3-4b-base")
     config.update(num_hidden_layers=layers, max_window_layers=layers)
     return config
 
@@ -124,8 +124,6 @@ def main() -> None:
     source = make_source(args.work / "source", args.layers)
     built = time.perf_counter() - t0
     plan = plan_for(args.layers, args.work)
-    from growth.grow import plan_checkpoint
-
     src_ckpt, grown_plan = plan_checkpoint(source, plan, meta_check=False)
     src_bytes = sum(f.stat().st_size for f in data_files(source))
     out_bytes = sum(math.prod(s) * d.itemsize for s, d in grown_plan.final.tensors.values())

@@ -48,8 +48,8 @@ _SYNC_FILE_RANGE = _sync_file_range()
 
 
 class Writeback:
-    def __init__(self, lag_bytes: int = LAG_BYTES, stats: IOStats | None = None) -> None:
-        self.lag_bytes = lag_bytes
+    def __init__(self, lag_bytes: int | None = None, stats: IOStats | None = None) -> None:
+        self.lag_bytes = LAG_BYTES if lag_bytes is None else lag_bytes
         self.stats = stats
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="growbench-writeback")
         self._futures: list[Future] = []

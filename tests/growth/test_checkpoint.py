@@ -188,3 +188,102 @@ def test_cli_version_and_env() -> None:
     assert proc.returncode == 0
     for word in ("torch", "transformers", "lm_eval", "duckdb", "data mirror", "database"):
         assert word in proc.stdout
+
+
+# --- the positional writer: parts in any order from any thread, kernel copies, repeats ------------------------
+
+def _specs() -> list[TensorSpec]:
+    return [TensorSpec(f"t{i}", (64, 33 + i), torch.float32) for i in range(6)] + \
+        [TensorSpec("h", (40, 8), torch.bfloat16), TensorSpec("empty", (0, 4), torch.float32)]
+
+
+def _values(spec: TensorSpec) -> torch.Tensor:
+    return torch.randn(spec.shape, generator=torch.Generator().manual_seed(len(spec.name) + spec.shape[-1])
+                       ).to(spec.dtype)
+
+
+def test_parts_written_out_of_order_from_threads_give_the_sequential_bytes(tmp_path: Path) -> None:
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    specs = _specs()
+    ref = save_state_dict(tmp_path / "ref", {s.name: _values(s) for s in specs}, {"model_type": "toy"},
+                          max_shard_bytes=20_000)
+    parts = []
+    for s in specs:
+        flat = _values(s).reshape(-1)
+        step = 100
+        parts += [(s.name, a * s.dtype.itemsize, flat[a:a + step]) for a in range(0, flat.numel(), step)] or \
+            [(s.name, 0, flat)]
+    random.Random(0).shuffle(parts)
+    with CheckpointWriter(tmp_path / "out", specs, max_shard_bytes=20_000) as w:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda p: w.write_part(*p), parts))
+        w.write_config({"model_type": "toy"})
+        out = w.commit()
+    files = sorted(p.name for p in ref.iterdir())
+    assert files == sorted(p.name for p in out.iterdir()) and len(files) > 3
+    for name in files:
+        assert (out / name).read_bytes() == (ref / name).read_bytes(), name
+
+
+def test_writer_rejects_overlaps_strangers_and_gaps(tmp_path: Path) -> None:
+    spec = TensorSpec("x", (4, 4), torch.float32)
+    with pytest.raises(CheckpointError, match="outside 'x'"):
+        with CheckpointWriter(tmp_path / "a", [spec]) as w:
+            w.write_part("x", 60, torch.zeros(2))
+    with pytest.raises(CheckpointError, match="written twice"):
+        with CheckpointWriter(tmp_path / "b", [spec]) as w:
+            w.add("x", torch.zeros(4, 4))
+            w.write_part("x", 0, torch.zeros(1))
+    with pytest.raises(CheckpointError, match="not in the output plan"):
+        with CheckpointWriter(tmp_path / "c", [spec]) as w:
+            w.add("y", torch.zeros(4, 4))
+    with pytest.raises(CheckpointError, match="incomplete: 1 tensors missing, first x"):
+        with CheckpointWriter(tmp_path / "d", [spec, TensorSpec("z", (1,), torch.float32)]) as w:
+            w.add("z", torch.zeros(1))
+            w.write_part("x", 0, torch.zeros(15))
+            w.write_config({"model_type": "toy"})
+            w.commit()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_copy_from_stacks_repeats_and_checks_shapes(tmp_path: Path) -> None:
+    x = torch.randn(3, 5)
+    src = Checkpoint.open(save_state_dict(tmp_path / "src", {"x": x}, {"model_type": "toy"}))
+    specs = [TensorSpec("x", (3, 5), torch.float32), TensorSpec("x3", (9, 5), torch.float32)]
+    with CheckpointWriter(tmp_path / "out", specs) as w:
+        w.copy_from(src, "x", "x3", times=3)
+        w.copy_from(src, "x")
+        w.write_config({"model_type": "toy"})
+        out = Checkpoint.open(w.commit())
+    assert torch.equal(out.read("x3"), torch.cat([x, x, x])) and torch.equal(out.read("x"), x)
+    with pytest.raises(CheckpointError, match=r"expected x3 \[9, 5\] torch.float32, got 2 x x"):
+        with CheckpointWriter(tmp_path / "bad", specs) as w:
+            w.copy_from(src, "x", "x3", times=2)
+
+
+def test_copies_fall_back_to_reads_where_the_kernel_cannot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    def refuse(*args: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    x = torch.randn(300, 7)
+    src = Checkpoint.open(save_state_dict(tmp_path / "src", {"x": x}, {"model_type": "toy"}))
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    with CheckpointWriter(tmp_path / "out", [TensorSpec("x", (600, 7), torch.float32)]) as w:
+        w.copy_from(src, "x", times=2)
+        w.write_config({"model_type": "toy"})
+        out = Checkpoint.open(w.commit())
+    assert torch.equal(out.read("x"), torch.cat([x, x]))
+
+
+def test_read_into_reads_byte_ranges_and_rejects_outside(tmp_path: Path) -> None:
+    x = torch.arange(100, dtype=torch.float32)
+    src = Checkpoint.open(save_state_dict(tmp_path / "src", {"x": x}, {"model_type": "toy"}))
+    buf = torch.empty(40, dtype=torch.uint8)
+    assert torch.equal(src.read_into("x", buf, 80).view(torch.float32), x[20:30])
+    with pytest.raises(CheckpointError, match="outside 'x'"):
+        src.read_into("x", buf, 380)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from growtest import write_plan
+from growtest import grow_in_memory, write_plan
 
 from growth.checkpoint import Checkpoint, CheckpointWriter
 from growth.executor import Executor
@@ -152,3 +152,24 @@ def test_cli_process_reports_a_missing_source(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: checkpoint directory {tmp_path / 'nope'} does not exist"]
     assert _leftovers(tmp_path, "out") == []
+
+
+def test_copies_and_repeats_of_source_tensors_go_file_to_file(tiny_model, tmp_path):
+    from growth.iostats import IOStats
+
+    _, _, executor = grow_in_memory(tiny_model, *STEPS)
+    assert executor.source_copy("model.layers.4.mlp.gate_proj.weight") == ("model.layers.2.mlp.gate_proj.weight", 2)
+    assert executor.source_copy("model.layers.4.self_attn.q_proj.weight") == ("model.layers.2.self_attn.q_proj.weight",
+                                                                               1)
+    assert executor.source_copy("lm_head.weight") == ("model.embed_tokens.weight", 1)
+    assert executor.source_copy("model.layers.0.mlp.down_proj.weight") is None  # noise: computed
+    _, _, uneven = grow_in_memory(tiny_model, {"op": "width", "intermediate_size": 300})
+    assert uneven.source_copy("model.layers.0.mlp.up_proj.weight") is None  # a seeded subset of rows: computed
+    stats = IOStats()
+    out = grow(tiny_model, tmp_path / "out", write_plan(tmp_path / "p.yaml", *STEPS), stats=stats).path
+    summary = stats.summary()
+    assert all(summary["busy"][kind] > 0 for kind in ("read", "compute", "write", "copy", "fsync"))
+    ref = Checkpoint.open(out)
+    for name in ("model.layers.4.mlp.gate_proj.weight", "lm_head.weight"):
+        source, times = executor.source_copy(name)
+        assert torch.equal(ref.read(name), torch.cat([Checkpoint.open(tiny_model).read(source)] * times))

@@ -88,6 +88,26 @@ def test_chunked_sharded_bf16_inputs_keep_their_dtype_unless_overridden(tmp_path
                for n in x.names()) <= 1e-6
 
 
+def test_workers_split_the_output_not_the_bytes_and_report_their_time(trio: list[Path], tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from growth.iostats import IOStats
+
+    monkeypatch.setattr(execute, "CHUNK_ELEMENTS", 3000)
+    monkeypatch.setattr(execute, "BLOCK_ELEMENTS", 700)
+    recipe = inline_recipe([f"{p}:{w}" for p, w in zip(trio, (0.2, 0.5, 0.3))], {"normalize": False})
+    one = run_merge(plan_merge(recipe), tmp_path / "one", workers=1)
+    stats = IOStats()
+    many = run_merge(plan_merge(recipe), tmp_path / "many", workers=4, stats=stats)
+    assert (one / "model.safetensors").read_bytes() == (many / "model.safetensors").read_bytes()
+    summary = stats.summary()
+    assert all(summary["busy"][kind] > 0 for kind in ("read", "compute", "write", "fsync"))
+    first = Checkpoint.open(trio[0])
+    blocks = sum(-(-min(3000, n - a) // 700) for n in (first.info(x).numel for x in first.names())
+                 for a in range(0, n, 3000))
+    assert len([s for s in stats.spans if s[0] == "read"]) == 3 * blocks  # each input read once, block by block
+    assert execute.default_workers() >= 1
+
+
 def test_recipe_file_round_trip_and_mergekit_export(trio: list[Path], tmp_path: Path) -> None:
     text = yaml.safe_dump({"method": "linear", "normalize": False, "dtype": "bfloat16",
                            "models": [{"path": str(trio[0]), "weight": 0.3, "role": "code anchor",
