@@ -150,11 +150,11 @@ def breakdown(summary: dict, disk_busy: float | None = None) -> list[str]:
 
 def table(rows: list[tuple[str, Run | None, float]], floor_s: float, repeat: int) -> list[str]:
     """One line per side: best wall, its CPU and peak RSS, the ratio to the floor and its time per GB."""
-    lines = [f"{'side':34}{'wall s':>8}{'CPU s':>8}{'peak RSS GiB':>14}{'x floor':>9}"]
+    lines = [f"{'side':40}{'wall s':>8}{'CPU s':>8}{'peak RSS GiB':>14}{'x floor':>9}"]
     for name, run, wall in rows:
         cpu = f"{run.cpu:8.1f}" if run else f"{'':8}"
         rss = f"{run.rss / GIB:14.2f}" if run else f"{'':14}"
-        lines.append(f"{name:34}{wall:8.2f}{cpu}{rss}{wall / floor_s:9.2f}")
+        lines.append(f"{name:40}{wall:8.2f}{cpu}{rss}{wall / floor_s:9.2f}")
     lines.append(f"(best of {repeat} interleaved rounds; each side starts from a warm page cache)")
     return lines
 

@@ -8,10 +8,11 @@ as many layers as the size needs), weights 0.30/0.25/0.15/0.15/0.15 (equal weigh
 normalisation, output in the inputs' dtype. Each round runs, in turn: the floor (`cat` of the inputs, then
 `dd conv=fsync` of an output-sized file: bench/floor.py), mergekit 0.1.5's `mergekit-yaml` (its own venv,
 bench/setup_mergekit.sh or $GROWBENCH_MERGEKIT; without it, numpy on whole state dicts), and growbench
-(`plan_merge` + `run_merge`, the code `growbench merge` runs, in a child process that reports where its time went).
+(`plan_merge` + `run_merge`, the code `growbench merge` runs, in a child process that reports where its time went,
+then the CLI itself).
 Every side starts from warm inputs; the best of `--repeat` rounds counts. Printed: wall, CPU and peak RSS per side,
-each side's ratio to the floor (growbench twice: the whole process, and the merge alone without interpreter start
-and imports), the breakdown of growbench's best run, whether growbench's output is bit-identical to mergekit's, and
+each side's ratio to the floor (growbench three times: the whole process, the merge alone without interpreter start
+and imports, and `growbench merge` as a user runs it, which also records the model in DuckDB), the breakdown of growbench's best run, whether growbench's output is bit-identical to mergekit's, and
 the targets: <= 1.3x the floor, peak RSS <= 1 GiB, bit-identical. `--sweep-workers` also times 1..N merge workers.
 """
 
@@ -131,7 +132,7 @@ def main() -> None:
     weights = list(CARD_WEIGHTS) if args.models == len(CARD_WEIGHTS) else [1 / args.models] * args.models
     models = [f"{p}:{w}" for p, w in zip(inputs, weights)]
     recipe = inline_recipe(models, {"normalize": False}, dtype=args.dtype)
-    outs = {name: args.work / f"out-{name}" for name in ("growbench", "baseline")}
+    outs = {name: args.work / f"out-{name}" for name in ("growbench", "baseline", "cli")}
 
     mergekit = find_mergekit()
     if mergekit is not None:
@@ -151,6 +152,13 @@ def main() -> None:
         job = json.dumps({"models": models, "dtype": args.dtype, "out": str(outs["growbench"]), "workers": workers})
         return run_child([sys.executable, "-m", "bench.merge", "--child", job], scratch=args.work, env=env, cwd=ROOT)
 
+    def cli() -> Run:
+        shutil.rmtree(outs["cli"], ignore_errors=True)
+        warm(inputs)
+        cmd = [sys.executable, "-m", "suite.cli", "merge", str(outs["cli"]), "--no-normalize", "--dtype", args.dtype,
+               "--db", str(args.work / "bench.duckdb"), *[x for m in models for x in ("--model", m)]]
+        return run_child(cmd, scratch=args.work, env=env, cwd=ROOT)
+
     def baseline() -> Run:
         shutil.rmtree(outs["baseline"], ignore_errors=True)
         if mergekit is None:
@@ -159,12 +167,13 @@ def main() -> None:
         warm(inputs)
         return run_child(tool_cmd, scratch=args.work)
 
-    loads, floors, tools, runs = [load()], [], [], []
+    loads, floors, tools, runs, clis = [load()], [], [], [], []
     for _ in range(args.repeat):  # interleaved, so load from other processes hits every side alike
         warm(inputs)
         floors.append(floor(inputs, in_bytes, args.work))
         tools.append(baseline())
         runs.append(ours(args.workers))
+        clis.append(cli())
         loads.append(load())
     sweep = {w: ours(w) for w in range(1, (os.cpu_count() or 1) + 1)} if args.sweep_workers else {}
 
@@ -172,6 +181,7 @@ def main() -> None:
     floor_s = read_s + write_s
     best_tool = min(tools, key=lambda r: r.wall)
     best = min(runs, key=lambda r: r.wall)
+    best_cli = min(clis, key=lambda r: r.wall)
     job = best.report["job_s"]
     same, diff = compare(outs["growbench"], outs["baseline"])
     rss = max(r.rss for r in runs)
@@ -182,7 +192,8 @@ def main() -> None:
           f"{in_bytes / 1e9:.2f} GB {write_s:.2f} s = {floor_s:.2f} s")
     rows = [("floor (cat inputs + dd conv=fsync)", None, floor_s), (tool, best_tool, best_tool.wall),
             (f"growbench ({best.report['workers']} workers)", best, best.wall),
-            ("growbench, merge alone (no imports)", None, job)]
+            ("growbench, merge alone (no imports)", None, job),
+            ("growbench merge CLI (+ DuckDB record)", best_cli, best_cli.wall)]
     rows += [(f"growbench, {w} workers", r, r.wall) for w, r in sweep.items()]
     print("\n".join(table(rows, floor_s, args.repeat)))
     print(f"\nwhere growbench's best run went ({best.wall - job:.2f} s interpreter start, imports and exit; "
