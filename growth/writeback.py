@@ -79,7 +79,9 @@ class Writeback:
         self._pool.shutdown(wait=True)
 
     def _start(self, fd: int, offset: int, length: int) -> None:
-        if _SYNC_FILE_RANGE(fd, offset, length, _WRITE) != 0:
+        with span(self.stats, "fsync"):  # queueing the I/O is the file system's block allocation, done here
+            failed = _SYNC_FILE_RANGE(fd, offset, length, _WRITE) != 0
+        if failed:
             self._early = False  # a file system that refuses it (EINVAL, ESPIPE): leave the work to fsync
             return
         self._queued.append((fd, offset, length))
