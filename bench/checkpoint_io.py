@@ -25,7 +25,20 @@ from pathlib import Path
 
 import torch
 
-from bench.floor import GIB, MIB, Run, breakdown, floor, load, run_child, verdict, warm
+from bench.floor import (
+    GIB,
+    MIB,
+    Run,
+    before_after,
+    breakdown,
+    child_report,
+    floor,
+    load,
+    process_age,
+    run_child,
+    verdict,
+    warm,
+)
 from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +66,7 @@ def child(args: argparse.Namespace) -> None:
     from growth.iostats import IOStats
 
     job = json.loads(args.child)
-    start = time.perf_counter()
+    started, start = process_age(), time.perf_counter()
     stats = IOStats()
     src = Checkpoint.open(job["src"])
     specs = [TensorSpec(n, src.info(n).shape, src.info(n).dtype) for n in src.names()]
@@ -69,7 +82,7 @@ def child(args: argparse.Namespace) -> None:
         w.copy_aux_from(src)
         w.commit()
     stats.stop()
-    print(json.dumps({"job_s": time.perf_counter() - start, "stats": stats.summary()}))
+    print(child_report(started, time.perf_counter() - start, stats.summary()))
 
 
 def main() -> None:
@@ -122,8 +135,8 @@ def main() -> None:
     print(f"(best of {args.repeat} interleaved rounds; growbench's time is its own, from opening the source to the "
           "fsynced publish, without interpreter start and imports; cp -r does not fsync, cp -r + sync does)")
     for mode in ("raw", "tensor"):
-        print(f"\nwhere {LABELS[mode]}'s best run went:")
-        print("\n".join(breakdown(best[mode].report["stats"], best[mode].disk_busy)))
+        print(f"\nwhere {LABELS[mode]}'s best run went: {before_after(best[mode])}; the copy:")
+        print("\n".join(breakdown(best[mode])))
     raw, tensor = wall["cp+sync"] / wall["raw"], wall["cp"] / wall["tensor"]
     rss = max(r.rss for mode in ("raw", "tensor") for r in runs[mode])
     print(f"\ncopy_from: {raw:.2f}x cp -r + sync (target >= 0.9x) {verdict(raw >= 0.9)}; read + add: {tensor:.2f}x "

@@ -39,6 +39,21 @@ def data_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file())
 
 
+def process_age() -> float:
+    """Seconds since this process started (Linux /proc; 0 elsewhere): what a child spent before its job began,
+    on interpreter start and imports."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        return float(Path("/proc/uptime").read_text().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def child_report(started: float, job_s: float, stats: dict, **extra: object) -> str:
+    """The JSON line a growbench child prints last: time before the job, the job's time and breakdown, extras."""
+    return json.dumps({"started_s": started, "job_s": job_s, "stats": stats, **extra})
+
+
 def warm(paths: Iterable[Path]) -> None:
     """Read every file under `paths` once, so the side that follows finds it in the page cache."""
     files = [str(f) for p in paths for f in data_files(p)]
@@ -132,8 +147,17 @@ def load() -> str:
     return " ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
 
 
-def breakdown(summary: dict, disk_busy: float | None = None) -> list[str]:
-    """The lines of a time breakdown (growth.iostats summary): per kind busy / covered / CPU seconds, then idle."""
+def before_after(run: Run) -> str:
+    """How a child's wall time splits around its job: start and imports, the job, exit."""
+    started, job = run.report.get("started_s", 0.0), run.report["job_s"]
+    return (f"{started:.2f} s interpreter start and imports, {job:.2f} s the job, "
+            f"{max(0.0, run.wall - started - job):.2f} s exit")
+
+
+def breakdown(run: Run) -> list[str]:
+    """A child's time breakdown (its growth.iostats summary): per kind busy / covered / CPU seconds, then idle,
+    the CPU no span accounts for, and how long the output's disk was busy."""
+    summary = run.report["stats"]
     wall = summary["wall"]
     lines = [f"  {'':10}{'busy s':>9}{'covered s':>11}{'% of wall':>11}{'CPU s':>8}   (busy: summed over threads; "
              "covered: wall time with any)"]
@@ -143,8 +167,13 @@ def breakdown(summary: dict, disk_busy: float | None = None) -> list[str]:
         lines.append(f"  {kind:10}{busy:9.2f}{covered:11.2f}{100 * covered / wall:10.0f}%{cpu:8.2f}")
     lines.append(f"  {'idle':10}{'':9}{summary['idle']:11.2f}{100 * summary['idle'] / wall:10.0f}%"
                  "   (no instrumented work running)")
-    if disk_busy is not None:
-        lines.append(f"  disk busy {disk_busy:.2f} s of the child's run (the output device had I/O in flight)")
+    spans_cpu = sum(summary.get("cpu", {}).values())
+    lines.append(f"  fsync counts starting writeback, waiting for it and fsync; CPU s is the instrumented thread's: "
+                 f"{max(0.0, run.cpu - spans_cpu):.1f} of the child's {run.cpu:.1f} CPU s fall outside the spans "
+                 "(imports, torch's intra-op helper threads, freeing memory)")
+    if run.disk_busy is not None:
+        lines.append(f"  disk busy {run.disk_busy:.2f} s of the child's {run.wall:.2f} s (the output's block device "
+                     "had I/O in flight, from any process)")
     return lines
 
 

@@ -30,7 +30,21 @@ from pathlib import Path
 
 import torch
 
-from bench.floor import GIB, MIB, Run, breakdown, data_files, floor, load, run_child, verdict, warm
+from bench.floor import (
+    GIB,
+    MIB,
+    Run,
+    before_after,
+    breakdown,
+    child_report,
+    data_files,
+    floor,
+    load,
+    process_age,
+    run_child,
+    verdict,
+    warm,
+)
 from growth.checkpoint import CheckpointWriter, TensorSpec
 from growth.fixture import qwen3_tensor_shapes
 from growth.grow import plan_checkpoint, read_config_file
@@ -98,12 +112,12 @@ def child(args: argparse.Namespace) -> None:
     from growth.iostats import IOStats
 
     job = json.loads(args.child)
-    start = time.perf_counter()
+    started, start = process_age(), time.perf_counter()
     stats = IOStats()
     result = grow(job["src"], job["out"], job["plan"], stats=stats)
     stats.stop()
-    print(json.dumps({"job_s": time.perf_counter() - start, "stats": stats.summary(),
-                      "num_parameters": result.lineage["num_parameters"]}))
+    print(child_report(started, time.perf_counter() - start, stats.summary(),
+                       num_parameters=result.lineage["num_parameters"]))
 
 
 def main() -> None:
@@ -179,8 +193,8 @@ def main() -> None:
         times = f"{wall / floor_s:9.2f}" if not name.startswith("cp") else f"{'':9}"
         print(f"{name:36}{wall:8.2f}{cpu}{mbs / 1e6:8.0f}{times}")
     print(f"(best of {args.repeat} interleaved rounds; each side starts from a warm source)")
-    print(f"\nwhere the best grow went ({best.wall - job_s:.2f} s interpreter start, imports and exit; then the grow):")
-    print("\n".join(breakdown(best.report["stats"], best.disk_busy)))
+    print(f"\nwhere the best grow went: {before_after(best)}; the grow:")
+    print("\n".join(breakdown(best)))
     print(f"\ngrow output rate / cp + sync rate: {rate / cp_rate:.2f}x (target >= 0.9x) {verdict(rate >= 0.9 * cp_rate)}"
           f"; grow alone {out_bytes / job_s / cp_rate:.2f}x")
     print(f"ratio to the floor: {best.wall / floor_s:.2f}x whole process, {job_s / floor_s:.2f}x grow alone")

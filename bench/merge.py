@@ -30,7 +30,20 @@ from pathlib import Path
 
 import torch
 
-from bench.floor import GIB, Run, breakdown, floor, load, run_child, table, verdict, warm
+from bench.floor import (
+    GIB,
+    Run,
+    before_after,
+    breakdown,
+    child_report,
+    floor,
+    load,
+    process_age,
+    run_child,
+    table,
+    verdict,
+    warm,
+)
 from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec, parse_dtype
 from growth.fixture import TinySpec, qwen3_config, qwen3_tensor_shapes
 from growth.merge.mergekit import find_mergekit, mergekit_yaml
@@ -98,13 +111,13 @@ def child(args: argparse.Namespace) -> None:
     from growth.merge.execute import default_workers, plan_merge, run_merge
 
     spec = json.loads(args.child)
-    start = time.perf_counter()
+    started, start = process_age(), time.perf_counter()
     stats = IOStats()
     plan = plan_merge(inline_recipe(spec["models"], {"normalize": False}, dtype=spec["dtype"]))
     run_merge(plan, spec["out"], workers=spec["workers"], stats=stats)
     stats.stop()
-    print(json.dumps({"job_s": time.perf_counter() - start, "stats": stats.summary(),
-                      "workers": spec["workers"] or default_workers()}))
+    print(child_report(started, time.perf_counter() - start, stats.summary(),
+                       workers=spec["workers"] or default_workers()))
 
 
 def main() -> None:
@@ -196,9 +209,8 @@ def main() -> None:
             ("growbench merge CLI (+ DuckDB record)", best_cli, best_cli.wall)]
     rows += [(f"growbench, {w} workers", r, r.wall) for w, r in sweep.items()]
     print("\n".join(table(rows, floor_s, args.repeat)))
-    print(f"\nwhere growbench's best run went ({best.wall - job:.2f} s interpreter start, imports and exit; "
-          f"then the merge):")
-    print("\n".join(breakdown(best.report["stats"], best.disk_busy)))
+    print(f"\nwhere growbench's best run went: {before_after(best)}; the merge:")
+    print("\n".join(breakdown(best)))
     print(f"\ngrowbench vs {tool}: {best_tool.wall / best.wall:.2f}x faster; CPU {best_tool.cpu / best.cpu:.2f}x less")
     print(f"ratio to the floor: {best.wall / floor_s:.2f}x whole process, {job / floor_s:.2f}x merge alone "
           f"(target <= 1.3x) {verdict(best.wall / floor_s <= 1.3)}")
