@@ -12,6 +12,7 @@ atomically: an error leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -175,6 +176,9 @@ def _stream(writer: CheckpointWriter, source: Checkpoint, specs: list[TensorSpec
         stop.set()
         raise
     finally:
+        if stop.is_set():  # the writer may have stopped without taking what waits: make room for the closing None
+            with contextlib.suppress(queue.Empty):
+                slot.get_nowait()
         slot.put(None)
         thread.join()
     if failed:

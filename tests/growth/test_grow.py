@@ -173,3 +173,39 @@ def test_copies_and_repeats_of_source_tensors_go_file_to_file(tiny_model, tmp_pa
     for name in ("model.layers.4.mlp.gate_proj.weight", "lm_head.weight"):
         source, times = executor.source_copy(name)
         assert torch.equal(ref.read(name), torch.cat([Checkpoint.open(tiny_model).read(source)] * times))
+
+
+def test_a_compute_error_while_a_tensor_waits_for_the_writer_does_not_hang(tiny_model, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    real_add, real_tensor = CheckpointWriter.add, Executor.tensor
+    computed = []
+
+    def slow_add(self, name, tensor):  # the writer is still busy when the next compute fails
+        time.sleep(0.3)
+        real_add(self, name, tensor)
+
+    def failing(self, step, name):
+        if step == len(self.plan.steps) - 1:
+            computed.append(name)
+            if len(computed) == 3:
+                raise RuntimeError("compute failed")
+        return real_tensor(self, step, name)
+
+    monkeypatch.setattr(CheckpointWriter, "add", slow_add)
+    monkeypatch.setattr(Executor, "tensor", failing)
+    errors = []
+
+    def run():
+        try:
+            grow(tiny_model, tmp_path / "out", write_plan(tmp_path / "p.yaml", *STEPS))
+        except RuntimeError as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "grow hung after a compute error"
+    assert [str(e) for e in errors] == ["compute failed"]
+    assert _leftovers(tmp_path, "out") == []
