@@ -1,5 +1,5 @@
-"""Early writeback: each written range is handed to the disk at once, outputs are the same without it, and a failed
-fsync fails the commit."""
+"""Early writeback: each written range is handed to the disk at once, past the lag it is waited for, outputs are the
+same with a tiny lag and without it, and a failed fsync fails the commit."""
 
 from __future__ import annotations
 
@@ -44,6 +44,16 @@ def test_every_written_range_starts_its_writeback(tmp_path: Path, monkeypatch: p
     check(write(tmp_path / "out", stats))
     assert len(started) == len(SPECS) and all(length == 256 * 64 * 4 for _, length in started)
     assert len([s for s in stats.spans if s[0] == "fsync"]) == len(SPECS) + 3 + 1  # starts, 3 shards, the publish
+
+
+def test_small_lag_waits_for_the_disk_and_keeps_the_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if writeback._SYNC_FILE_RANGE is None:
+        pytest.skip("no sync_file_range on this platform")
+    monkeypatch.setattr(writeback, "LAG_BYTES", 100_000)
+    stats = IOStats()
+    check(write(tmp_path / "out", stats))
+    waits = [s for s in stats.spans if s[0] == "fsync"]
+    assert len(waits) > len(SPECS) // 2  # past the lag every range is waited for, then each shard is fsynced
 
 
 def test_without_sync_file_range_fsync_does_the_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
