@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -49,9 +49,10 @@ def process_age() -> float:
         return 0.0
 
 
-def child_report(started: float, job_s: float, stats: dict, **extra: object) -> str:
-    """The JSON line a growbench child prints last: time before the job, the job's time and breakdown, extras."""
-    return json.dumps({"started_s": started, "job_s": job_s, "stats": stats, **extra})
+def child_report(started: float, job_s: float, cpu_s: float, stats: dict, **extra: object) -> str:
+    """The JSON line a growbench child prints last: time before the job, the job's wall and CPU time (every thread)
+    and breakdown, extras."""
+    return json.dumps({"started_s": started, "job_s": job_s, "job_cpu_s": cpu_s, "stats": stats, **extra})
 
 
 def warm(paths: Iterable[Path]) -> None:
@@ -128,19 +129,34 @@ def run_child(argv: list[str], *, scratch: Path, env: dict[str, str] | None = No
                None if ticks is None or after is None else after - ticks)
 
 
-def floor(inputs: list[Path], out_bytes: int, scratch: Path) -> tuple[float, float]:
-    """(read seconds, write seconds): `cat` of every input file, then `dd conv=fsync` of `out_bytes` to `scratch`."""
+@dataclass
+class Floor:
+    read: float  # seconds of `cat` of every input
+    write: float  # seconds of `dd conv=fsync` of an output-sized file
+    cpu: float  # CPU seconds of the two
+
+    @property
+    def wall(self) -> float:
+        return self.read + self.write
+
+
+def floor(inputs: list[Path], out_bytes: int, scratch: Path) -> Floor:
+    """`cat` of every input file, then `dd conv=fsync` of `out_bytes` to `scratch`, one after the other."""
     files = [str(f) for p in inputs for f in data_files(p)]
     target = scratch / "floor.bin"
-    start = time.perf_counter()
-    subprocess.run(["cat", *files], stdout=subprocess.DEVNULL, check=True)
-    read = time.perf_counter() - start
     try:
-        subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=16M", f"count={out_bytes}", "iflag=count_bytes",
-                        "conv=fsync"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        return read, time.perf_counter() - start - read
+        cat = run_child(["sh", "-c", 'cat "$@" > /dev/null', "cat", *files], scratch=scratch)
+        dd = run_child(["dd", "if=/dev/zero", f"of={target}", "bs=16M", f"count={out_bytes}", "iflag=count_bytes",
+                        "conv=fsync"], scratch=scratch)
+        return Floor(cat.wall, dd.wall, cat.cpu + dd.cpu)
     finally:
         target.unlink(missing_ok=True)
+
+
+def job_cpu() -> float:
+    """CPU seconds of this whole process so far (every thread): a child's job CPU is the difference."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def load() -> str:
@@ -150,8 +166,8 @@ def load() -> str:
 def before_after(run: Run) -> str:
     """How a child's wall time splits around its job: start and imports, the job, exit."""
     started, job = run.report.get("started_s", 0.0), run.report["job_s"]
-    return (f"{started:.2f} s interpreter start and imports, {job:.2f} s the job, "
-            f"{max(0.0, run.wall - started - job):.2f} s exit")
+    return (f"{started:.2f} s interpreter start and imports, {job:.2f} s the job ({run.report['job_cpu_s']:.2f} CPU s, "
+            f"every thread), {max(0.0, run.wall - started - job):.2f} s exit")
 
 
 def breakdown(run: Run) -> list[str]:
@@ -182,7 +198,7 @@ def table(rows: list[tuple[str, Run | None, float]], floor_s: float, repeat: int
     lines = [f"{'side':40}{'wall s':>8}{'CPU s':>8}{'peak RSS GiB':>14}{'x floor':>9}"]
     for name, run, wall in rows:
         cpu = f"{run.cpu:8.1f}" if run else f"{'':8}"
-        rss = f"{run.rss / GIB:14.2f}" if run else f"{'':14}"
+        rss = f"{run.rss / GIB:14.2f}" if run and run.rss else f"{'':14}"
         lines.append(f"{name:40}{wall:8.2f}{cpu}{rss}{wall / floor_s:9.2f}")
     lines.append(f"(best of {repeat} interleaved rounds; each side starts from a warm page cache)")
     return lines
