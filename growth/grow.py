@@ -113,32 +113,40 @@ Copy = tuple[str, int]  # (source tensor, n): the output is that tensor's bytes 
 
 def _stream(writer: CheckpointWriter, source: Checkpoint, specs: list[TensorSpec], copies: dict[str, Copy],
             compute: Callable[[TensorSpec], torch.Tensor], progress: Progress | None) -> None:
-    """Compute on this thread while one writer thread puts every tensor in its place.
+    """Compute on this thread while a writer thread puts every tensor in its place; both take the copies.
 
-    Outputs in `copies` need no computing: the writer copies them file to file (`CheckpointWriter.copy_from`)
-    whenever no computed tensor is waiting, so the disk is busy from the first second. The others are computed here,
-    in order (`Executor` keeps each random draw and reduction where it always ran, so the bytes do not change), and
-    passed through a one-slot queue: memory holds the tensor being written, the one waiting and the one being
-    computed. Kernel copies, file writes and most tensor arithmetic release the GIL, so they all overlap.
+    Outputs in `copies` need no computing: they are copied file to file (`CheckpointWriter.copy_from`) by the writer
+    whenever no computed tensor waits for it, and by this thread whenever the writer is busy and the next computed
+    tensor has to wait, so the disk is busy from the first second and neither thread idles while copies are left.
+    The others are computed here, in order (`Executor` keeps each random draw and reduction where it always ran, so
+    the bytes do not change), and passed through a one-slot queue: memory holds the tensor being written, the one
+    waiting and the one being computed. Kernel copies, file writes and most tensor arithmetic release the GIL, so
+    they all overlap.
     """
     slot: queue.Queue = queue.Queue(maxsize=1)
     failed: list[BaseException] = []
     stop = threading.Event()
     pending = deque(spec for spec in specs if spec.name in copies)
+    lock = threading.Lock()
     done = 0
     ended = False  # the computing thread's closing None has been taken off the queue
 
     def finished(name: str) -> None:
         nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, len(specs), name)
+        with lock:
+            done += 1
+            if progress is not None:
+                progress(done, len(specs), name)
 
-    def copy_next() -> None:
-        spec = pending.popleft()
+    def copy_next() -> bool:
+        try:
+            spec = pending.popleft()
+        except IndexError:
+            return False
         src_name, times = copies[spec.name]
         writer.copy_from(source, src_name, spec.name, times=times)
         finished(spec.name)
+        return True
 
     def drain() -> None:
         nonlocal ended
@@ -147,8 +155,7 @@ def _stream(writer: CheckpointWriter, source: Checkpoint, specs: list[TensorSpec
                 try:
                     item = slot.get_nowait()
                 except queue.Empty:
-                    if pending:
-                        copy_next()
+                    if copy_next():
                         continue
                     item = slot.get()
                 if item is None:
@@ -156,13 +163,21 @@ def _stream(writer: CheckpointWriter, source: Checkpoint, specs: list[TensorSpec
                     break
                 writer.add(*item)
                 finished(item[0])
-            while pending and not stop.is_set():
-                copy_next()
+            while not stop.is_set() and copy_next():
+                pass
         except BaseException as e:  # handed to the computing thread, which re-raises it
             failed.append(e)
             stop.set()
             while not ended:  # take what the computing thread still puts, so it is never blocked
                 ended = slot.get() is None
+
+    def hand_over(item: tuple[str, torch.Tensor]) -> None:
+        while True:
+            try:
+                return slot.put_nowait(item)
+            except queue.Full:
+                if failed or not copy_next():
+                    return slot.put(item)
 
     thread = threading.Thread(target=drain, name="growbench-writer", daemon=True)
     thread.start()
@@ -171,7 +186,9 @@ def _stream(writer: CheckpointWriter, source: Checkpoint, specs: list[TensorSpec
             if failed:
                 break
             if spec.name not in copies:
-                slot.put((spec.name, compute(spec)))
+                hand_over((spec.name, compute(spec)))
+        while not failed and copy_next():
+            pass
     except BaseException:
         stop.set()
         raise
