@@ -3,7 +3,8 @@
     RUN/state/step-000100/        model + optimizer state via torch.distributed.checkpoint (sharded under FSDP2,
                                   one file per rank), plus trainer.json: step, tokens, stage, sampler state, RNG,
                                   and a manifest of every file's size.
-    RUN/checkpoints/step-000100/  safetensors + config + tokenizer + training.json (the BRIEF's contract).
+    RUN/checkpoints/step-000100/  safetensors + config + tokenizer + training.json (the BRIEF's contract), written
+                                  tensor by tensor (each all-gathered in turn; never the full state on one rank).
 
 Both are written into a staging folder and renamed into place, so a `step-*` folder exists only once complete.
 Resuming picks the newest state that passes validation (trainer.json parses, every manifest file has its size);
@@ -24,17 +25,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_model_state_dict,
-    get_state_dict,
-    set_state_dict,
-)
+from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-from growth.checkpoint import Checkpoint, parse_dtype, save_state_dict
+from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec, parse_dtype
 from growth.dtype import with_dtype
 from growth.foundation.atomic import StagingDir
 from growth.foundation.errors import CheckpointError
+from training.loading import model_tensors
 
 log = logging.getLogger(__name__)
 TRAINER_FILE = "trainer.json"
@@ -136,17 +133,30 @@ def load_state(path: Path, model: torch.nn.Module, optimizers: list[torch.optim.
 
 def export_hf(run_dir: Path, step: int, model: torch.nn.Module, parent: Checkpoint, training: dict[str, Any],
               dtype: str = "auto") -> Path | None:
-    """Gather the full weights on rank 0 and write RUN/checkpoints/step-N as an HF checkpoint with training.json."""
-    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    """Write RUN/checkpoints/step-N as an HF checkpoint with training.json, gathering one tensor at a time.
+
+    Every rank takes part in each tensor's all-gather (`full_tensor()`); rank 0 streams it into a CheckpointWriter
+    and drops it. So no rank ever holds more than one whole tensor beside its shards, whatever the model size.
+    """
+    from torch.distributed.tensor import DTensor
+
     out = run_dir / "checkpoints" / step_name(step)
-    if _rank() != 0:
-        _barrier()
-        return None
     target = parse_dtype(dtype) if dtype != "auto" else parent.info(parent.names()[0]).dtype
     config = with_dtype(parent.config, target)  # the parent's key(s), so a reader of either sees `target`
+    tensors = model_tensors(model)
     if config.get("tie_word_embeddings"):
-        full.pop("lm_head.weight", None)
-    state = {k: v.to(target) for k, v in full.items()}
-    save_state_dict(out, state, config, aux_from=parent, extra_json={"training.json": training}, force=True)
+        tensors.pop("lm_head.weight", None)
+    specs = [TensorSpec(name, tuple(t.shape), target) for name, t in tensors.items()]
+    with CheckpointWriter(out, specs, force=True) if _rank() == 0 else contextlib.nullcontext() as writer:
+        for name, t in tensors.items():
+            full = t.full_tensor() if isinstance(t, DTensor) else t.detach()
+            if writer is not None:
+                writer.add(name, full.to(device="cpu", dtype=target))
+            del full
+        if writer is not None:
+            writer.write_config(config)
+            writer.copy_aux_from(parent, exclude=["training.json"])
+            writer.write_json("training.json", training)
+            writer.commit()
     _barrier()
-    return out
+    return out if _rank() == 0 else None

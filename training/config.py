@@ -13,15 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from growth.foundation.config import build, load_yaml, merged
 from growth.foundation.errors import ConfigError
 from growth.foundation.registry import Shipped
+from training.memory_plan import parse_bytes
 from training.mixture import SourceData
+from training.parallel import PRECISIONS, parse_activation_checkpointing
 from training.param_groups import OptimizerConfig
 from training.schedule import ScheduleConfig
 
-PRECISIONS = ("auto", "fp32", "bf16")
 TRAIN_CONFIGS = Shipped("train config", Path(__file__).with_name("configs"))
 
 
@@ -67,7 +69,18 @@ class TrainConfig:
     grad_clip: float = 1.0
     """Clip the global grad norm to this (0 disables)."""
     precision: str = "auto"
-    """auto (bf16 autocast on GPU, fp32 on CPU), fp32 or bf16."""
+    """auto (bf16 on GPU, fp32 on CPU), fp32 or bf16. bf16 is FSDP2's MixedPrecisionPolicy(param_dtype=bfloat16,
+    reduce_dtype=float32): bf16 all-gathers and compute, fp32 master weights, gradients and optimizer states."""
+    activation_checkpointing: Any = "none"
+    """none, full (every decoder layer keeps only its input and is recomputed in backward) or {every_n: K} (layers
+    0, K, 2K, ...)."""
+    compile: bool = False
+    """torch.compile each decoder layer."""
+    peak_tflops: float | None = None
+    """Peak TFLOP/s of one device for MFU; default: measured once per run with a matmul of the model's shapes."""
+    device_memory: str | None = None
+    """Memory per process that the memory planner checks the run against before it starts (e.g. 80GiB). Default: the
+    GPU's memory, or on CPU the host's memory divided among the processes on it."""
     threads: int | None = None
     """torch CPU threads per process (fixing it makes CPU runs bit-reproducible across machines)."""
     log_every: int = 1
@@ -89,6 +102,11 @@ class TrainConfig:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps must be >= 1, got {self.max_steps}")
+        parse_activation_checkpointing(self.activation_checkpointing)
+        if self.peak_tflops is not None and self.peak_tflops <= 0:
+            raise ConfigError(f"peak_tflops must be positive, got {self.peak_tflops}")
+        if self.device_memory is not None:
+            parse_bytes(self.device_memory)
 
     def path(self, value: str) -> Path:
         return Path(value).expanduser()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from growth.foundation.errors import ConfigError
-from training.muon import Muon
+from training.muon import DISTRIBUTIONS, Muon
 
 OPTIMIZERS = ("muon", "adamw")
 
@@ -62,6 +62,9 @@ class OptimizerConfig:
     ns_steps: int = 5
     ns_dtype: str = "auto"
     """Newton-Schulz precision: auto (bf16 on GPU, fp32 on CPU), float32 or bfloat16."""
+    ns_distribution: str = "owner"
+    """Under FSDP2: owner (each matrix orthogonalised once, on one rank balanced by FLOPs, rows sent back) or gather
+    (every rank all-gathers and orthogonalises every matrix; the baseline). Same updates either way."""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
     """AdamW betas."""
     eps: float = 1e-8
@@ -74,6 +77,8 @@ class OptimizerConfig:
             raise ConfigError(f"optimizer.lr must be positive, got {self.lr}")
         if self.ns_dtype not in ("auto", "float32", "bfloat16"):
             raise ConfigError(f"optimizer.ns_dtype must be auto, float32 or bfloat16, got {self.ns_dtype!r}")
+        if self.ns_distribution not in DISTRIBUTIONS:
+            raise ConfigError(f"optimizer.ns_distribution must be one of {DISTRIBUTIONS}, got {self.ns_distribution!r}")
         if len(self.betas) != 2:
             raise ConfigError("optimizer.betas must be two numbers")
 
@@ -107,7 +112,8 @@ def build_optimizers(model: torch.nn.Module, cfg: OptimizerConfig) -> list[torch
     optimizers: list[torch.optim.Optimizer] = []
     if muon_groups:
         optimizers.append(Muon(muon_groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               ns_steps=cfg.ns_steps, ns_dtype=None if cfg.ns_dtype == "auto" else cfg.ns_dtype))
+                               ns_steps=cfg.ns_steps, ns_dtype=None if cfg.ns_dtype == "auto" else cfg.ns_dtype,
+                               distribution=cfg.ns_distribution))
     if adamw_groups:
         optimizers.append(torch.optim.AdamW(adamw_groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps))
     return optimizers

@@ -4,14 +4,17 @@
     torchrun --nproc-per-node 2 -m suite.cli train --config FILE   # FSDP2 (fully_shard), gloo on CPU, nccl on GPU
 
 `train(config)` is the library entry the CLI and the pipeline call; it returns the HF exports of the run. Everything
-the user can get wrong (model path, context length, data sources, batch split) is checked before weights load.
-Under torchrun each decoder layer and then the root are wrapped with `fully_shard`; the model code knows nothing of
-it. Each step draws `global_batch` sequences, every rank keeps its slice and accumulates `micro_batch` at a time.
+the user can get wrong (model path, context length, data sources, batch split, memory) is checked before weights
+load. The model is built on the meta device, parallelised (training.parallel: activation checkpointing, compile,
+FSDP2 with mixed precision) and filled shard by shard from the safetensors files (training.loading); the model code
+knows nothing of it. Each step draws `global_batch` sequences, every rank keeps its slice and accumulates
+`micro_batch` at a time. Every logged step carries tokens/s and MFU (training.throughput); RUN/memory.json holds the
+memory plan and each rank's measured peak.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import math
 import os
 import time
@@ -24,44 +27,23 @@ import torch.distributed as dist
 import yaml
 
 from growth.checkpoint import Checkpoint
-from growth.foundation.atomic import write_text
+from growth.foundation.atomic import write_json, write_text
 from growth.foundation.config import as_dict
 from growth.foundation.errors import ConfigError
 from training import checkpointing
 from training.config import TrainConfig
 from training.data import MixtureLoader
+from training.host_memory import fix_mmap_threshold
+from training.loading import build_meta_model, load_weights, materialize
+from training.memory_plan import MemoryPlan, check_fits, device_budget
 from training.metrics import append_metrics, truncate_metrics
 from training.mixture import Stage, resolve_stages
+from training.parallel import Parallelism, parallelize, resolve, setup_distributed
 from training.param_groups import build_optimizers, set_lr
 from training.schedule import lr_factor
+from training.throughput import flops_per_token, measure_peak_flops, mfu
 
 ProgressFn = Callable[[dict[str, Any], int], None]
-
-
-def _setup_distributed() -> tuple[int, int, torch.device, bool]:
-    """(rank, world, device, started_here): joins the torchrun process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    started = False
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        started = True
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    return rank, world, device, started
-
-
-def _shard(model: torch.nn.Module, device: torch.device, world: int) -> None:
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
-
-    mesh = init_device_mesh(device.type, (world,))
-    for layer in model.model.layers:
-        fully_shard(layer, mesh=mesh)
-    fully_shard(model, mesh=mesh)
 
 
 def stage_steps(stages: list[Stage], tokens_per_step: int) -> list[int]:
@@ -73,56 +55,101 @@ def stage_steps(stages: list[Stage], tokens_per_step: int) -> list[int]:
     return ends
 
 
-def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def _check(config: TrainConfig, world: int) -> tuple[Checkpoint, list[Stage]]:
-    """Everything that can be wrong with the inputs, before any weights load."""
+def _check(config: TrainConfig, world: int, device: torch.device) -> tuple[Checkpoint, list[Stage], MemoryPlan]:
+    """Everything that can be wrong with the inputs, before any weights load; the memory plan must fit the device."""
     parent = Checkpoint.open(config.path(config.model))
     context = parent.config.get("max_position_embeddings")
     if context is not None and config.seq_len > context:
         raise ConfigError(f"seq_len {config.seq_len} exceeds the model's context ({context} positions, "
                           f"max_position_embeddings in {parent.path}/config.json); lower seq_len")
     config.accumulation(world)
-    return parent, resolve_stages(config.data.mixtures, config.data.sources)
+    stages = resolve_stages(config.data.mixtures, config.data.sources)
+    plan = check_fits(parent.config, config, world, device.type, device_budget(device, config.device_memory))
+    return parent, stages, plan
+
+
+def peak_memory(device: torch.device) -> dict[str, int]:
+    """This process's peak resident host memory (VmHWM) and, on a GPU, peak allocated device memory, in bytes."""
+    out = {"host": 0}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                out["host"] = int(line.split()[1]) * 1024
+    except OSError:
+        import resource
+
+        out["host"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if device.type == "cuda":
+        out["device"] = torch.cuda.max_memory_allocated(device)
+    return out
+
+
+def build_model(parent: Checkpoint, plan: Parallelism, device: torch.device, load: bool = True) -> torch.nn.Module:
+    """The parent's model, parallelised per `plan`, with this rank's shards on `device` (filled from the
+    checkpoint unless `load` is false, e.g. when a training state will overwrite them)."""
+    model = build_meta_model(parent)
+    parallelize(model, plan, device)
+    materialize(model, device)
+    if load:
+        load_weights(model, parent)
+    return model
+
+
+def train_step(model: torch.nn.Module, batch: torch.Tensor, optimizers: list[torch.optim.Optimizer],
+               micro_batch: int, grad_clip: float, device: torch.device, sharded: bool) -> tuple[float, float]:
+    """Forward/backward over `batch` in micro-batches, clip, step; returns (mean loss over all ranks, grad norm)."""
+    accum = batch.shape[0] // micro_batch
+    loss_sum = torch.zeros((), device=device)
+    for i in range(accum):
+        if sharded:
+            model.set_requires_gradient_sync(i == accum - 1)
+        x = batch[i * micro_batch:(i + 1) * micro_batch].to(device)
+        loss = model(input_ids=x, labels=x).loss
+        (loss / accum).backward()
+        loss_sum += loss.detach().float()
+    loss_mean = loss_sum / accum
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(loss_mean, op=dist.ReduceOp.AVG)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or float("inf"))
+    if hasattr(grad_norm, "full_tensor"):
+        grad_norm = grad_norm.full_tensor()
+    for opt in optimizers:
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return loss_mean.item(), grad_norm.item()
 
 
 def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False,
           progress: ProgressFn | None = None) -> list[Path]:
     """Train per `config`; returns the run's HF exports (RUN/checkpoints/step-*), oldest first."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    rank, world, device, started = _setup_distributed()
+    fix_mmap_threshold()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    plan = resolve(config.precision, config.activation_checkpointing, config.compile,
+                   torch.device("cuda" if torch.cuda.is_available() else "cpu"), world)
+    rank, world, device, started = setup_distributed(need_group=plan.fsdp)
     run = config.path(run_dir or config.run_dir).absolute()
     try:
         if config.threads:
             torch.set_num_threads(config.threads)
-        parent, stages = _check(config, world)
+        parent, stages, memory_plan = _check(config, world, device)
         has_state = any((run / "state").glob("step-*"))
         if has_state and not resume:
             raise ConfigError(f"run folder {run} already has training state; pass --resume to continue it "
                               f"or choose another run_dir")
-        accum = config.accumulation(world)
         ends = stage_steps(stages, config.tokens_per_step)
         total = min(ends[-1], config.max_steps or ends[-1])
         run_id = config.run_id or run.name
+        found = checkpointing.find_resumable(run) if resume else None
 
         torch.manual_seed(config.data.seed)
         tokenizer = AutoTokenizer.from_pretrained(str(parent.path))
-        model = AutoModelForCausalLM.from_pretrained(str(parent.path), dtype=torch.float32)
-        model.train()
-        if world > 1:
-            _shard(model, device, world)  # fully_shard moves each rank's shards to the mesh device
-        else:
-            model.to(device)
+        model = build_model(parent, plan, device, load=found is None)
         optimizers = build_optimizers(model, config.optimizer)
         loader = MixtureLoader(stages, tokenizer, config.seq_len, config.data.seed)
 
         step = tokens = 0
-        found = checkpointing.find_resumable(run) if resume else None
         if found:
             path, state = found
             checkpointing.load_state(path, model, optimizers, state)
@@ -148,6 +175,9 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
             checkpointing.export_hf(run, step, model, parent, training_record(found[1]["stage"]),
                                     config.checkpoint.export_dtype)
 
+        per_token = flops_per_token(parent.config, config.seq_len)
+        peak = config.peak_tflops * 1e12 if config.peak_tflops else \
+            measure_peak_flops(parent.config, config.micro_batch * config.seq_len, plan.dtype, device)
         per_rank = config.global_batch // world
         while step < total:
             t0 = time.perf_counter()
@@ -155,36 +185,34 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
             lr = lr_factor(step, total, config.schedule) * config.optimizer.lr
             set_lr(optimizers, lr / config.optimizer.lr)
             batch = loader.batch(stage, config.global_batch)[rank * per_rank:(rank + 1) * per_rank]
-            loss_sum = torch.zeros((), device=device)
-            for i in range(accum):
-                if world > 1:
-                    model.set_requires_gradient_sync(i == accum - 1)
-                x = batch[i * config.micro_batch:(i + 1) * config.micro_batch].to(device)
-                with _autocast(config.precision, device):
-                    loss = model(input_ids=x, labels=x).loss
-                (loss / accum).backward()
-                loss_sum += loss.detach().float()
-            loss_mean = loss_sum / accum
-            if world > 1:
-                dist.all_reduce(loss_mean, op=dist.ReduceOp.AVG)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or float("inf"))
-            if hasattr(grad_norm, "full_tensor"):
-                grad_norm = grad_norm.full_tensor()
-            for opt in optimizers:
-                opt.step()
-                opt.zero_grad(set_to_none=True)
+            loss, grad_norm = train_step(model, batch, optimizers, config.micro_batch, config.grad_clip, device,
+                                         plan.fsdp)
             step += 1
             tokens += config.tokens_per_step
-            row = {"step": step, "tokens": tokens, "stage": stages[stage].name, "loss": loss_mean.item(),
-                   "lr": lr, "grad_norm": grad_norm.item(),
-                   "tokens_per_s": config.tokens_per_step / (time.perf_counter() - t0)}
+            tokens_per_s = config.tokens_per_step / (time.perf_counter() - t0)
+            row = {"step": step, "tokens": tokens, "stage": stages[stage].name, "loss": loss, "lr": lr,
+                   "grad_norm": grad_norm, "tokens_per_s": tokens_per_s,
+                   "mfu": mfu(tokens_per_s / world, per_token, peak),
+                   "memory_gib": round(max(peak_memory(device).values()) / 2**30, 3)}
             if rank == 0 and (step % config.log_every == 0 or step == total):
                 append_metrics(run, row)
                 if progress:
                     progress(row, total)
             if step % config.checkpoint.every == 0 or step == total:
                 checkpoint(stage)
+        _write_memory(run, memory_plan, peak_memory(device), peak, rank)
         return sorted(p for p in (run / "checkpoints").glob("step-*") if p.is_dir())
     finally:
         if started:
             dist.destroy_process_group()
+
+
+def _write_memory(run: Path, plan: MemoryPlan, measured: dict[str, int], peak_flops: float, rank: int) -> None:
+    """RUN/memory.json: the planner's prediction beside every rank's measured peak (host RSS, GPU allocated)."""
+    per_rank = [measured]
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        per_rank = [None] * dist.get_world_size()
+        dist.all_gather_object(per_rank, measured)
+    if rank == 0:
+        write_json(run / "memory.json", {"plan": dataclasses.asdict(plan), "plan_total": plan.total,
+                                         "measured": per_rank, "peak_flops": peak_flops})
