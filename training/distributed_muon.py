@@ -17,9 +17,10 @@ world W and b bytes per element of the NS dtype:
           each way; Newton-Schulz on 1/W of the FLOPs.
   gather: receives (W-1)/W x P_muon elements in fp32 (full_tensor of the update): 4 x (W-1)/W x P_muon bytes, and
           runs Newton-Schulz on every matrix.
-For the card's 10.61B model (P_muon = 9.81B, bf16 NS) on 64 GPUs: owner 0.60 GB each way per GPU and 7.4 TFLOP of
-Newton-Schulz per GPU; gather 38.6 GB received per GPU and 475 TFLOP per GPU (`communication_bytes` computes these;
-`growbench train --plan-memory` prints them).
+For the card's 10.61B model (P_muon = 9.81B, bf16 NS) on 64 GPUs: owner 0.61 GB each way per GPU per step and at
+most 8.9 TFLOP of Newton-Schulz per GPU (3 of the 168 FFN matrices of 2.7 TFLOP each, plus attention); gather
+38.7 GB received per GPU and 543 TFLOP per GPU. On 256 GPUs: owner 0.15 GB and 2.7 TFLOP; gather 39.2 GB and 543
+TFLOP. (`communication_bytes` computes these; `growbench train --plan-memory` prints them.)
 """
 
 from __future__ import annotations

@@ -20,15 +20,19 @@ that does not fit the device (the GPU's memory, or on CPU the host's memory shar
                 their gradient) and one layer's backward working set (two layers' worth when recomputing)
   all-gather    FSDP2's unsharded parameters in the compute dtype: the root's (embeddings, lm_head, final norm; kept
                 through the step) and, in backward, a layer's parameters plus the prefetched next one, its unsharded
-                gradients and their fp32 reduce-scatter copy
+                gradients and their fp32 reduce-scatter copy. The root's all-gather briefly holds its output twice
+                (the flat buffer and the per-parameter copy), and at the end of backward the root holds its
+                parameters, gradients and their reduce-scatter copy at once: both are phases of their own.
   optimizer     the step's transient: Newton-Schulz on the largest matrix (its input, two iterates and two Gram
                 matrices, fp32 copies), or AdamW's foreach temporaries
+  HF export     the largest tensor gathered whole (and converted) while an export streams it to disk
   runtime       a GPU's CUDA context and NCCL/cuBLAS workspaces (1.5 GiB, an estimate); on CPU the process itself
                 (Python, torch, transformers, the tokenizer: 0.55 GiB measured)
 
-peak = parameters + optimizer states + the largest of three phases: forward/backward (activations + all-gather, plus
-the gradients when micro-batches accumulate), the end of backward (gradients + the root's unsharded gradients), and
-the optimizer step (gradients + its transient); total = peak + runtime.
+peak = parameters + optimizer states + the largest phase: forward/backward (activations + all-gather, plus the
+gradients when micro-batches accumulate), the root's all-gather, the end of backward, the optimizer step (gradients +
+its transient) and an HF export; total = peak + runtime. Measured against this on CPU (2 processes, gloo): the 1.1 GB
+done-when model (README) and a 1.09 GB model with a 102,400-token vocabulary (tests/training/test_memory_plan.py).
 """
 
 from __future__ import annotations
@@ -88,9 +92,13 @@ class MemoryPlan:
     activations_full: int
     all_gather: int
     optimizer: int
+    export: int
+    """Gathering the largest tensor whole for an HF export (while gradients are freed)."""
     runtime: int
     peak: int
     """Without runtime."""
+    peak_phase: str
+    """When the peak happens: forward/backward, root all-gather, end of backward, optimizer step or HF export."""
     budget: int | None = None
 
     @property
@@ -105,7 +113,8 @@ class MemoryPlan:
         """What the run itself holds (activations as configured)."""
         return [("parameters", self.parameters), ("gradients", self.gradients), ("Muon state", self.muon_state),
                 ("AdamW state", self.adamw_state), ("activations", self.activations),
-                ("all-gather buffers", self.all_gather), ("optimizer step transient", self.optimizer)]
+                ("all-gather buffers", self.all_gather), ("optimizer step transient", self.optimizer),
+                ("HF export", self.export)]
 
     def rows(self) -> list[tuple[str, int]]:
         return [("parameters (fp32 shards)", self.parameters), ("gradients (fp32 shards)", self.gradients),
@@ -114,6 +123,7 @@ class MemoryPlan:
                 ("activations, full checkpointing", self.activations_full),
                 (f"activations as configured ({_ac_name(self.ac_every)})", self.activations),
                 ("all-gather buffers (FSDP2)", self.all_gather), ("optimizer step transient", self.optimizer),
+                ("HF export (one whole tensor)", self.export),
                 ("runtime (CUDA context / process)" if self.device == "cuda" else "runtime (process)", self.runtime),
                 ("total (peak)", self.total)]
 
@@ -186,37 +196,44 @@ def plan_memory(model_config: Mapping[str, Any], train: TrainConfig, world: int,
         rows = shape[0] if shape else 1
         return math.ceil(rows / n) * math.prod(shape[1:])
 
-    params = sum(local(s) for s in tensors.values())
-    muon = sum(local(s) for name, s in tensors.items() if name in muon_names)
+    is_root = {name: not re.match(r".*\.layers\.\d+\.", name) for name in tensors}
+    n_params = sum(local(s) for s in tensors.values())  # element counts on this rank
+    n_muon = sum(local(s) for name, s in tensors.items() if name in muon_names)
+    n_root_shard = sum(local(s) for name, s in tensors.items() if is_root[name])
     layer_params: dict[str, int] = {}
     for name, s in tensors.items():
-        m = re.match(r"(.*\.layers\.\d+)\.", name)
-        if m:
-            layer_params[m.group(1)] = layer_params.get(m.group(1), 0) + math.prod(s)
-    layer = max(layer_params.values(), default=0)
-    root = sum(math.prod(s) for name, s in tensors.items() if not re.match(r".*\.layers\.\d+\.", name))
-    all_gather = root * d + layer * (3 * d + 4) if fsdp else 0
-    root_grads = root * (d + 4) if fsdp else 0
+        if not is_root[name]:
+            key = re.match(r"(.*\.layers\.\d+)\.", name).group(1)
+            layer_params[key] = layer_params.get(key, 0) + math.prod(s)
+    layer = max(layer_params.values(), default=0)  # unsharded element counts
+    root = sum(math.prod(s) for name, s in tensors.items() if is_root[name])
 
     tokens = train.micro_batch * train.seq_len
     ac_every = parse_activation_checkpointing(train.activation_checkpointing)
     acts = {k: activation_bytes(model_config, tokens, d, k) for k in (0, 1, ac_every)}
     ns = (default_ns_dtype(device) if train.optimizer.ns_dtype == "auto"
           else getattr(torch, train.optimizer.ns_dtype)).itemsize
-    shapes = [tensors[name] for name in muon_names]
-    largest = max(shapes, key=math.prod, default=(0, 0))
+    largest = max((tensors[name] for name in muon_names), key=math.prod, default=(0, 0))
     big, short = math.prod(largest), min(largest)
-    optimizer = max(8 * big + (3 * big + 2 * short * short) * ns, 8 * (params - muon))
-    grads = 4 * params
-    states = 4 * muon + 8 * (params - muon)
-    accumulating = train.global_batch // world // train.micro_batch > 1
-    forward_backward = acts[ac_every] + all_gather + (grads if accumulating else 0)
-    peak = 4 * params + states + max(forward_backward, grads + all_gather + root_grads, grads + optimizer)
+    # bytes from here on
+    parameters, grads = 4 * n_params, 4 * n_params
+    states = 4 * n_muon + 8 * (n_params - n_muon)
+    all_gather = root * d + layer * (3 * d + 4) if fsdp else 0
+    optimizer = max(8 * big + (3 * big + 2 * short * short) * ns, 8 * (n_params - n_muon))
+    export = 2 * 4 * max(math.prod(s) for s in tensors.values())
+    held = grads if train.global_batch // world // train.micro_batch > 1 else 0  # accumulating micro-batches
+    phases = {"forward/backward": acts[ac_every] + all_gather + held, "optimizer step": grads + optimizer,
+              "HF export": export, "end of backward": grads}
+    if fsdp:
+        phases["root all-gather"] = 2 * root * d + n_root_shard * d + held
+        phases["end of backward"] = max(grads - 4 * n_root_shard + root * (2 * d + 4), grads + layer * (3 * d + 4))
+    phase = max(phases, key=phases.get)
     return MemoryPlan(world=world, device=device, dtype=str(dtype).removeprefix("torch."), ac_every=ac_every,
-                      parameters=4 * params, gradients=grads, muon_state=4 * muon, adamw_state=8 * (params - muon),
-                      activations=acts[ac_every], activations_none=acts[0], activations_full=acts[1],
-                      all_gather=all_gather, optimizer=optimizer,
-                      runtime=GPU_RUNTIME if device == "cuda" else HOST_RUNTIME, peak=peak, budget=budget)
+                      parameters=parameters, gradients=grads, muon_state=4 * n_muon,
+                      adamw_state=8 * (n_params - n_muon), activations=acts[ac_every], activations_none=acts[0],
+                      activations_full=acts[1], all_gather=all_gather, optimizer=optimizer, export=export,
+                      runtime=GPU_RUNTIME if device == "cuda" else HOST_RUNTIME,
+                      peak=parameters + states + phases[phase], peak_phase=phase, budget=budget)
 
 
 def advice(model_config: Mapping[str, Any], train: TrainConfig, world: int, device: str, budget: int) -> str:
