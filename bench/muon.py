@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from training.distributed_muon import ns_flops
 from training.muon import newton_schulz
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,11 +57,6 @@ def time_step(make_opt, weights: list[torch.Tensor], repeats: int) -> float:
         opt.step()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
-
-
-def ns_flops(shape: tuple[int, int], steps: int = 5) -> float:
-    m, n = sorted(shape)
-    return steps * (4 * m * m * n + 2 * m ** 3)
 
 
 def matmul_rate(size: int = 1024, repeats: int = 5) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,3 +185,24 @@ def test_fsdp2_two_processes_match_one(tmp_path, tiny_model):
     plain = Checkpoint.open(tmp_path / "single" / "checkpoints" / "step-000020")
     for name in plain.names():
         torch.testing.assert_close(sharded.read(name), plain.read(name), rtol=1e-3, atol=1e-4)
+
+
+def test_fsdp2_resume_is_exact(tmp_path, tiny_model):
+    """Sharded DCP state (FSDP2 shards, distributed-Muon momentum) resumes to the same losses and export: a 2-process
+    run loses its last state and export, resumes from step 4 and redoes steps 5-8 exactly."""
+    def torchrun(*extra: str) -> None:
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                               "-m", "suite.cli", "train", "--config", str(config), *extra],
+                              cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    config = write_config(tmp_path, tiny_model, max_steps=8, checkpoint={"every": 4})
+    run = tmp_path / "run"
+    torchrun()
+    first, export = losses(run), run / "checkpoints" / "step-000008"
+    fingerprint = Checkpoint.open(export).fingerprint()
+    shutil.rmtree(run / "state" / "step-000008")
+    shutil.rmtree(export)
+    torchrun("--resume")
+    assert losses(run) == first
+    assert Checkpoint.open(export).fingerprint() == fingerprint
