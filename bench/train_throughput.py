@@ -6,9 +6,9 @@
 (a) MFU of the tiny model (growth.fixture's default, 0.8M parameters) and a 100M-parameter synthetic Qwen3 (16
     layers, hidden 768, FFN 2048), one process, fp32, micro-batches of `batch` x `seq_len` tokens, with activation
     checkpointing none and full. For each: the median time of forward+backward and of the optimizer step (Muon +
-    AdamW), MFU of forward+backward alone and of the whole step (what metrics.jsonl logs), both against the matmul
-    peak measured on the model's shapes (training.throughput). The baseline is no checkpointing: its recompute costs
-    about a third more forward work, which shows as the fwd+bwd time ratio.
+    AdamW; it does not depend on checkpointing), MFU of forward+backward alone and of the whole step (what
+    metrics.jsonl logs), both against the matmul peak measured on the model's shapes (training.throughput). The
+    baseline is no checkpointing; the two settings alternate step by step so that both see the same machine load.
 (b) The Muon step of the 100M model under FSDP2 on 2 processes (gloo): owner mode (each matrix orthogonalised once)
     against gather mode (every rank orthogonalises every matrix), median step time and their ratio (target < 1;
     ideally near 1/2 on 2 ranks), plus the largest difference between the two modes' updates (they must agree).
@@ -38,8 +38,9 @@ def _fixture(work: Path, name: str) -> Path:
     return path if path.exists() else make_tiny(path, TinySpec(**MODELS[name]))
 
 
-def time_model(path: Path, ac: str, seq_len: int, batch: int, repeats: int) -> dict:
-    """Median fwd+bwd and optimizer seconds of one process, fp32, after a warm-up step."""
+def time_model(path: Path, seq_len: int, batch: int, repeats: int) -> list[dict]:
+    """Median fwd+bwd seconds without and with full checkpointing (interleaved step by step, so both see the same
+    machine load) and median optimizer seconds, one process, fp32, after a warm-up step."""
     from growth.checkpoint import Checkpoint
     from training.parallel import resolve
     from training.param_groups import OptimizerConfig, build_optimizers
@@ -47,44 +48,51 @@ def time_model(path: Path, ac: str, seq_len: int, batch: int, repeats: int) -> d
     from training.trainer import build_model, train_step
 
     parent = Checkpoint.open(path)
-    plan = resolve("fp32", ac, False, torch.device("cpu"), 1)
-    model = build_model(parent, plan, torch.device("cpu"))
-    optimizers = build_optimizers(model, OptimizerConfig(lr=1e-3))
+    cpu = torch.device("cpu")
+    models = {ac: build_model(parent, resolve("fp32", ac, False, cpu, 1), cpu) for ac in ("none", "full")}
+    optimizers = build_optimizers(models["none"], OptimizerConfig(lr=1e-3))  # the step does not depend on AC
     gen = torch.Generator().manual_seed(0)
-    fwd, opt = [], []
+    fwd: dict[str, list[float]] = {"none": [], "full": []}
+    opt: list[float] = []
     for i in range(repeats + 1):
         x = torch.randint(0, parent.config["vocab_size"], (batch, seq_len), generator=gen)
+        for ac, model in models.items():
+            t = time.perf_counter()
+            train_step(model, x, [], batch, 1.0, cpu, False)
+            if i:
+                fwd[ac].append(time.perf_counter() - t)
+        models["full"].zero_grad(set_to_none=True)
         t = time.perf_counter()
-        train_step(model, x, [], batch, 1.0, torch.device("cpu"), False)
-        t1 = time.perf_counter()
         for o in optimizers:
             o.step()
             o.zero_grad(set_to_none=True)
         if i:
-            fwd.append(t1 - t)
-            opt.append(time.perf_counter() - t1)
-    peak = measure_peak_flops(parent.config, batch * seq_len, torch.float32, torch.device("cpu"))
-    per_token = flops_per_token(parent.config, seq_len)
-    f, o, tokens = statistics.median(fwd), statistics.median(opt), batch * seq_len
-    return {"parameters": parent.num_parameters(), "ac": ac, "fwd_bwd_s": f, "optimizer_s": o, "peak_gflops": peak / 1e9,
-            "mfu_fwd_bwd": mfu(tokens / f, per_token, peak), "mfu_step": mfu(tokens / (f + o), per_token, peak)}
+            opt.append(time.perf_counter() - t)
+    peak = measure_peak_flops(parent.config, batch * seq_len, torch.float32, cpu, repeats=10)
+    per_token, tokens, o = flops_per_token(parent.config, seq_len), batch * seq_len, statistics.median(opt)
+    rows = []
+    for ac, times in fwd.items():
+        f = statistics.median(times)
+        rows.append({"parameters": parent.num_parameters(), "ac": ac, "fwd_bwd_s": f, "optimizer_s": o,
+                     "peak_gflops": peak / 1e9, "mfu_fwd_bwd": mfu(tokens / f, per_token, peak),
+                     "mfu_step": mfu(tokens / (f + o), per_token, peak)})
+    return rows
 
 
 def part_mfu(args: argparse.Namespace, work: Path) -> list[dict]:
     rows = []
-    print(f"\n(a) one process, fp32, {args.batch} x {args.seq_len} tokens per step, {torch.get_num_threads()} threads")
+    print(f"\n(a) one process, fp32, {args.batch} x {args.seq_len} tokens per step, {torch.get_num_threads()} threads, "
+          f"median of {args.repeats}; peak = best of 10 matmuls of the model's shape")
     print(f"{'model':<6}{'params':>12}{'AC':>6}{'fwd+bwd s':>11}{'MFU fwd+bwd':>13}{'optim s':>9}{'MFU step':>10}"
           f"{'peak GFLOP/s':>14}")
     for name in MODELS:
-        path = _fixture(work, name)
-        for ac in ("none", "full"):
-            r = dict(time_model(path, ac, args.seq_len, args.batch, args.repeats), model=name)
-            rows.append(r)
-            print(f"{name:<6}{r['parameters']:>12,}{ac:>6}{r['fwd_bwd_s']:>11.3f}{r['mfu_fwd_bwd']:>13.1%}"
+        for r in time_model(_fixture(work, name), args.seq_len, args.batch, args.repeats):
+            rows.append(dict(r, model=name))
+            print(f"{name:<6}{r['parameters']:>12,}{r['ac']:>6}{r['fwd_bwd_s']:>11.3f}{r['mfu_fwd_bwd']:>13.1%}"
                   f"{r['optimizer_s']:>9.3f}{r['mfu_step']:>10.1%}{r['peak_gflops']:>14.1f}")
         none, full = rows[-2], rows[-1]
-        print(f"{'':<6}full checkpointing costs x{full['fwd_bwd_s'] / none['fwd_bwd_s']:.2f} fwd+bwd time "
-              f"(expected ~1.33: one more forward)")
+        print(f"{'':<6}full checkpointing: x{full['fwd_bwd_s'] / none['fwd_bwd_s']:.2f} fwd+bwd time "
+              f"(one more forward: ~x1.33 if backward costs twice the forward)")
     return rows
 
 
