@@ -1,5 +1,5 @@
 """A training run's metrics.jsonl: one JSON row per logged step (step, tokens, stage, loss, lr, grad_norm,
-tokens_per_s). The trainer appends to it; the pipeline's summary and the report page read it."""
+tokens_per_s, mfu, memory_gib). The trainer appends to it; the pipeline's summary and the report page read it."""
 
 from __future__ import annotations
 
