@@ -53,14 +53,16 @@ def time_model(path: Path, seq_len: int, batch: int, repeats: int) -> list[dict]
     optimizers = build_optimizers(models["none"], OptimizerConfig(lr=1e-3))  # the step does not depend on AC
     gen = torch.Generator().manual_seed(0)
     fwd: dict[str, list[float]] = {"none": [], "full": []}
+    cpu_s: dict[str, list[float]] = {"none": [], "full": []}
     opt: list[float] = []
     for i in range(repeats + 1):
         x = torch.randint(0, parent.config["vocab_size"], (batch, seq_len), generator=gen)
         for ac, model in models.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             train_step(model, x, [], batch, 1.0, cpu, False)
             if i:
                 fwd[ac].append(time.perf_counter() - t)
+                cpu_s[ac].append(time.process_time() - c)
         models["full"].zero_grad(set_to_none=True)
         t = time.perf_counter()
         for o in optimizers:
@@ -74,6 +76,7 @@ def time_model(path: Path, seq_len: int, batch: int, repeats: int) -> list[dict]
     for ac, times in fwd.items():
         f = statistics.median(times)
         rows.append({"parameters": parent.num_parameters(), "ac": ac, "fwd_bwd_s": f, "optimizer_s": o,
+                     "fwd_bwd_cpu_s": statistics.median(cpu_s[ac]),
                      "peak_gflops": peak / 1e9, "mfu_fwd_bwd": mfu(tokens / f, per_token, peak),
                      "mfu_step": mfu(tokens / (f + o), per_token, peak)})
     return rows
@@ -83,16 +86,17 @@ def part_mfu(args: argparse.Namespace, work: Path) -> list[dict]:
     rows = []
     print(f"\n(a) one process, fp32, {args.batch} x {args.seq_len} tokens per step, {torch.get_num_threads()} threads, "
           f"median of {args.repeats}; peak = best of 10 matmuls of the model's shape")
-    print(f"{'model':<6}{'params':>12}{'AC':>6}{'fwd+bwd s':>11}{'MFU fwd+bwd':>13}{'optim s':>9}{'MFU step':>10}"
-          f"{'peak GFLOP/s':>14}")
+    print(f"{'model':<6}{'params':>12}{'AC':>6}{'fwd+bwd s':>11}{'CPU s':>8}{'MFU fwd+bwd':>13}{'optim s':>9}"
+          f"{'MFU step':>10}{'peak GFLOP/s':>14}")
     for name in MODELS:
         for r in time_model(_fixture(work, name), args.seq_len, args.batch, args.repeats):
             rows.append(dict(r, model=name))
-            print(f"{name:<6}{r['parameters']:>12,}{r['ac']:>6}{r['fwd_bwd_s']:>11.3f}{r['mfu_fwd_bwd']:>13.1%}"
-                  f"{r['optimizer_s']:>9.3f}{r['mfu_step']:>10.1%}{r['peak_gflops']:>14.1f}")
+            print(f"{name:<6}{r['parameters']:>12,}{r['ac']:>6}{r['fwd_bwd_s']:>11.3f}{r['fwd_bwd_cpu_s']:>8.2f}"
+                  f"{r['mfu_fwd_bwd']:>13.1%}{r['optimizer_s']:>9.3f}{r['mfu_step']:>10.1%}{r['peak_gflops']:>14.1f}")
         none, full = rows[-2], rows[-1]
-        print(f"{'':<6}full checkpointing: x{full['fwd_bwd_s'] / none['fwd_bwd_s']:.2f} fwd+bwd time "
-              f"(one more forward: ~x1.33 if backward costs twice the forward)")
+        print(f"{'':<6}full checkpointing: x{full['fwd_bwd_s'] / none['fwd_bwd_s']:.2f} fwd+bwd wall time, "
+              f"x{full['fwd_bwd_cpu_s'] / none['fwd_bwd_cpu_s']:.2f} CPU time (one more forward: ~x1.33 if "
+              f"backward costs twice the forward)")
     return rows
 
 
