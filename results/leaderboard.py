@@ -80,12 +80,14 @@ def suite_layout(suite: str) -> tuple[list[tuple[str, str]], list[tuple[str, lis
 
 def _measured(store: Store, models: list[str] | None, keys: list[str], suite: str | None, pick: str,
               suffix: str) -> tuple[list[Column], list[dict[str, float | None]], list[str], list[dict[str, Cell]]]:
-    """Measured columns: the picked run per model and benchmark, with notes on --limit runs and empty columns, and
-    each score's standard error and run (for significance marks)."""
+    """Measured columns: the picked run per model and benchmark, with notes on --limit runs, imported runs whose
+    settings differ from the suite's, and empty columns, and each score's standard error and run (for significance
+    marks)."""
     with reading(store) as con:
         chosen = resolve_models(con, models) if models else evaluated_models(con, suite)
         picked = picked_scores(con, [m["model_id"] for m in chosen] if models else None, suite=suite, pick=pick,
-                               columns=("model_id", "benchmark", "value", "stderr", "run_id", "limit_n"))
+                               columns=("model_id", "benchmark", "value", "stderr", "run_id", "limit_n",
+                                        "deviation"))
     by_model: dict[str, dict[str, dict[str, Any]]] = {}
     for rec in picked:
         by_model.setdefault(rec["model_id"], {})[rec["benchmark"]] = rec
@@ -101,6 +103,10 @@ def _measured(store: Store, models: list[str] | None, keys: list[str], suite: st
         if limited:
             limits = tuple(sorted({int(r["limit_n"]) for r in recs.values() if r["limit_n"] is not None}))
             subsets.setdefault((limited, limits), []).append(m["name"])
+        for k, r in sorted(recs.items()):
+            if r["deviation"]:
+                notes.append(f"{m['name']}: {k} is imported lm-eval output whose settings differ from the suite's "
+                             f"({r['deviation']}); not comparable with the other {k} scores.")
         if not recs:
             notes.append(f"{m['name']}: no finished run in suite {suite}; its column is empty.")
     for (keys, limits), names in subsets.items():  # one note per group of columns limited alike

@@ -32,6 +32,20 @@ def tiny_sharded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def four_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A training-run folder with four tiny checkpoints (steps 10..40, own seeds, so four fingerprints)."""
+    import json
+
+    from growth.fixture import TinySpec, make_tiny
+
+    run = tmp_path_factory.mktemp("run4")
+    for step in (10, 20, 30, 40):
+        ckpt = make_tiny(run / "checkpoints" / f"step-{step:06d}", TinySpec(seed=step))
+        (ckpt / "training.json").write_text(json.dumps({"run_id": "r4", "step": step, "tokens": step * 1000}))
+    return run
+
+
+@pytest.fixture(scope="session")
 def benchmark_mirror() -> Path:
     """The real benchmark data in ../shared/benchmarks; tests that need it skip where it is absent."""
     if not SHARED_BENCHMARKS.is_dir():

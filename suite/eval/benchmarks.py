@@ -3,7 +3,8 @@
 A suite is a name (a file under suite/eval/suites/) or a path to a YAML file. Users add benchmarks and suites without
 code: write a suite YAML (optionally `extends: openseek-mid-v1` to start from the card's suite) and list their own
 lm-eval task folders under `include_paths` (relative to the YAML file). Field meanings are documented at the top of
-suite/eval/suites/openseek-mid-v1.yaml.
+suite/eval/suites/openseek-mid-v1.yaml. A suite may also carry `engine:` settings (suite/eval/engine_settings.py),
+e.g. the context window its prompts need.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class Suite:
     benchmarks: tuple[Benchmark, ...]
     description: str = ""
     source: Path | None = None
+    engine: dict[str, Any] = field(default_factory=dict)  # engine settings for this suite (engine_settings.py)
     _by_key: dict[str, Benchmark] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +123,8 @@ class SuiteFile:
     """Another suite (name or path) whose benchmarks this one starts from."""
     include_paths: list[str] = field(default_factory=list)
     """Folders of the user's own lm-eval task YAMLs, relative to the suite file."""
+    engine: dict[str, Any] = field(default_factory=dict)
+    """Engine settings for this suite's benchmarks (suite/eval/engine_settings.py), over the extended suite's."""
     benchmarks: dict[str, BenchmarkEntry] = field(default_factory=dict)
 
 
@@ -159,13 +163,16 @@ def load_suite(name_or_path: str | Path = "openseek-mid-v1") -> Suite:
     raw = build(SuiteFile, load_yaml(path), where=where)
     include = _include_paths(raw.include_paths, path.parent, where)
     benchmarks: dict[str, Benchmark] = {}
+    engine: dict[str, Any] = {}
     if raw.extends:
         if Path(raw.extends).resolve() == path.resolve() or raw.extends == path.stem:
             raise ConfigError(f"{where} extends itself")
-        benchmarks = {b.key: b for b in load_suite(raw.extends).benchmarks}
+        parent = load_suite(raw.extends)
+        benchmarks, engine = {b.key: b for b in parent.benchmarks}, dict(parent.engine)
+    engine.update(raw.engine)
     for key, entry in raw.benchmarks.items():
         benchmarks[key] = _benchmark(key, entry, include, where, path.parent)
     if not benchmarks:
         raise ConfigError(f"{where} defines no benchmarks")
     return Suite(name=raw.name or path.stem, benchmarks=tuple(benchmarks.values()), description=raw.description,
-                 source=path)
+                 source=path, engine=engine)

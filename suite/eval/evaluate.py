@@ -3,14 +3,15 @@
     from suite.eval.evaluate import evaluate
     evaluate("runs/a/checkpoints/step-000100", benchmarks=["arc_challenge"], limit=20, data_dir="../shared/benchmarks")
 
-An `Evaluator` is prepared once per job (suite, verified tasks, config hashes) and then scores checkpoints one at a
-time: per checkpoint it loads ONE engine (lazily, only if some benchmark is pending) and runs every pending benchmark
-on it, each as its own lm-eval call with its own eval_runs row. A benchmark already finished for this model under the
-same config hash is skipped. A failing benchmark is recorded (status failed, its first line in `error` and the full
-traceback beside it) and the next one runs. With a local mirror the Hugging Face libraries are told to stay offline
-for the duration of each checkpoint's evaluation only.
-The config hash covers what can move a score: the benchmark spec and version, lm-eval's version, the data file
-contents (or "hub"), users' task files, backend, dtype, limit and seed.
+An `Evaluator` is prepared once per job (suite, verified tasks, engine settings, config hashes) and then scores
+checkpoints one at a time. Per checkpoint it claims every pending benchmark in one transaction (`plan`), so one
+process owns the checkpoint and loads ONE engine for all of them; the engine work itself is suite/eval/runner.py
+(which touches no store, so a worker process or a Ray task can do it) and the rows come back to `record`. While the
+Evaluator is open, a heartbeat keeps its claims alive (suite/store/claims.py). A benchmark already finished for this
+model under the same config hash is skipped; a failing benchmark is recorded (status failed, its first line in
+`error` and the full traceback beside it) and the next one runs. The config hash covers what can move a score: the benchmark spec and version, lm-eval's version, the data file
+contents (or "hub"), users' task files, backend, dtype, limit, seed and the hashed engine settings (max_model_len,
+quantization, ...; suite/eval/engine_settings.py); speed settings (parallelism, memory, prefix caching) stay out.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -28,29 +28,12 @@ from typing import Any
 from growth.checkpoint import Checkpoint
 from growth.dtype import config_dtype, dtype_name
 from growth.foundation.errors import CheckpointError
-from growth.foundation.settings import scoped_environ
-from suite.eval.backends import BACKENDS, Backend, EngineOptions, default_backend
-from suite.eval.benchmarks import Benchmark, load_suite
-from suite.eval.scores import sample_rows, sample_scores, score_rows
-from suite.eval.tasks import DataUnavailable
+from suite.eval.benchmarks import Benchmark
+from suite.eval.runner import EvalOptions, Job, Outcome, Runner
 from suite.store import Store
-from suite.store.claims import claim
+from suite.store.claims import Heartbeat, JobSpec, claim_checkpoint
 
-
-@dataclass(frozen=True)
-class EvalOptions:
-    suite: str | Path = "openseek-mid-v1"
-    benchmarks: tuple[str, ...] = ()  # empty: the whole suite
-    limit: int | None = None  # documents per lm-eval task (testing only; recorded and hashed)
-    backend: str | None = None  # None: vllm when importable, else hf
-    data_dir: Path | None = None  # local benchmark mirror; None: the hub
-    allow_code_execution: bool = False
-    dtype: str = "auto"
-    seed: int = 1234
-    batch_size: int | str = "auto"
-    log_samples: bool = False  # also store full per-sample outputs (responses) in the samples table; per-document
-    # metric values are always stored (sample_scores), compactly, for paired comparisons
-    force: bool = False  # re-run benchmarks that already have a finished result
+__all__ = ["BenchmarkResult", "EvalOptions", "Evaluator", "evaluate", "evaluate_with", "resolve_dtype"]
 
 
 @dataclass
@@ -69,140 +52,129 @@ Progress = Callable[[BenchmarkResult | str], None]
 
 
 @dataclass
+class Plan:
+    """One checkpoint after claiming: results known without running (skipped, busy, unavailable) and the job."""
+
+    results: list[BenchmarkResult]
+    job: Job | None
+
+
+@dataclass
 class Evaluator:
-    """One job's prepared state; `run(path)` scores one checkpoint. Use as a context manager (temp task files)."""
+    """One job's prepared state; `run(path)` scores one checkpoint. Use as a context manager (heartbeat, temp files)."""
 
     options: EvalOptions
     store: Store
     engine_loads: int = 0
-    _source: Any = field(default=None, repr=False)
+    _heartbeat: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        from suite.code.metric import require_code_execution
-
-        self.backend = self.options.backend or default_backend()
-        BACKENDS.get(self.backend)  # unknown backend -> ConfigError before any work
-        self.suite = load_suite(self.options.suite)
-        self.benchmarks: list[Benchmark] = self.suite.select(list(self.options.benchmarks))
-        self.sandbox: dict[str, Any] | None = None  # the code sandbox's layers, stored with code benchmarks' configs
-        for b in self.benchmarks:
-            if b.code:
-                self.sandbox = require_code_execution(self.options.allow_code_execution, b.key)
-        from suite.eval.tasks import TaskSource
-
-        self._source = TaskSource(self.benchmarks, self.options.data_dir)
+        self.runner = Runner(self.options)
+        self.backend, self.suite, self.engine = self.runner.backend, self.runner.suite, self.runner.engine
+        self.benchmarks: list[Benchmark] = self.runner.benchmarks
         self.lm_eval_version = version("lm_eval")
 
     def __enter__(self) -> Evaluator:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._source.close()
+        if self._heartbeat is not None:
+            self._heartbeat.__exit__(*exc)
+        self.runner.close()
 
     def unavailable(self) -> dict[str, str]:
-        return {k: p.unavailable for k, p in self._source.plans.items() if p.unavailable}
+        return {k: p.unavailable for k, p in self.runner.source.plans.items() if p.unavailable}
 
     def config(self, benchmark: Benchmark, dtype: str) -> tuple[str, dict[str, Any]]:
-        """(config hash, config JSON): the hashed part decides skipping; data_dir is recorded, not hashed."""
+        """(config hash, config JSON): the hashed part decides skipping; data_dir and speed settings are recorded."""
         hashed = {"suite": self.suite.name, "benchmark": benchmark.spec(), "lm_eval": self.lm_eval_version,
-                  "inputs": self._source.fingerprint(benchmark.key), "backend": self.backend, "dtype": dtype,
+                  "inputs": self.runner.source.fingerprint(benchmark.key), "backend": self.backend, "dtype": dtype,
                   "limit": self.options.limit, "seed": self.options.seed}
+        if self.engine.hashed():
+            hashed["engine"] = self.engine.hashed()
         digest = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
         return digest, {**hashed, "data_dir": str(self.options.data_dir) if self.options.data_dir else None,
-                        "batch_size": self.options.batch_size, **({"sandbox": self.sandbox} if benchmark.code else {})}
+                        "batch_size": self.options.batch_size, "engine_settings": self.engine.changed(),
+                        **({"sandbox": self.runner.sandbox} if benchmark.code else {})}
 
-    def run(self, path: str | Path, progress: Progress | None = None, model_id: str | None = None) -> list[BenchmarkResult]:
-        """Score one checkpoint on every selected benchmark; one engine for all of them."""
-        offline = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"} if self.options.data_dir is not None else {}
-        with scoped_environ(**offline):
-            return self._run(path, progress, model_id)
-
-    def _run(self, path: str | Path, progress: Progress | None, model_id: str | None) -> list[BenchmarkResult]:
-        notify = progress or (lambda _: None)
+    def plan(self, path: str | Path, model_id: str | None = None) -> Plan:
+        """Register the checkpoint and claim all its pending benchmarks in one transaction."""
         ckpt = Checkpoint.open(path)
         model_id = model_id or self.store.register_model(ckpt.path)
         dtype = resolve_dtype(self.options.dtype, ckpt)
-        results, pending = [], []
+        results, specs = [], []
         for b in self.benchmarks:
-            config_hash, config = self.config(b, dtype)
-            plan = self._source.plans[b.key]
-            if plan.available:
-                pending.append((b, config_hash, config))
-            else:
+            plan = self.runner.source.plans[b.key]
+            if not plan.available:
                 results.append(BenchmarkResult(model_id, b.key, "unavailable", error=plan.unavailable))
+                continue
+            config_hash, config = self.config(b, dtype)
+            specs.append(JobSpec(b.key, config_hash, config, dict(
+                suite=self.suite.name, lm_eval_version=self.lm_eval_version, backend=self.backend, dtype=dtype,
+                limit=self.options.limit, num_fewshot=b.num_fewshot, seed=self.options.seed)))
+        claims = claim_checkpoint(self.store, model_id, specs, force=self.options.force) if specs else {}
+        if self._heartbeat is None and any(status == "run" for status, _ in claims.values()):
+            self._heartbeat = Heartbeat(self.store).__enter__()  # from the first claim until the Evaluator closes
+        runs = []
+        for key, (status, ref) in claims.items():
+            if status == "finished":
+                results.append(self._skipped(model_id, key, ref))
+            elif status == "busy":
+                results.append(BenchmarkResult(model_id, key, "busy", error=f"being evaluated by {ref}"))
+            else:
+                runs.append((key, ref))
+        job = Job(str(ckpt.path), model_id, dtype, tuple(runs)) if runs else None
+        return Plan(results, job)
+
+    def record(self, job: Job, outcome: Outcome) -> BenchmarkResult:
+        """Write one benchmark's outcome (scores and samples, or its error) to the store."""
+        model_id = job.model_id
+        if outcome.unavailable:  # the source lacks what the benchmark needs: reported, never scored
+            self.store.fail_run(outcome.run_id, outcome.error or "unavailable")
+            return BenchmarkResult(model_id, outcome.benchmark, "unavailable", run_id=outcome.run_id,
+                                   error=outcome.error)
+        if outcome.error is not None or outcome.rows is None:
+            error = outcome.error or "no result"
+            kept = self.store.fail_run(outcome.run_id, error, outcome.traceback)
+            return BenchmarkResult(model_id, outcome.benchmark, "failed" if kept else "busy", run_id=outcome.run_id,
+                                   error=error if kept else _TAKEN_OVER)
+        if not self.store.finish_run(outcome.run_id, outcome.rows, outcome.samples, outcome.sample_scores):
+            return BenchmarkResult(model_id, outcome.benchmark, "busy", run_id=outcome.run_id, error=_TAKEN_OVER)
+        primary = next(r for r in outcome.rows if r["is_primary"])
+        return BenchmarkResult(model_id, outcome.benchmark, "finished", primary["value"], primary["stderr"],
+                               primary["n"], outcome.run_id)
+
+    def fail(self, job: Job, error: str) -> list[BenchmarkResult]:
+        """Record every run of a job as failed (its worker died and the retries are spent)."""
+        return [self.record(job, Outcome(key, run_id, error=error)) for key, run_id in job.runs]
+
+    def run(self, path: str | Path, progress: Progress | None = None, model_id: str | None = None) -> list[BenchmarkResult]:
+        """Score one checkpoint on every selected benchmark in this process; one engine for all of them."""
+        notify = progress or (lambda _: None)
+        plan = self.plan(path, model_id)
+        for r in plan.results:
+            notify(r)
+        results = list(plan.results)
+        if plan.job is not None:
+            job = plan.job
+
+            def on_outcome(outcome: Outcome) -> None:
+                results.append(self.record(job, outcome))
                 notify(results[-1])
-        lm, load_error = None, None
-        backend = BACKENDS.get(self.backend)
-        try:
-            for b, config_hash, config in pending:
-                notify(b.key)
-                status, ref = claim(self.store, model_id, b.key, config_hash, config, force=self.options.force,
-                                    suite=self.suite.name, lm_eval_version=self.lm_eval_version,
-                                    backend=self.backend, dtype=dtype, limit=self.options.limit,
-                                    num_fewshot=b.num_fewshot, seed=self.options.seed)
-                if status == "finished":
-                    results.append(self._skipped(model_id, b.key, ref))
-                elif status == "busy":
-                    results.append(BenchmarkResult(model_id, b.key, "busy", error=f"being evaluated by {ref}"))
-                else:
-                    if lm is None and load_error is None:
-                        try:
-                            lm = self._load(backend, ckpt.path, dtype)
-                        except Exception as e:  # noqa: BLE001 - every pending benchmark of it fails with this
-                            load_error = (f"engine failed to load: {type(e).__name__}: {_first_line(e)}",
-                                          traceback.format_exc())
-                    if load_error:
-                        self.store.fail_run(ref, *load_error)
-                        results.append(BenchmarkResult(model_id, b.key, "failed", run_id=ref, error=load_error[0]))
-                    else:
-                        results.append(self._run_one(lm, model_id, b, ref))
-                notify(results[-1])
-        finally:
-            if lm is not None:
-                backend.release(lm)
+
+            self.engine_loads += self.runner.run(job, on_start=notify, on_outcome=on_outcome).engine_loads
+        return self.ordered(results)
+
+    def ordered(self, results: list[BenchmarkResult]) -> list[BenchmarkResult]:
         order = {b.key: i for i, b in enumerate(self.benchmarks)}
         return sorted(results, key=lambda r: order[r.benchmark])
-
-    def _load(self, backend: Backend, path: Path, dtype: str) -> Any:
-        options = EngineOptions(dtype=dtype, batch_size=self.options.batch_size, seed=self.options.seed)
-        self.engine_loads += 1
-        return backend.load(path, options)
 
     def _skipped(self, model_id: str, key: str, run_id: str) -> BenchmarkResult:
         value, stderr, n = self.store.primary_score(run_id)
         return BenchmarkResult(model_id, key, "skipped", _num(value), _num(stderr), _int(n), run_id)
 
-    def _run_one(self, lm: Any, model_id: str, b: Benchmark, run_id: str) -> BenchmarkResult:
-        try:
-            out = self._lm_eval(lm, b)
-            rows = score_rows(b, out)
-            samples = sample_rows(out) if self.options.log_samples else None
-            self.store.finish_run(run_id, rows, samples, sample_scores(b, out))
-        except DataUnavailable as e:  # the source lacks what the benchmark needs: reported, never scored
-            self.store.fail_run(run_id, _first_line(e))
-            return BenchmarkResult(model_id, b.key, "unavailable", run_id=run_id, error=_first_line(e))
-        except Exception as e:  # noqa: BLE001 - recorded on the run, and the job carries on
-            error = f"{type(e).__name__}: {_first_line(e)}"
-            self.store.fail_run(run_id, error, traceback.format_exc())
-            return BenchmarkResult(model_id, b.key, "failed", run_id=run_id, error=error)
-        primary = next(r for r in rows if r["is_primary"])
-        return BenchmarkResult(model_id, b.key, "finished", primary["value"], primary["stderr"], primary["n"], run_id)
 
-    def _lm_eval(self, lm: Any, b: Benchmark) -> dict[str, Any]:
-        from lm_eval import simple_evaluate
-
-        if b.code:
-            from suite.code.metric import offline_code_eval
-
-            with offline_code_eval():
-                tasks = self._source.build(b.key)
-        else:
-            tasks = self._source.build(b.key)
-        s = self.options.seed
-        return simple_evaluate(model=lm, tasks=tasks, task_manager=self._source.manager(), num_fewshot=b.num_fewshot,
-                               limit=self.options.limit, log_samples=True,
-                               random_seed=0, numpy_random_seed=s, torch_random_seed=s, fewshot_random_seed=s,
-                               confirm_run_unsafe_code=b.code, bootstrap_iters=100000)
+_TAKEN_OVER = "its claim went stale and was taken over by another process; this result was dropped"
 
 
 def evaluate(model_path: str | Path, *, suite: str | Path = "openseek-mid-v1", benchmarks: list[str] | None = None,
@@ -231,10 +203,6 @@ def resolve_dtype(requested: str, ckpt: Checkpoint) -> str:
     if requested != "auto":
         return dtype_name(requested)
     return config_dtype(ckpt.config, default=dtype_name(ckpt.info(ckpt.names()[0]).dtype))
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
 
 
 def _num(value: Any) -> float | None:

@@ -1,13 +1,17 @@
 """Sweep: evaluate many checkpoints (training run folders, step-* folders, globs) on a suite, resumably.
 
-    growbench sweep runs/a 'runs/b/checkpoints/step-*' --data-dir ../shared/benchmarks --shard 0/2
+    growbench sweep runs/a 'runs/b/checkpoints/step-*' --data-dir ../shared/benchmarks
+    growbench sweep runs/a --devices 0,1,2,3,4,5,6,7          # one worker per GPU (suite/eval/workers.py)
+    growbench sweep runs/a --executor ray --ray-address auto  # tasks on a Ray cluster (suite/eval/ray_executor.py)
+    growbench sweep runs/a --shard 3/8 --db shard-3.duckdb     # one task of a batch array; `growbench db merge`
 
-Jobs are checkpoint x benchmark, in step order. One engine is loaded per checkpoint and serves all its benchmarks.
-Jobs with a finished result under the same config hash are skipped, so re-running after an interruption (even
-kill -9) picks up where it stopped; a failing job is recorded (status failed, error) and the sweep carries on.
-Several sweeps can share one database: every write is a short transaction and each job is claimed before it runs
-(suite/store/claims.py). `--shard i/N` (0 <= i < N) keeps every N-th checkpoint starting at the i-th, so N machines split
-the work and each checkpoint's engine is loaded on one machine only.
+Jobs are checkpoint x benchmark, in step order. One engine is loaded per checkpoint and serves all its benchmarks:
+the sweeping process claims a checkpoint's jobs together (suite/store/claims.py) just before handing it to a free
+worker, and it is the only process that writes the store. Jobs with a finished result under the same config hash are
+skipped, so re-running after an interruption (even kill -9) picks up where it stopped; a failing job is recorded
+(status failed, error) and the sweep carries on. Several sweeps can share one database on one host: every write is a
+short transaction and claims carry heartbeats. `--shard i/N` (0 <= i < N) keeps every N-th checkpoint starting at
+the i-th, so N machines split the work and each checkpoint's engine is loaded on one machine only.
 """
 
 from __future__ import annotations
@@ -16,16 +20,20 @@ import glob
 import json
 import logging
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from growth.checkpoint import Checkpoint
 from growth.foundation.errors import ConfigError, GrowbenchError
 from growth.foundation.terminal import terminal
-from suite.eval.evaluate import BenchmarkResult, EvalOptions, Evaluator
+from suite.eval.evaluate import BenchmarkResult, EvalOptions, Evaluator, Plan
+from suite.eval.workers import MAX_RETRIES
 from suite.store import Store
 
 _STEP = re.compile(r"step-0*(\d+)")
+EXECUTORS = ("local", "ray")
 log = logging.getLogger(__name__)
 
 
@@ -89,35 +97,130 @@ def find_checkpoints(patterns: list[str]) -> list[Path]:
     return sorted(found, key=lambda p: (steps[p] is None, steps[p] or 0, str(p)))
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """How a sweep spreads its checkpoints: local workers (none: this process) or a Ray cluster."""
+
+    executor: str = "local"
+    """local | ray."""
+    workers: int | None = None
+    """Local worker processes (default 1: evaluate in this process)."""
+    devices: str | None = None
+    """Devices of the local workers, e.g. '0,1,2,3' (tensor_parallel_size x pipeline_parallel_size per worker)."""
+    ray_address: str | None = None
+    """Ray cluster to join ('auto', 'host:6379'); none: start a local one."""
+    retries: int = MAX_RETRIES
+    """Times a job whose worker died is retried before it is recorded as failed."""
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"unknown executor {self.executor!r}; use one of {', '.join(EXECUTORS)}")
+        if self.executor == "ray" and (self.workers is not None or self.devices):
+            raise ConfigError("--workers/--devices are for the local executor; Ray places tasks on its own devices")
+        if self.executor != "ray" and self.ray_address:
+            raise ConfigError("--ray-address needs --executor ray")
+
+
 def sweep(patterns: list[str], options: EvalOptions, *, store: Store | None = None, shard: str | None = None,
-          show_progress: bool = True) -> SweepReport:
+          show_progress: bool = True, distribution: Distribution | None = None) -> SweepReport:
     """Evaluate every checkpoint of this shard on the suite; see the module docstring."""
     index, count = parse_shard(shard)
     checkpoints = find_checkpoints(patterns)[index::count]
+    dist = distribution or Distribution()
     report = SweepReport(checkpoints)
     term = terminal()
     with Evaluator(options, store or Store()) as evaluator, term.progress(enabled=show_progress) as bar:
-        task = bar.add_task(f"{len(checkpoints)} models x {len(evaluator.benchmarks)} benchmarks",
-                            total=len(checkpoints) * len(evaluator.benchmarks))
-        for path in checkpoints:
-            label = path.name if step_of(path) is None else f"{path.parent.parent.name}/{path.name}"
+        executor = _executor(dist, evaluator)  # before any claim: a bad cluster address changes nothing
+        total = f"{len(checkpoints)} models x {len(evaluator.benchmarks)} benchmarks"
+        task = bar.add_task(total, total=len(checkpoints) * len(evaluator.benchmarks))
 
-            def notify(event: BenchmarkResult | str, label: str = label) -> None:
-                if isinstance(event, str):
-                    bar.update(task, description=f"{label} x {event}")
-                else:
-                    bar.advance(task)
-                    if event.status in ("failed", "unavailable", "busy"):
-                        term.say(f"{label} {event.benchmark}: {event.status} ({event.error})")
+        def show(label: str, results: list[BenchmarkResult]) -> None:
+            bar.advance(task, len(results))
+            for r in results:
+                if r.status in ("failed", "unavailable", "busy"):
+                    term.say(f"{label} {r.benchmark}: {r.status} ({r.error})")
 
-            try:
-                Checkpoint.open(path)
-                report.results += evaluator.run(path, notify)
-            except GrowbenchError as e:  # a broken checkpoint fails its jobs; the sweep goes on
-                failed = [BenchmarkResult(str(path), b.key, "failed", error=str(e)) for b in evaluator.benchmarks]
-                report.results += failed
-                bar.advance(task, len(failed))
-                term.say(f"{label}: failed ({e})")
+        if executor is None:
+            _sweep_here(evaluator, checkpoints, report, bar, task)
+        else:
+            with executor:
+                labels: dict[str, str] = {}
+                queue = deque(checkpoints)
+                while queue or executor.busy:
+                    while queue and executor.busy < executor.slots:
+                        path = queue.popleft()
+                        plan = _plan(evaluator, path)
+                        report.results += plan.results
+                        show(_label(path), plan.results)
+                        if plan.job is not None:
+                            labels[plan.job.path] = _label(path)
+                            executor.submit(plan.job)
+                            bar.update(task, description=f"{total}, {executor.busy} checkpoints running")
+                    if executor.busy:
+                        job, result = executor.next_done()
+                        if isinstance(result, str):
+                            results = evaluator.fail(job, result)
+                        else:
+                            results = [evaluator.record(job, o) for o in result.outcomes]
+                            evaluator.engine_loads += result.engine_loads
+                        report.results += evaluator.ordered(results)
+                        show(labels[job.path], results)
         report.engine_loads = evaluator.engine_loads
     return report
 
+
+def _executor(dist: Distribution, evaluator: Evaluator) -> Any:
+    if dist.executor == "ray":
+        from suite.eval.ray_executor import RayExecutor
+
+        return RayExecutor(evaluator.options, evaluator.engine, address=dist.ray_address, retries=dist.retries)
+    from suite.eval.workers import WorkerPool, plan_workers
+
+    groups = plan_workers(dist.workers, dist.devices, evaluator.engine.devices_per_engine, _gpu_count())
+    return WorkerPool(evaluator.options, groups, dist.retries) if groups else None
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def _label(path: Path) -> str:
+    return path.name if step_of(path) is None else f"{path.parent.parent.name}/{path.name}"
+
+
+def _plan(evaluator: Evaluator, path: Path) -> Plan:
+    try:
+        Checkpoint.open(path)
+        return evaluator.plan(path)
+    except GrowbenchError as e:  # a broken checkpoint fails its jobs; the sweep goes on
+        return Plan(_broken(evaluator, path, e), None)
+
+
+def _broken(evaluator: Evaluator, path: Path, e: GrowbenchError) -> list[BenchmarkResult]:
+    return [BenchmarkResult(str(path), b.key, "failed", error=str(e)) for b in evaluator.benchmarks]
+
+
+def _sweep_here(evaluator: Evaluator, checkpoints: list[Path], report: SweepReport, bar: Any, task: Any) -> None:
+    """One checkpoint after the other in this process, recording each benchmark as it finishes."""
+    term = terminal()
+    for path in checkpoints:
+        label = _label(path)
+
+        def notify(event: BenchmarkResult | str, label: str = label) -> None:
+            if isinstance(event, str):
+                bar.update(task, description=f"{label} x {event}")
+            else:
+                bar.advance(task)
+                if event.status in ("failed", "unavailable", "busy"):
+                    term.say(f"{label} {event.benchmark}: {event.status} ({event.error})")
+
+        try:
+            Checkpoint.open(path)
+            report.results += evaluator.run(path, notify)
+        except GrowbenchError as e:  # a broken checkpoint fails its jobs; the sweep goes on
+            failed = _broken(evaluator, path, e)
+            report.results += failed
+            bar.advance(task, len(failed))
+            term.say(f"{label}: failed ({e})")

@@ -78,6 +78,17 @@ class EvalSection:
     make (the grow step writes it: e.g. the card's width-expanded stage), whose scores must equal the seed's."""
     batch_size: int | str = "auto"
     """Engine batch size; a fixed number skips lm-eval's auto detection, which probes the full context length."""
+    engine: dict[str, Any] = field(default_factory=dict)
+    """Engine settings over the suite's (suite/eval/engine_settings.py), e.g. {tensor_parallel_size: 2,
+    gpu_memory_utilization: 0.85, max_model_len: 4096}; unknown keys are errors."""
+    executor: str = "local"
+    """local (this machine: in-process, or `workers`/`devices`) or ray (tasks on a Ray cluster)."""
+    workers: int | None = None
+    """Local worker processes, one engine each (default: evaluate in the pipeline's process)."""
+    devices: str | None = None
+    """GPUs of the local workers, e.g. "0,1,2,3,4,5,6,7": one worker per tensor_parallel_size of them."""
+    ray_address: str | None = None
+    """The Ray cluster to join (auto, host:port); none: a local one."""
 
 
 @dataclass

@@ -63,7 +63,13 @@ class Context:
         return EvalOptions(suite=self.suite, benchmarks=tuple(ev.benchmarks) if self.suite == ev.suite else (),
                            limit=limit if limit is not None else configured, backend=ev.backend,
                            data_dir=self.data_dir, allow_code_execution=ev.allow_code_execution,
-                           batch_size=ev.batch_size)
+                           batch_size=ev.batch_size, engine=dict(ev.engine))
+
+    def distribution(self) -> Any:
+        from suite.eval.sweep import Distribution
+
+        ev = self.config.eval
+        return Distribution(executor=ev.executor, workers=ev.workers, devices=ev.devices, ray_address=ev.ray_address)
 
 
 # --- the steps: each returns its outputs (recorded in its marker) ----------------------------------------------
@@ -149,7 +155,7 @@ def step_sweep(ctx: Context) -> dict[str, Any]:
         stage = ctx.outputs["grow"].get("stage")
         paths = [ctx.outputs["seed"]["path"], *([stage["path"]] if stage else []), ctx.outputs["grow"]["path"],
                  *paths]
-    report = sweep(paths, ctx.eval_options(), store=ctx.store)
+    report = sweep(paths, ctx.eval_options(), store=ctx.store, distribution=ctx.distribution())
     jobs = log_jobs(ctx, report)
     return {"checkpoints": len(report.checkpoints), "engine_loads": report.engine_loads, "jobs": jobs}
 
@@ -359,7 +365,9 @@ def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
     from growth.fixture import TinySpec, qwen3_config
     from growth.grow import plan_growth, read_config_file
     from growth.plan import load_plan, preserving_steps
+    from suite.eval.backends import default_backend
     from suite.eval.benchmarks import load_suite
+    from suite.eval.engine_settings import resolve_engine
     from training.mixture import load_mixture
     from training.trainer import stage_steps
 
@@ -410,6 +418,14 @@ def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
                  f"{limit or 'none'}): {len(benchmarks)} benchmarks x {models} models "
                  f"({', '.join(references + [f'{checkpoints} checkpoints', 'final'])}) "
                  f"= {len(benchmarks) * models} eval jobs")
+    ev = config.eval
+    engine = resolve_engine(suite.engine, ev.engine, backend=ev.backend or default_backend())
+    per = engine.devices_per_engine
+    where = (f"Ray tasks of {per} device(s) each" if ev.executor == "ray" else
+             f"{len(ev.devices.split(',')) // per} local workers on devices {ev.devices}" if ev.devices else
+             f"{ev.workers} local workers" if ev.workers else "the pipeline's own process")
+    lines.append(f"  {models} engine loads (one per model), on {where}; engine settings "
+                 f"{engine.changed() or 'default'}")
     lines.append(f"select: {config.select.strategy}; merge -> final model; report against "
                  f"reported:{config.report.reported}")
     lines += card_steps_note(config, suite_name, total, tc, sum(int(st.tokens) for st in stages))

@@ -3,17 +3,21 @@
 DuckDB lets one process write a database file at a time, and a reader cannot open it while a writer holds it. So the
 store never holds a connection: each operation opens the file, runs one transaction and closes it, retrying while
 another process holds the lock. Two sweeps on one file therefore interleave their short writes instead of failing,
-and a process killed mid-transaction loses only that uncommitted transaction.
+and a process killed mid-transaction loses only that uncommitted transaction. Within one process, connections are
+taken one at a time (a lock), so a heartbeat thread (suite/store/claims.py) never races the main thread's writes.
 
 Every SQL statement that names the store's tables lives in this package: the schema and its migrations
 (suite/store/schema.py), writes and single-row reads here, job claims (suite/store/claims.py), the read queries
-of reports and selection (suite/store/queries.py) and per-document values (suite/store/samples.py).
+of reports and selection (suite/store/queries.py), per-document values (suite/store/samples.py) and the merge of
+shard stores (suite/store/merge.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -32,6 +36,7 @@ class StoreError(GrowbenchError):
 
 
 LOCK_TIMEOUT_S = 120.0
+_IN_PROCESS = threading.RLock()  # DuckDB refuses a read-only connection beside an open read-write one in-process
 
 
 def now() -> datetime:
@@ -56,6 +61,10 @@ class Store:
         if read_only and not self.path.exists():
             raise StoreError(f"no results database at {self.path}; run `growbench eval` or `growbench sweep` first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _IN_PROCESS:
+            yield from self._transaction(read_only, duckdb)
+
+    def _transaction(self, read_only: bool, duckdb: Any) -> Iterator[Any]:
         deadline = time.monotonic() + LOCK_TIMEOUT_S
         while True:
             try:
@@ -136,6 +145,16 @@ class Store:
             con.execute("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
         return model_id
 
+    def register_external(self, name: str) -> str:
+        """A model known only by name (a hub id, results someone else produced): kind 'external', its id derived
+        from the name, so importing more results for it finds the same row."""
+        model_id = "name-" + hashlib.sha256(name.encode()).hexdigest()[:16]
+        with self.connect() as con:
+            if con.execute("SELECT 1 FROM models WHERE model_id = ?", [model_id]).fetchone() is None:
+                con.execute("INSERT INTO models (model_id, name, kind, parents, meta, registered_at) "
+                            "VALUES (?, ?, 'external', '[]', '{}', ?)", [model_id, name, now()])
+        return model_id
+
     def find_models(self, pattern: str) -> list[dict[str, Any]]:
         """Models whose id, name or path equals `pattern`, or whose name matches it as a glob."""
         from suite.store.queries import match_models
@@ -162,11 +181,12 @@ class Store:
                   seed: int | None = None, owner: str | None = None, con: Any = None) -> str:
         """Insert a 'running' row; pass `con` to do it inside a caller's transaction (see suite/store/claims.py)."""
         run_id = uuid.uuid4().hex[:12]
+        started = now()
         row = [run_id, model_id, benchmark, suite, config_hash, json.dumps(config), lm_eval_version, backend, dtype,
-               limit, num_fewshot, seed, now(), owner]
+               limit, num_fewshot, seed, started, owner, started]
         sql = ("INSERT INTO eval_runs (run_id, model_id, benchmark, suite, config_hash, config, lm_eval_version, "
-               "backend, dtype, limit_n, num_fewshot, seed, started_at, owner, status) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')")
+               "backend, dtype, limit_n, num_fewshot, seed, started_at, owner, heartbeat_at, status) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')")
         if con is not None:
             con.execute(sql, row)
             return run_id
@@ -175,30 +195,55 @@ class Store:
         return run_id
 
     def finish_run(self, run_id: str, scores: list[dict[str, Any]], samples: list[dict[str, Any]] | None = None,
-                   sample_scores: list[dict[str, Any]] | None = None) -> None:
+                   sample_scores: list[dict[str, Any]] | None = None) -> bool:
         """Store a run's scores (per-document values, full samples when given) and mark it finished, all in one
-        transaction."""
-        from suite.store.samples import insert_sample_scores
+        transaction.
 
+        Only a row that is still 'running' is finished: one taken over after a stale heartbeat (suite/store/claims.py)
+        keeps its 'interrupted' mark and the result is dropped (False), so a job never ends with two results."""
         with self.connect() as con:
-            if sample_scores:
-                insert_sample_scores(con, run_id, sample_scores)
+            if not _still_running(con, run_id):
+                return False
             con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
-            con.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [[run_id, s["task"], s["metric"], s.get("filter"), s["value"], s.get("stderr"),
-                              s.get("n"), bool(s.get("is_primary", False))] for s in scores])
-            if samples:
-                con.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)",
-                                [[run_id, s["task"], s["doc_id"], json.dumps(s["data"], default=str)]
-                                 for s in samples])
+            _insert_rows(con, run_id, scores, samples, sample_scores)
             con.execute("UPDATE eval_runs SET status = 'finished', finished_at = ?, error = NULL WHERE run_id = ?",
                         [now(), run_id])
+        return True
 
-    def fail_run(self, run_id: str, error: str, traceback: str | None = None) -> None:
-        """Mark a run failed with its one-line `error`, keeping the full `traceback` (when there is one) beside it."""
+    def fail_run(self, run_id: str, error: str, traceback: str | None = None) -> bool:
+        """Mark a still-running run failed with its one-line `error`, keeping the full `traceback` (when there is
+        one) beside it; False when the run was taken over meanwhile."""
         with self.connect() as con:
+            if not _still_running(con, run_id):
+                return False
             con.execute("UPDATE eval_runs SET status = 'failed', finished_at = ?, error = ?, traceback = ? "
                         "WHERE run_id = ?", [now(), error, traceback, run_id])
+        return True
+
+    def import_runs(self, model_id: str, runs: list[dict[str, Any]]) -> list[str | None]:
+        """Store finished runs produced elsewhere (imported lm-eval results) in one transaction; a run whose job
+        (model, benchmark, config hash) already has a finished result is skipped (None in the returned run ids)."""
+        out: list[str | None] = []
+        with self.connect() as con:
+            for run in runs:
+                done = con.execute("SELECT run_id FROM eval_runs WHERE model_id = ? AND benchmark = ? AND "
+                                   "config_hash = ? AND status = 'finished'",
+                                   [model_id, run["benchmark"], run["config_hash"]]).fetchone()
+                if done:
+                    out.append(None)
+                    continue
+                f = run["run_fields"]
+                run_id = uuid.uuid4().hex[:12]
+                con.execute("INSERT INTO eval_runs (run_id, model_id, benchmark, suite, config_hash, config, "
+                            "lm_eval_version, backend, dtype, limit_n, num_fewshot, seed, started_at, finished_at, "
+                            "status, owner, deviation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'finished', "
+                            "?, ?)", [run_id, model_id, run["benchmark"], f["suite"], run["config_hash"],
+                                      json.dumps(run["config"], default=str), f["lm_eval_version"], f["backend"],
+                                      f["dtype"], f["limit"], f["num_fewshot"], f["seed"], run["started_at"],
+                                      run["finished_at"], run["owner"], run["deviation"]])
+                _insert_rows(con, run_id, run["scores"], run["samples"], run["sample_scores"])
+                out.append(run_id)
+        return out
 
     def primary_score(self, run_id: str) -> tuple[float | None, float | None, int | None]:
         """(value, stderr, n) of a run's headline metric; Nones when the run stored none."""
@@ -221,3 +266,22 @@ class Store:
             con.execute("INSERT INTO merge_candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [key, json.dumps(members), json.dumps(weights), json.dumps(dev), model_id, score,
                          json.dumps(scores), now()])
+
+
+def _insert_rows(con: Any, run_id: str, scores: list[dict[str, Any]], samples: list[dict[str, Any]] | None,
+                 sample_scores: list[dict[str, Any]] | None) -> None:
+    from suite.store.samples import insert_sample_scores
+
+    if sample_scores:
+        insert_sample_scores(con, run_id, sample_scores)
+    con.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [[run_id, s["task"], s["metric"], s.get("filter"), s["value"], s.get("stderr"), s.get("n"),
+                      bool(s.get("is_primary", False))] for s in scores])
+    if samples:
+        con.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)",
+                        [[run_id, s["task"], s["doc_id"], json.dumps(s["data"], default=str)] for s in samples])
+
+
+def _still_running(con: Any, run_id: str) -> bool:
+    row = con.execute("SELECT status FROM eval_runs WHERE run_id = ?", [run_id]).fetchone()
+    return row is not None and row[0] == "running"

@@ -45,7 +45,7 @@ WITH runs AS (
     WHERE r.status = 'finished' {suite_filter}),
 picked AS ({pick})
 SELECT r.model_id, m.name, m.kind, m.step, m.tokens, r.benchmark, r.run_id, s.metric, s.filter,
-       s.value, s.stderr, s.n, r.num_fewshot, r.limit_n, r.backend, r.suite, r.finished_at
+       s.value, s.stderr, s.n, r.num_fewshot, r.limit_n, r.backend, r.suite, r.finished_at, r.deviation
 FROM picked JOIN eval_runs r ON r.run_id = picked.run_id
 JOIN scores s ON s.run_id = r.run_id AND s.is_primary AND s.task = r.benchmark
 JOIN models m ON m.model_id = r.model_id

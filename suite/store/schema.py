@@ -3,7 +3,7 @@
 Tables (query them with plain SQL, see README):
   models(model_id, name, path, kind, parents, growth, training_run, step, tokens, merge, meta, registered_at)
   eval_runs(run_id, model_id, benchmark, suite, config_hash, config, lm_eval_version, backend, dtype, limit_n,
-            num_fewshot, seed, started_at, finished_at, status, error, owner, traceback)
+            num_fewshot, seed, started_at, finished_at, status, error, owner, traceback, heartbeat_at, deviation)
   scores(run_id, task, metric, filter, value, stderr, n, is_primary)
   samples(run_id, task, doc_id, data)
   merge_candidates(candidate_key, members, weights, dev, model_id, score, scores, created_at)
@@ -43,4 +43,7 @@ MIGRATIONS: list[str] = [
     CREATE TABLE sample_scores (
         run_id TEXT, task TEXT, part INTEGER, doc_id BIGINT, metric TEXT, filter TEXT, value DOUBLE);
     """,
+    # 6: a running row's heartbeat (its owner refreshes it; a stale one is taken over from any host), and why an
+    # imported run's task settings differ from its suite's (NULL when they match; flagged in the leaderboard).
+    "ALTER TABLE eval_runs ADD COLUMN heartbeat_at TIMESTAMP; ALTER TABLE eval_runs ADD COLUMN deviation TEXT;",
 ]

@@ -10,22 +10,23 @@ duration of the call only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from growth.foundation.registry import Registry
+from suite.eval.engine_settings import EngineSettings
 
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """How to run the model; `dtype` and `seed` enter the config hash, the rest only change speed."""
+    """How to run the model; `dtype`, `seed` and the hashed engine settings enter the config hash."""
 
     dtype: str = "auto"  # auto = the checkpoint's torch_dtype
     batch_size: int | str = "auto"
     seed: int = 1234
-    max_length: int | None = None  # context window; None = the model's max_position_embeddings (capped)
+    settings: EngineSettings = field(default_factory=EngineSettings)  # suite/eval/engine_settings.py
     device: str | None = None  # hf only: cpu, cuda, cuda:1 ... (None: cuda when present)
 
 

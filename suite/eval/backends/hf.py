@@ -1,4 +1,4 @@
-"""The transformers backend: lm-eval's HFLM on a local checkpoint (CPU or one GPU)."""
+"""The transformers backend: lm-eval's HFLM on a local checkpoint (CPU, one GPU, or its layers over several)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def load(path: Path, options: EngineOptions) -> Any:
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     batch_size = options.batch_size if options.batch_size != "auto" else (8 if device == "cpu" else "auto")
     return HFLM(pretrained=str(path), dtype=options.dtype, device=device, batch_size=batch_size,
-                max_length=options.max_length, trust_remote_code=False)
+                trust_remote_code=False, **options.settings.hf_kwargs())
 
 
 def release(lm: Any) -> None:

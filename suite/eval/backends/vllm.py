@@ -65,13 +65,12 @@ def load(path: Path, options: EngineOptions) -> Any:
     import torch
 
     on_cpu = not torch.cuda.is_available()
-    kwargs: dict[str, Any] = {"enforce_eager": True} if on_cpu else {}
     env = {"VLLM_CPU_KVCACHE_SPACE": CPU_KVCACHE_GIB} if on_cpu else {}
     with scoped_environ(**env), _lm_eval_vllm_module() as module:
         try:
             return module.VLLM(pretrained=str(path), dtype=options.dtype, batch_size=options.batch_size,
-                               seed=options.seed, max_model_len=options.max_length, **kwargs)
-        except (RuntimeError, ValueError) as e:
+                               seed=options.seed, **options.settings.vllm_kwargs(on_cpu))
+        except (RuntimeError, ValueError, TypeError) as e:
             raise BackendError(f"vLLM could not start on {path}: {str(e).splitlines()[0]}") from e
 
 

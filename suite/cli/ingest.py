@@ -1,0 +1,38 @@
+"""`growbench ingest RESULTS_JSON... --model PATH_OR_NAME`: lm-eval's own result files into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from suite.cli import options
+from suite.cli.console import console
+
+
+def ingest(files: list[Path] = typer.Argument(..., help="lm-eval results_*.json files (samples_*.jsonl beside "
+                                              "them are read too)."),
+           model: str = typer.Option(..., "--model", help="The model they score: a checkpoint folder, a model in "
+                                     "the store, or a name (e.g. Qwen/Qwen3-4B-Base)."),
+           suite: str = options.SUITE, db: Optional[Path] = options.DB) -> None:
+    """Import lm-eval results (scores, samples, task configs) as finished runs of the suite's benchmarks."""
+    from rich.table import Table
+
+    from suite.eval.ingest import ingest as run_ingest
+    from suite.store import Store
+
+    store = Store(db)
+    report = run_ingest(list(files), model, suite=suite, store=store)
+    table = Table("file", "benchmark", "run", "settings")
+    for file, benchmark, run_id, deviation in report.imported:
+        table.add_row(Path(file).name, benchmark, run_id or "[dim]imported before[/]",
+                      f"[yellow]differ: {deviation}[/]" if deviation else "as the suite")
+    console.print(table)
+    for file, tasks in report.unused.items():
+        console.print(f"{Path(file).name}: not in the suite, left out: {', '.join(tasks)}", soft_wrap=True)
+    console.print(f"model {report.model_id}; database: {store.path}", soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ingest)
