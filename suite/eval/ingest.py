@@ -2,9 +2,9 @@
 
 For scores produced outside growbench (a cluster's own harness runs, someone else's numbers): each results_*.json,
 with the samples_<task>_*.jsonl beside it when lm-eval logged samples, becomes finished runs of the suite's benchmarks
-whose tasks it holds. Scores are read exactly as growbench's own runs read them (suite/eval/scores.py); lm-eval's
-version, the task configs, versions and shots and the run's config are kept in the run's config. Imported runs have
-their own config hash (lm-eval's task configs in it), so importing a file twice adds nothing. A result whose task
+whose tasks it holds, with per-document values from the samples (so `compare` pairs imported runs too). Scores are
+read exactly as growbench's own runs read them (suite/eval/scores.py); lm-eval's version, the task configs, versions
+and shots and the run's config are kept in the run's config. Imported runs have their own config hash (lm-eval's task configs in it), so importing a file twice adds nothing. A result whose task
 settings differ from the suite's (shots, or the benchmark's metric/filter not reported, so another one is used)
 carries a `deviation` saying what differs, and the leaderboard flags it. Tasks no benchmark of the suite uses are
 listed and left out.
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from growth.checkpoint import Checkpoint
-from growth.foundation.errors import DataError
+from growth.foundation.errors import ConfigError, DataError
 from suite.eval.benchmarks import Benchmark, Suite, TaskRef, load_suite
-from suite.eval.scores import sample_rows, score_rows
+from suite.eval.scores import sample_rows, sample_scores, score_rows
 from suite.store import Store
 
 
@@ -153,7 +153,7 @@ def plan_runs(results: ResultsFile, suite: Suite) -> tuple[list[dict[str, Any]],
         own = {**data, "results": {t: m for t, m in data["results"].items() if t in b.task_names or t in leaves}}
         try:
             scores = score_rows(as_run, own)
-        except Exception as e:  # noqa: BLE001 - any shape problem in the file is the file's
+        except (ConfigError, KeyError, TypeError, ValueError) as e:  # a shape problem of the file
             raise _bad(results.path, f"benchmark {b.key}: {e}") from None
         hashed = {"suite": suite.name, "benchmark": b.spec(), "lm_eval": data.get("lm_eval_version"),
                   "imported": {"configs": {t: data["configs"].get(t) for t in leaves},
@@ -162,11 +162,13 @@ def plan_runs(results: ResultsFile, suite: Suite) -> tuple[list[dict[str, Any]],
                                "limit": config.get("limit"), "model_args": config.get("model_args")}}
         digest = hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
         samples = {t: results.samples[t] for t in leaves if t in results.samples}
+        logged = {"samples": samples, "group_subtasks": data.get("group_subtasks", {})}
         shots = sorted({data["n-shot"].get(t) for t in leaves} - {None})
         limit = config.get("limit")
         runs.append({
             "benchmark": b.key, "config_hash": digest, "scores": scores,
-            "samples": sample_rows({"samples": samples}) if samples else None,
+            "samples": sample_rows(logged) if samples else None,
+            "sample_scores": _per_document(as_run, logged, results.path) if samples else None,
             "config": {**hashed, "source": {"file": str(results.path.absolute()), "config": config,
                                             "model_name": data.get("model_name"), "git_hash": data.get("git_hash"),
                                             "task_hashes": data.get("task_hashes"),
@@ -181,6 +183,13 @@ def plan_runs(results: ResultsFile, suite: Suite) -> tuple[list[dict[str, Any]],
                            "seed": config.get("fewshot_seed")}})
     unused = sorted(t for t in data["results"] if t not in used)
     return runs, unused
+
+
+def _per_document(benchmark: Benchmark, logged: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    try:
+        return sample_scores(benchmark, logged)
+    except (ConfigError, KeyError, TypeError, ValueError) as e:  # samples that do not fit their results file
+        raise _bad(path, f"benchmark {benchmark.key}: its samples do not fit its results ({e})") from None
 
 
 def _model(store: Store, model: str) -> tuple[Checkpoint | None, str | None]:

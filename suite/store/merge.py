@@ -2,7 +2,7 @@
 `growbench sweep --shard I/N --db shard-I.duckdb` (Slurm and the like, where hosts share no reliable file lock).
 
 Rows are matched by identity: models by model_id (the content fingerprint), evaluation runs by run_id (with their
-scores and samples), merge candidates by candidate_key. A row OUT lacks is copied; an identical one changes nothing,
+scores, per-document values and samples), merge candidates by candidate_key. A row OUT lacks is copied; an identical one changes nothing,
 so merging a shard twice is a no-op; a run OUT holds as 'running' that the shard holds finished or failed is brought
 up to date (a shard merged mid-sweep, then again). Any other difference is a conflict: reported, and OUT keeps its
 row. Every shard is opened and checked before OUT is touched and all writes are one transaction, so a corrupt shard
@@ -23,6 +23,7 @@ from suite.store.schema import MIGRATIONS
 # Model columns that must agree for one fingerprint: its lineage. Name, path, meta and registration time describe
 # where and how a host registered it and may differ between hosts; OUT keeps its own.
 _MODEL_FIELDS = ("kind", "parents", "growth", "training_run", "step", "tokens", "merge")
+_RUN_TABLES = ("scores", "sample_scores", "samples")  # rows that belong to one run and travel with it
 
 
 @dataclass
@@ -146,28 +147,33 @@ def _merge_one(con: Any, s: str, shard: Path, report: MergeReport) -> None:
         if run_id not in progressed:
             report.conflicts.append(f"{shard}: run {run_id} differs from the stored run of that id; kept the "
                                     "existing row")
+    per_run = [t for t in _RUN_TABLES if t in _tables(con, s)]  # an older shard may predate sample_scores
     if progressed:
         con.execute("CREATE OR REPLACE TEMP TABLE merge_progressed AS SELECT unnest(?::VARCHAR[]) AS run_id",
                     [progressed])
-        for table in ("scores", "samples", "eval_runs"):
+        for table in (*_RUN_TABLES, "eval_runs"):
             con.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM merge_progressed)")
         report.updated += len(progressed)
     new_runs = f"(SELECT run_id FROM {s}.eval_runs WHERE run_id NOT IN (SELECT run_id FROM eval_runs))"
     con.execute(f"CREATE OR REPLACE TEMP TABLE merge_new_runs AS {new_runs}")
-    for table in ("scores", "samples"):
+    for table in per_run:
         con.execute(f"INSERT INTO {table} SELECT {_select(con, s, table)} FROM {s}.{table} t "
                     "WHERE t.run_id IN (SELECT run_id FROM merge_new_runs)")
     count = con.execute(f"INSERT INTO eval_runs SELECT {_select(con, s, 'eval_runs')} FROM {s}.eval_runs t "
                         "WHERE t.run_id IN (SELECT run_id FROM merge_new_runs)").fetchone()[0]
     _add(report, "eval_runs", count - len(progressed))
 
-    if "merge_candidates" in {r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [s]).fetchall()}:
+    if "merge_candidates" in _tables(con, s):
         differs = _differs(con, s, "merge_candidates", "c", skip=("created_at",))
         for key, in con.execute(f"SELECT t.candidate_key FROM {s}.merge_candidates t JOIN merge_candidates c "
                                 f"USING (candidate_key) WHERE {differs}").fetchall():
             report.conflicts.append(f"{shard}: merge candidate {key} differs; kept the existing row")
         _add(report, "merge_candidates", _insert_new(con, s, "merge_candidates", "candidate_key"))
+
+
+def _tables(con: Any, database: str) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
+                                      [database]).fetchall()}
 
 
 def _insert_new(con: Any, s: str, table: str, key: str) -> int:

@@ -143,7 +143,7 @@ def test_pipeline_yaml_carries_engine_settings_and_distribution(tmp_path: Path) 
     assert ctx.eval_options().engine == {"tensor_parallel_size": 2, "gpu_memory_utilization": 0.85}
     assert ctx.distribution().devices == "0,1,2,3,4,5,6,7"
     lines = dry_run(config)
-    assert any("63 engine loads (one per model), on 4 local workers on devices 0,1,2,3,4,5,6,7" in line
+    assert any("64 engine loads (one per model), on 4 local workers on devices 0,1,2,3,4,5,6,7" in line
                for line in lines), lines
     data["eval"]["engine"] = {"tensor_paralel_size": 2}
     path.write_text(yaml.safe_dump(data))
