@@ -70,6 +70,8 @@ def test_ingested_lm_eval_results_match_the_file_and_deviations_are_flagged(zero
     first = json.loads((zero_shot.parent / zero_shot.name.replace("results_", "samples_piqa_")
                         .replace(".json", ".jsonl")).read_text().splitlines()[0])
     assert json.loads(samples.data.iloc[3])["resps"] == first["resps"]
+    per_document = store.query("SELECT task, metric, count(*) AS n FROM sample_scores GROUP BY ALL ORDER BY ALL")
+    assert per_document.values.tolist() == [[t, m, 3] for t in ("arc_challenge", "piqa") for m in ("acc", "acc_norm")]
 
     assert all(run_id is None for _, _, run_id, _ in ingest([zero_shot], str(tiny_model), store=store).imported)
     report = ingest([five_shot], str(tiny_model), store=store)

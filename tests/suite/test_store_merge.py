@@ -18,7 +18,7 @@ from suite.store.merge import merge_stores
 
 GROWBENCH = str(Path(sys.executable).parent / "growbench")
 TABLES = {"models": "model_id", "eval_runs": "run_id", "scores": "run_id, task, metric, filter",
-          "samples": "run_id, task, doc_id"}
+          "samples": "run_id, task, doc_id", "sample_scores": "run_id, task, doc_id, metric, filter"}
 
 
 def dump(store: Store) -> dict[str, list]:
@@ -52,6 +52,8 @@ def test_merging_shards_gives_every_job_once_and_twice_changes_nothing(shards: l
     expected = {**scores_by_job(Store(shards[0])), **scores_by_job(Store(shards[1]))}
     assert scores_by_job(merged) == expected and len(expected) == 8  # acc + acc_norm per checkpoint
     assert len(merged.query("SELECT * FROM samples")) == 8  # 2 documents x 4 checkpoints
+    per_document = [len(Store(s).query("SELECT * FROM sample_scores")) for s in shards]
+    assert len(merged.query("SELECT * FROM sample_scores")) == sum(per_document) > 0
     snapshot = dump(merged)
     report = merge_stores(out, shards)
     assert report.added == {"models": 0, "eval_runs": 0, "merge_candidates": 0} and not report.conflicts
