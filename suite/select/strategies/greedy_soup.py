@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from growth.foundation.config import from_mapping
+from growth.foundation.config import build
 from growth.foundation.errors import ConfigError
 from suite.select.noise import NoiseRule, dev_difference
 from suite.select.selector import Chosen, SelectContext, Selection
@@ -34,16 +34,12 @@ class GreedySoupConfig:
     """A soup is accepted only when its dev score beats the current soup's beyond this test's noise."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dev, DevConfig):
-            self.dev = from_mapping(DevConfig, self.dev, "greedy-soup dev")
-        if not isinstance(self.noise, NoiseRule):
-            self.noise = from_mapping(NoiseRule, self.noise, "greedy-soup noise")
         if self.max_models is not None and (not isinstance(self.max_models, int) or self.max_models < 1):
             raise ConfigError(f"greedy-soup max_models must be a positive integer, got {self.max_models!r}")
 
 
 def select_greedy_soup(ctx: SelectContext) -> Selection:
-    config = from_mapping(GreedySoupConfig, ctx.config, "greedy-soup config")
+    config = build(GreedySoupConfig, {} if ctx.config is None else ctx.config, "greedy-soup config")
     scorer = CandidateScorer(ctx, dev_config(ctx, config.dev))
     average = ctx.suite_average()
     order = [ctx.by_id(m) for m in average.index]

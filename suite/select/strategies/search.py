@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from growth.foundation.config import from_mapping
+from growth.foundation.config import build
 from growth.foundation.errors import ConfigError
 from suite.select.noise import NoiseRule, dev_difference
 from suite.select.selector import Candidate, Chosen, SelectContext, Selection
@@ -46,10 +46,6 @@ class SearchConfig:
     """A move is kept only when its dev score beats the current one's beyond this test's noise."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.dev, DevConfig):
-            self.dev = from_mapping(DevConfig, self.dev, "search dev")
-        if not isinstance(self.noise, NoiseRule):
-            self.noise = from_mapping(NoiseRule, self.noise, "search noise")
         for name in ("k", "budget"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -70,7 +66,7 @@ def move(weights: list[float], i: int, step: float) -> list[float]:
 
 
 def select_search(ctx: SelectContext) -> Selection:
-    config = from_mapping(SearchConfig, ctx.config, "search config")
+    config = build(SearchConfig, {} if ctx.config is None else ctx.config, "search config")
     average = ctx.suite_average()
     if len(average) < config.k:
         raise ConfigError(f"search k={config.k} but only {len(average)} candidate checkpoints are scored")
