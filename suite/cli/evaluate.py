@@ -30,7 +30,7 @@ def _options(suite: str, benchmarks: list[str] | None, limit: int | None, backen
     from suite.eval.engine_settings import parse_engine_args
     from suite.eval.evaluate import EvalOptions
 
-    keys = tuple(k.strip() for item in benchmarks or [] for k in item.split(",") if k.strip())
+    keys = tuple(options.benchmark_keys(benchmarks))
     batch: int | str = int(batch_size) if batch_size.isdigit() else batch_size
     engine = parse_engine_args(engine_args)
     named = {"tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,

@@ -1,4 +1,5 @@
-"""Options that several commands share, declared once with their help text; commands take them as defaults.
+"""Options that several commands share, declared once with their help text (and how a shared value is read);
+commands take them as defaults.
 
 The few flags a command has are for what changes between runs (paths, the suite, the database); experiment knobs
 belong in YAML (suites, train configs, pipelines).
@@ -20,3 +21,8 @@ CODE = typer.Option(False, "--allow-code-execution", help="Run model-written cod
 PICK = typer.Option("latest", "--pick", help="Which finished run counts per model and benchmark: latest (the most "
                     "complete, then the newest) or best.")
 FORCE = typer.Option(False, "--force", help="Replace the output if it exists.")
+
+
+def benchmark_keys(benchmarks: list[str] | None) -> list[str]:
+    """The keys given to BENCHMARKS, repeated or comma-separated, in order (empty: none given)."""
+    return [k.strip() for item in benchmarks or [] for k in item.split(",") if k.strip()]

@@ -106,7 +106,7 @@ def compare(model_a: str = typer.Argument(..., help="Model A (id, name or path).
     from results.compare import compare as run_compare
     from suite.store import Store
 
-    keys = [k.strip() for item in benchmarks or [] for k in item.split(",") if k.strip()]
+    keys = options.benchmark_keys(benchmarks)
     report = run_compare(Store(db), model_a, model_b, benchmarks=keys or None, suite=suite, alpha=alpha, pick=pick)
     typer.echo(f"{report.model_a} vs {report.model_b} in {report.suite}, paired over the documents both scored "
                "(points; 95% CI of the difference):")
