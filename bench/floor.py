@@ -23,7 +23,6 @@ from typing import Iterable
 
 GIB = 2**30
 MIB = 2**20
-KINDS = ("read", "compute", "write", "copy", "fsync")
 
 
 @dataclass
@@ -177,8 +176,8 @@ def breakdown(run: Run) -> list[str]:
     wall = summary["wall"]
     lines = [f"  {'':10}{'busy s':>9}{'covered s':>11}{'% of wall':>11}{'CPU s':>8}   (busy: summed over threads; "
              "covered: wall time with any)"]
-    for kind in [*KINDS, *sorted(set(summary["busy"]) - set(KINDS))]:
-        busy, covered = summary["busy"].get(kind, 0.0), summary["covered"].get(kind, 0.0)
+    for kind, busy in summary["busy"].items():  # IOStats.summary's order: growth.iostats.KINDS, then any others
+        covered = summary["covered"][kind]
         cpu = summary.get("cpu", {}).get(kind, 0.0)
         lines.append(f"  {kind:10}{busy:9.2f}{covered:11.2f}{100 * covered / wall:10.0f}%{cpu:8.2f}")
     lines.append(f"  {'idle':10}{'':9}{summary['idle']:11.2f}{100 * summary['idle'] / wall:10.0f}%"
@@ -194,7 +193,7 @@ def breakdown(run: Run) -> list[str]:
 
 
 def table(rows: list[tuple[str, Run | None, float]], floor_s: float, repeat: int) -> list[str]:
-    """One line per side: best wall, its CPU and peak RSS, the ratio to the floor and its time per GB."""
+    """One line per side: best wall, its CPU and peak RSS, and the ratio to the floor."""
     lines = [f"{'side':40}{'wall s':>8}{'CPU s':>8}{'peak RSS GiB':>14}{'x floor':>9}"]
     for name, run, wall in rows:
         cpu = f"{run.cpu:8.1f}" if run else f"{'':8}"
