@@ -33,7 +33,7 @@ from growth.checkpoint import (
     TensorSpec,
     parse_dtype,
 )
-from growth.dtype import with_dtype
+from growth.dtype import dtype_name, with_dtype
 from growth.foundation.errors import CheckpointError
 from growth.iostats import IOStats, span
 from growth.merge.recipe import MergeRecipe
@@ -62,7 +62,7 @@ class MergePlan:
             "models": [{"path": str(s.path.absolute()), "fingerprint": f, "weight": w}
                        for s, f, w in zip(self.sources, self.fingerprints, weights)],
             "normalize": self.recipe.params.get("normalize"),
-            "dtype": str(self.out_dtype).removeprefix("torch."),
+            "dtype": dtype_name(self.out_dtype),
             "recipe": self.recipe.to_dict(),
         }
 

@@ -23,6 +23,7 @@ def merge(out: Path = typer.Argument(..., help="Output checkpoint directory."),
           export_mergekit: Optional[Path] = typer.Option(None, help="Also write the equivalent mergekit YAML here."),
           db: Optional[Path] = options.DB, force: bool = options.FORCE) -> None:
     """Weighted average of checkpoints of one architecture, streamed tensor by tensor; registered in DuckDB."""
+    from growth.dtype import dtype_name
     from growth.foundation.atomic import write_text
     from growth.foundation.errors import ConfigError
     from growth.merge.execute import plan_merge, run_merge
@@ -35,7 +36,7 @@ def merge(out: Path = typer.Argument(..., help="Output checkpoint directory."),
     given = load_recipe(recipe) if recipe is not None else inline_recipe(model or [], {})
     plan_recipe = with_overrides(given, dtype=dtype, normalize=normalize, allow_negative=allow_negative or None)
     plan = plan_merge(plan_recipe)
-    out_dtype = str(plan.out_dtype).removeprefix("torch.")
+    out_dtype = dtype_name(plan.out_dtype)
     path = run_merge(plan, out, force=force)
     model_id = Store(db).register_model(path)
     if export_mergekit is not None:
