@@ -218,6 +218,7 @@ class Checkpoint:
         return fd
 
     def close(self) -> None:
+        """Close the shard descriptors opened for reads (a later read opens them again)."""
         fds, self._fds = getattr(self, "_fds", {}), {}
         for fd in fds.values():
             os.close(fd)
@@ -481,6 +482,7 @@ class CheckpointWriter:
                 shutil.copy2(f, self.path / f.name)
 
     def commit(self) -> Path:
+        """Wait for every shard's fsync, check every tensor and the config are written, write the index, publish."""
         self._writeback.wait()
         missing = [name for name in self._slots if name in self._pending]
         if missing:

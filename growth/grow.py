@@ -84,6 +84,7 @@ def read_config_file(source: str | Path) -> dict[str, Any]:
 
 
 def output_config(grown: GrowthPlan, dtype: str | None) -> dict[str, Any]:
+    """The grown model's config, declaring `dtype` when the output is cast (growth.dtype.with_dtype)."""
     return with_dtype(grown.final.config, dtype) if dtype is not None else dict(grown.final.config)
 
 

@@ -52,6 +52,8 @@ _SYNC_FILE_RANGE = _sync_file_range()
 
 
 class Writeback:
+    """Starts the disk writing each written range at once, on one background thread (see the module docstring)."""
+
     def __init__(self, lag_bytes: int | None = None, stats: IOStats | None = None) -> None:
         self.lag_bytes = LAG_BYTES if lag_bytes is None else lag_bytes
         self.stats = stats
@@ -80,6 +82,7 @@ class Writeback:
             future.result()
 
     def shutdown(self) -> None:
+        """Stop the background thread once the work already queued is done."""
         self._pool.shutdown(wait=True)
 
     def _start(self, fd: int, offset: int, length: int) -> None:

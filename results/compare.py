@@ -23,6 +23,8 @@ from suite.store.queries import ResultsError, picked_runs, reading, resolve_one
 
 @dataclass(frozen=True)
 class CompareRow:
+    """One benchmark's paired comparison, scores and CI in points (x100)."""
+
     benchmark: str
     title: str
     n: int  # documents paired
@@ -38,6 +40,8 @@ class CompareRow:
 
 @dataclass
 class CompareReport:
+    """A's counted runs against B's, one row per benchmark compared, and why any other was not."""
+
     model_a: str
     model_b: str
     suite: str

@@ -47,6 +47,8 @@ class Stratum:
 
 @dataclass(frozen=True)
 class PairedResult:
+    """Two models on shared documents: their means, the difference with its CI, the test's p and the verdict."""
+
     n: int  # documents paired
     mean_a: float
     mean_b: float
@@ -134,10 +136,12 @@ def binomial_half_cdf(n: int, k: int) -> float:
 
 
 def is_binary(parts: Sequence[Stratum]) -> bool:
+    """Whether every value is 0 or 1 (a right/wrong metric: McNemar's test applies)."""
     return all(np.isin(s.a, (0.0, 1.0)).all() and np.isin(s.b, (0.0, 1.0)).all() for s in parts)
 
 
 def verdict(diff: float, p: float, alpha: float) -> str:
+    """better / worse when p < alpha, by the sign of the difference; else no detectable difference."""
     if p < alpha and diff > 0:
         return VERDICTS[0]
     if p < alpha and diff < 0:

@@ -24,6 +24,8 @@ TESTS = ("paired", "stderr", "none")
 
 @dataclass
 class NoiseRule:
+    """The `noise` section of a selector config: which test tells a difference from noise, at which alpha."""
+
     test: str = "paired"
     """paired: per-document paired test (McNemar exact / paired bootstrap), stderr z-test where documents were not
     stored; stderr: the z-test on stored standard errors only; none: no noise check, values decide."""
