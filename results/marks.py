@@ -65,10 +65,9 @@ def paired_test(con: Any, benchmark: Any, cells: list[Cell], alpha: float) -> Te
     samples = BenchmarkSamples.load(con, benchmark, runs) if runs else None
 
     def test(a: Cell, b: Cell) -> PairedResult | None:
-        if a.run_id and b.run_id and samples is not None:
-            result = compare_runs(samples, a.run_id, b.run_id, alpha=alpha, a=(a.value / 100, _unit(a.stderr)),
-                                  b=(b.value / 100, _unit(b.stderr)))
-            return result
+        if a.run_id and b.run_id:  # then `samples` was loaded for both runs
+            return compare_runs(samples, a.run_id, b.run_id, alpha=alpha, a=(a.value / 100, _unit(a.stderr)),
+                                b=(b.value / 100, _unit(b.stderr)))
         return compare_stderr(a.value, a.stderr, b.value, b.stderr, alpha=alpha)
 
     return test
