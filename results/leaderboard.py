@@ -16,6 +16,7 @@ from typing import Any, Literal
 from results.marks import Cell, paired_test, significance_marks, stderr_test
 from results.measured import picked_scores
 from results.reported_scores import ReportedSet
+from suite.eval.paired import mean_stderr
 from suite.store import Store
 from suite.store.queries import ResultsError, evaluated_models, reading, resolve_models
 
@@ -191,7 +192,6 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
 def _mark_significance(store: Store | None, suite: str | None, rows: list[Row], cells: list[dict[str, Cell]],
                        averages: dict[str, list[str]], alpha: float) -> None:
     """Replace the value marks of score and average rows by significance marks (results/marks.py)."""
-    import math
     from contextlib import nullcontext
 
     from suite.eval.benchmarks import load_suite
@@ -204,15 +204,8 @@ def _mark_significance(store: Store | None, suite: str | None, rows: list[Row], 
             known = definition is not None and con is not None and row.key in definition.keys
             test = paired_test(con, definition.get(row.key), row_cells, alpha) if known else stderr_test(alpha)
             row.marks = significance_marks(row_cells, test)
-    for row in rows:
-        if row.kind != "average":
-            continue
-        keys = averages[row.label]
-        row_cells = []
-        for c, v in zip(cells, row.values):
-            errors = [c[k].stderr for k in keys if k in c]
-            se = math.sqrt(sum(e * e for e in errors)) / len(keys) if len(errors) == len(keys) and \
-                None not in errors else None
-            row_cells.append(Cell(v if isinstance(v, float) else None, se))
+    for row in (r for r in rows if r.kind == "average"):
+        errors = [[c[k].stderr if k in c else None for k in averages[row.label]] for c in cells]
+        row_cells = [Cell(v if isinstance(v, float) else None, mean_stderr(e)) for v, e in zip(row.values, errors)]
         row.marks = significance_marks(row_cells, stderr_test(alpha))
 

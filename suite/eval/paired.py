@@ -176,6 +176,14 @@ def compare_paired(parts: Sequence[Stratum], *, alpha: float = 0.05, iters: int 
     return PairedResult(n, mean_a, mean_b, diff, low, high, p, test, verdict(diff, p, alpha), alpha)
 
 
+def mean_stderr(errors: Sequence[float | None]) -> float | None:
+    """The standard error of the mean of independent estimates with these standard errors (an average over
+    benchmarks); None when any of them has none."""
+    if not errors or any(e is None for e in errors):
+        return None
+    return math.sqrt(sum(e * e for e in errors)) / len(errors)
+
+
 def compare_stderr(a: float, se_a: float | None, b: float, se_b: float | None, *, alpha: float = 0.05
                    ) -> PairedResult | None:
     """The unpaired fallback when no per-document values are stored: a two-sided z-test on the difference of two

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from growth.foundation.errors import ConfigError
-from suite.eval.paired import PairedResult, Stratum, compare_paired, compare_stderr
+from suite.eval.paired import PairedResult, Stratum, compare_paired, compare_stderr, mean_stderr
 
 TESTS = ("paired", "stderr", "none")
 
@@ -101,9 +101,8 @@ def dev_difference(ctx: Any, rule: NoiseRule, benchmarks: list[str], new: Any, o
                 parts += [Stratum(s.a, s.b, s.weight / total / len(benchmarks)) for s in strata]
     if parts:
         return compare_paired(parts, alpha=rule.alpha, ci=False)
-    errors = [new.stderrs.get(k) for k in benchmarks] + [old.stderrs.get(k) for k in benchmarks]
-    if any(e is None for e in errors):
+    se_new = mean_stderr([new.stderrs.get(k) for k in benchmarks])
+    se_old = mean_stderr([old.stderrs.get(k) for k in benchmarks])
+    if se_new is None or se_old is None:
         return None
-    se_new = math.sqrt(sum(new.stderrs[k] ** 2 for k in benchmarks)) / len(benchmarks)
-    se_old = math.sqrt(sum(old.stderrs[k] ** 2 for k in benchmarks)) / len(benchmarks)
     return compare_stderr(new.score, se_new, old.score, se_old, alpha=rule.alpha)
