@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from training.loading import row_range
 from training.muon import NS_STEPS, newton_schulz
 
 
@@ -84,12 +85,6 @@ def communication_bytes(shapes: Sequence[Sequence[int]], world: int, ns_bytes: i
             "owner_flops": max(flops), "gather_flops": sum(flops)}
 
 
-def _rows(rows: int, world: int, rank: int) -> tuple[int, int]:
-    chunk = -(-rows // world)
-    start = min(rank * chunk, rows)
-    return start, min(start + chunk, rows)
-
-
 def _exchange(send: list[list[torch.Tensor]], recv_numel: list[int], group: dist.ProcessGroup,
               dtype: torch.dtype, device: torch.device) -> list[torch.Tensor]:
     """all_to_all_single of per-destination tensor lists; returns one flat tensor per source rank. Sent as bytes, so
@@ -112,7 +107,7 @@ def orthogonalise_bucket(updates: list[torch.Tensor], shapes: list[tuple[int, in
     device = updates[0].device if updates else torch.device("cpu")
     if world == 1:
         return [newton_schulz(u, steps=steps, coefficients=coefficients, eps=eps, dtype=dtype) for u in updates]
-    rows = [[_rows(s[0], world, r) for r in range(world)] for s in shapes]
+    rows = [[row_range(s[0], world, r) for r in range(world)] for s in shapes]
     mine = [k for k, o in enumerate(owners) if o == rank]
     # 1. row blocks to owners
     send = [[updates[k].to(dtype) for k, o in enumerate(owners) if o == dest] for dest in range(world)]
