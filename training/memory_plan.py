@@ -50,7 +50,7 @@ import torch
 
 from growth.foundation.errors import ConfigError
 from training.muon import default_ns_dtype
-from training.parallel import compute_dtype, parse_activation_checkpointing
+from training.parallel import compute_dtype, parse_activation_checkpointing, resolve
 
 if TYPE_CHECKING:
     from training.config import TrainConfig
@@ -187,9 +187,9 @@ def plan_memory(model_config: Mapping[str, Any], train: TrainConfig, world: int,
                 budget: int | None = None) -> MemoryPlan:
     """The per-rank memory plan of `train` on `world` processes of `device` (cuda or cpu) for a model config."""
     tensors, muon_names = model_tensors(model_config, train.optimizer)
-    dtype = compute_dtype(train.precision, torch.device(device))
+    parallelism = resolve(train.precision, train.activation_checkpointing, train.compile, torch.device(device), world)
+    dtype, ac_every, fsdp = parallelism.dtype, parallelism.ac_every, parallelism.fsdp
     d = dtype.itemsize
-    fsdp = world > 1 or dtype != torch.float32
     n = world if fsdp else 1
 
     def local(shape: tuple[int, ...]) -> int:
@@ -209,7 +209,6 @@ def plan_memory(model_config: Mapping[str, Any], train: TrainConfig, world: int,
     root = sum(math.prod(s) for name, s in tensors.items() if is_root[name])
 
     tokens = train.micro_batch * train.seq_len
-    ac_every = parse_activation_checkpointing(train.activation_checkpointing)
     acts = {k: activation_bytes(model_config, tokens, d, k) for k in (0, 1, ac_every)}
     ns = (default_ns_dtype(device) if train.optimizer.ns_dtype == "auto"
           else getattr(torch, train.optimizer.ns_dtype)).itemsize
