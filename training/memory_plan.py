@@ -49,7 +49,6 @@ from typing import TYPE_CHECKING, Any, Mapping
 import torch
 
 from growth.foundation.errors import ConfigError
-from training.muon import default_ns_dtype
 from training.parallel import compute_dtype, parse_activation_checkpointing, resolve
 
 if TYPE_CHECKING:
@@ -210,8 +209,7 @@ def plan_memory(model_config: Mapping[str, Any], train: TrainConfig, world: int,
 
     tokens = train.micro_batch * train.seq_len
     acts = {k: activation_bytes(model_config, tokens, d, k) for k in (0, 1, ac_every)}
-    ns = (default_ns_dtype(device) if train.optimizer.ns_dtype == "auto"
-          else getattr(torch, train.optimizer.ns_dtype)).itemsize
+    ns = train.optimizer.newton_schulz_dtype(device).itemsize
     largest = max((tensors[name] for name in muon_names), key=math.prod, default=(0, 0))
     big, short = math.prod(largest), min(largest)
     # bytes from here on

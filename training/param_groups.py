@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from growth.foundation.errors import ConfigError
-from training.muon import DISTRIBUTIONS, Muon
+from training.muon import DISTRIBUTIONS, Muon, default_ns_dtype
 
 OPTIMIZERS = ("muon", "adamw")
 
@@ -81,6 +81,10 @@ class OptimizerConfig:
             raise ConfigError(f"optimizer.ns_distribution must be one of {DISTRIBUTIONS}, got {self.ns_distribution!r}")
         if len(self.betas) != 2:
             raise ConfigError("optimizer.betas must be two numbers")
+
+    def newton_schulz_dtype(self, device: torch.device | str) -> torch.dtype:
+        """The dtype Muon runs Newton-Schulz in on `device` (auto: bf16 on CUDA, fp32 on CPU)."""
+        return default_ns_dtype(device) if self.ns_dtype == "auto" else getattr(torch, self.ns_dtype)
 
 
 def partition(named: list[tuple[str, torch.Tensor]], rules: list[Rule]) -> list[tuple[Rule, list[str]]]:

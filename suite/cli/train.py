@@ -49,7 +49,7 @@ def _plan_memory(cfg, model_config: Path | None, gpus: str, gpu_memory: str) -> 
     console.print(table)
     if cfg.optimizer.muon:
         shapes = muon_shapes(config, cfg.optimizer)
-        ns_bytes = 4 if cfg.optimizer.ns_dtype == "float32" else 2
+        ns_bytes = cfg.optimizer.newton_schulz_dtype("cuda").itemsize
         for w in worlds:
             c = communication_bytes(shapes, w, ns_bytes)
             console.print(f"Muon per step on {w} GPUs: owner {c['owner_bytes'] / 1e9:.2f} GB sent per GPU, "
