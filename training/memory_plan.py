@@ -50,6 +50,7 @@ import torch
 
 from growth.foundation.errors import ConfigError
 from training.parallel import compute_dtype, parse_activation_checkpointing, resolve
+from training.throughput import model_dims
 
 if TYPE_CHECKING:
     from training.config import TrainConfig
@@ -133,25 +134,24 @@ def _ac_name(every: int) -> str:
 
 def layer_activation_bytes(config: Mapping[str, Any], d: int) -> int:
     """Saved activations of one decoder layer per token, for compute dtype of `d` bytes."""
-    h, f = config["hidden_size"], config["intermediate_size"]
-    nq, nkv = config["num_attention_heads"], config.get("num_key_value_heads") or config["num_attention_heads"]
-    hd = config.get("head_dim") or h // nq
+    h, f, _, nq, nkv, hd, _ = model_dims(config)
     return h * (8 + 4 * d) + f * 4 * d + (nq + nkv) * hd * (4 + 3 * d) + 8 * nq + 4 * nkv + 8
 
 
 def outer_activation_bytes(config: Mapping[str, Any], d: int) -> int:
     """Saved activations outside the decoder layers per token (embedding output, final norm, the loss's fp32)."""
-    return config["hidden_size"] * (4 + 2 * d) + 4 * config["vocab_size"]
+    dims = model_dims(config)
+    return dims.hidden * (4 + 2 * d) + 4 * dims.vocab
 
 
 def activation_bytes(config: Mapping[str, Any], tokens: int, d: int, ac_every: int) -> int:
     """Peak activation memory of one micro-batch of `tokens` tokens."""
-    layers = config["num_hidden_layers"]
+    dims = model_dims(config)
     layer = layer_activation_bytes(config, d)
-    checkpointed = 0 if ac_every == 0 else math.ceil(layers / ac_every)
-    saved = checkpointed * d * config["hidden_size"] + (layers - checkpointed) * layer
+    checkpointed = 0 if ac_every == 0 else math.ceil(dims.layers / ac_every)
+    saved = checkpointed * d * dims.hidden + (dims.layers - checkpointed) * layer
     saved += outer_activation_bytes(config, d)
-    loss = (8 + d) * config["vocab_size"]
+    loss = (8 + d) * dims.vocab
     working = (2 if checkpointed else 1) * layer
     return tokens * (saved + max(loss, working))
 

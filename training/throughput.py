@@ -14,28 +14,46 @@ reaches (usually somewhat below the datasheet figure, which `peak_tflops` can su
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import torch
 
+from growth.foundation.errors import ConfigError
 
-def _dims(config: Mapping[str, Any]) -> tuple[int, int, int, int, int, int, int]:
-    h, f, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
-    nq, nkv = config["num_attention_heads"], config.get("num_key_value_heads") or config["num_attention_heads"]
-    d = config.get("head_dim") or h // nq
-    return h, f, layers, nq, nkv, d, config["vocab_size"]
+
+class ModelDims(NamedTuple):
+    """A decoder's sizes (head counts, not widths: q_heads x head_dim is the query width)."""
+
+    hidden: int
+    ffn: int
+    layers: int
+    q_heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+
+
+def model_dims(config: Mapping[str, Any]) -> ModelDims:
+    """The sizes FLOP and memory counts need, from a decoder's config.json; ConfigError naming a missing key."""
+    try:
+        h, f, layers, nq, vocab = (config[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers",
+                                                       "num_attention_heads", "vocab_size"))
+    except KeyError as e:
+        raise ConfigError(f"model config has no {e.args[0]!r}, which the FLOP and memory figures need") from None
+    return ModelDims(h, f, layers, nq, config.get("num_key_value_heads") or nq, config.get("head_dim") or h // nq,
+                     vocab)
 
 
 def matmul_parameters(config: Mapping[str, Any]) -> int:
     """Weights that take part in a matmul: the decoder layers' projections and the lm_head (tied or not)."""
-    h, f, layers, nq, nkv, d, vocab = _dims(config)
+    h, f, layers, nq, nkv, d, vocab = model_dims(config)
     per_layer = h * nq * d * 2 + h * nkv * d * 2 + 3 * h * f
     return layers * per_layer + vocab * h
 
 
 def flops_per_token(config: Mapping[str, Any], seq_len: int) -> float:
     """Training FLOPs (forward + backward) per token: 6 N + 12 L n_heads d_head seq_len."""
-    _, _, layers, nq, _, d, _ = _dims(config)
+    _, _, layers, nq, _, d, _ = model_dims(config)
     return 6 * matmul_parameters(config) + 12 * layers * nq * d * seq_len
 
 

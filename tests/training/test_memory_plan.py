@@ -116,6 +116,16 @@ def test_plan_memory_needs_a_model_config(tmp_path):
         "CONFIG_JSON (e.g. the grown config `growbench grow --dry-run` prints)"]
 
 
+def test_plan_memory_names_a_missing_model_config_key(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_type": "qwen3", "hidden_size": 256}))
+    proc = subprocess.run(cli("train", "--config", "training/configs/openseek-mid-v1.yaml", "--plan-memory",
+                              "--model-config", str(config)), cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: model config has no 'intermediate_size', which the FLOP and memory figures need"]
+
+
 def test_train_refuses_a_run_that_cannot_fit(tmp_path, tiny_model):
     over = dict(seq_len=8192, global_batch=4, micro_batch=4)
     cfg = load_config(write_config(tmp_path, tiny_model, **over))
