@@ -127,7 +127,8 @@ def load_weights(model: torch.nn.Module, parent: Checkpoint) -> None:
             local.copy_(parent.read(name))
         elif stop > start:
             local.copy_(read_rows(parent, name, start, stop))
-    extra = [n for n in parent.names() if n not in tensors and n not in model.state_dict()]
+    known = model.state_dict().keys()  # tensors' names, plus tied parameters' second names
+    extra = [n for n in parent.names() if n not in known]
     if extra:
         log.warning("%s: %d tensor(s) the model does not use were not loaded, e.g. %s", parent.path, len(extra),
                     extra[0])
