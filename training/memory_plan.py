@@ -72,11 +72,14 @@ def parse_bytes(text: str) -> int:
 
 
 def gib(n: float) -> str:
+    """Bytes as '1.23 GiB'."""
     return f"{n / GiB:.2f} GiB"
 
 
 @dataclass(frozen=True)
 class MemoryPlan:
+    """Bytes one rank holds, by component, and the peak they add up to (see the module docstring)."""
+
     world: int
     device: str
     """cuda or cpu."""
@@ -117,6 +120,7 @@ class MemoryPlan:
                 ("HF export", self.export)]
 
     def rows(self) -> list[tuple[str, int]]:
+        """The --plan-memory table's rows: every component, activations under each setting, and the total."""
         return [("parameters (fp32 shards)", self.parameters), ("gradients (fp32 shards)", self.gradients),
                 ("Muon state (momentum)", self.muon_state), ("AdamW state (2 moments)", self.adamw_state),
                 ("activations, no checkpointing", self.activations_none),
@@ -178,6 +182,7 @@ def model_tensors(config: Mapping[str, Any], optimizer: OptimizerConfig) -> tupl
 
 
 def muon_shapes(config: Mapping[str, Any], optimizer: OptimizerConfig) -> list[tuple[int, ...]]:
+    """Shapes of the matrices Muon trains (for distributed Muon's communication figures)."""
     tensors, muon = model_tensors(config, optimizer)
     return [tensors[name] for name in muon]
 

@@ -2,7 +2,7 @@
 checkpointing, torch.compile and FSDP2 with mixed precision, applied in that order to a model on the meta device.
 
     model = build_meta_model(parent)                     # training.loading
-    parallelize(model, settings, mesh)                   # AC -> compile -> fully_shard(layer) ..., fully_shard(root)
+    parallelize(model, resolve(...), device)             # AC -> compile -> fully_shard(layer) ..., fully_shard(root)
     materialize(model, device); load_weights(model, parent)
 
 Activation checkpointing (`activation_checkpointing: none | full | {every_n: K}`): Hugging Face decoder layers are
@@ -69,6 +69,8 @@ def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
 
 def resolve(precision: str, activation_checkpointing: Any, compile: bool, device: torch.device,
             world: int) -> Parallelism:
+    """The train config's precision, activation_checkpointing and compile settings for `world` processes on
+    `device`."""
     dtype = compute_dtype(precision, device)
     return Parallelism(dtype=dtype, ac_every=parse_activation_checkpointing(activation_checkpointing),
                        compile=compile, fsdp=world > 1 or dtype != torch.float32)
@@ -97,6 +99,7 @@ def setup_distributed(need_group: bool) -> tuple[int, int, torch.device, bool]:
 
 
 def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """An HF causal LM's decoder layers (model.model.layers); ConfigError for a model without them."""
     layers = getattr(getattr(model, "model", None), "layers", None)
     if not isinstance(layers, torch.nn.ModuleList):
         raise ConfigError(f"{type(model).__name__} has no model.layers; growbench trains decoder-only HF models")
@@ -104,6 +107,7 @@ def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
 
 
 def apply_activation_checkpointing(model: torch.nn.Module, every: int) -> None:
+    """Checkpoint decoder layers 0, every, 2 every, ... (none when `every` is 0)."""
     if every < 1:
         return
     if not getattr(model, "supports_gradient_checkpointing", False):
@@ -116,6 +120,7 @@ def apply_activation_checkpointing(model: torch.nn.Module, every: int) -> None:
 
 
 def apply_compile(model: torch.nn.Module) -> None:
+    """torch.compile each decoder layer in place."""
     for layer in decoder_layers(model):
         layer.compile()
 

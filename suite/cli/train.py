@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from suite.cli.console import console
 
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
-def _plan_memory(cfg, model_config: Path | None, gpus: str, gpu_memory: str) -> None:
+
+def _plan_memory(cfg: TrainConfig, model_config: Path | None, gpus: str, gpu_memory: str) -> None:
+    """--plan-memory: the planner's table for each GPU count, and distributed Muon's traffic, from the config alone."""
     from rich.table import Table
 
     from growth.foundation.errors import ConfigError
