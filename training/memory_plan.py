@@ -167,7 +167,8 @@ def _shapes(config_json: str) -> dict[str, tuple[int, ...]]:
     return {name: shape for name, (shape, _) in meta_tensors(json.loads(config_json)).items()}
 
 
-def model_tensors(config: Mapping[str, Any], optimizer: OptimizerConfig) -> tuple[dict[str, tuple[int, ...]], set[str]]:
+def parameter_shapes(config: Mapping[str, Any],
+                     optimizer: OptimizerConfig) -> tuple[dict[str, tuple[int, ...]], set[str]]:
     """Parameter shapes transformers builds for `config` (on the meta device), and the names Muon trains."""
     from training.param_groups import partition
 
@@ -183,14 +184,14 @@ def model_tensors(config: Mapping[str, Any], optimizer: OptimizerConfig) -> tupl
 
 def muon_shapes(config: Mapping[str, Any], optimizer: OptimizerConfig) -> list[tuple[int, ...]]:
     """Shapes of the matrices Muon trains (for distributed Muon's communication figures)."""
-    tensors, muon = model_tensors(config, optimizer)
+    tensors, muon = parameter_shapes(config, optimizer)
     return [tensors[name] for name in muon]
 
 
 def plan_memory(model_config: Mapping[str, Any], train: TrainConfig, world: int, device: str,
                 budget: int | None = None) -> MemoryPlan:
     """The per-rank memory plan of `train` on `world` processes of `device` (cuda or cpu) for a model config."""
-    tensors, muon_names = model_tensors(model_config, train.optimizer)
+    tensors, muon_names = parameter_shapes(model_config, train.optimizer)
     parallelism = resolve(train.precision, train.activation_checkpointing, train.compile, torch.device(device), world)
     dtype, ac_every, fsdp = parallelism.dtype, parallelism.ac_every, parallelism.fsdp
     d = dtype.itemsize
