@@ -82,9 +82,6 @@ class Evaluator:
             self._heartbeat.__exit__(*exc)
         self.runner.close()
 
-    def unavailable(self) -> dict[str, str]:
-        return {k: p.unavailable for k, p in self.runner.source.plans.items() if p.unavailable}
-
     def config(self, benchmark: Benchmark, dtype: str) -> tuple[str, dict[str, Any]]:
         """(config hash, config JSON): the hashed part decides skipping; data_dir and speed settings are recorded."""
         hashed = {"suite": self.suite.name, "benchmark": benchmark.spec(), "lm_eval": self.lm_eval_version,
