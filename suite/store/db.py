@@ -166,15 +166,6 @@ class Store:
 
     # --- evaluation runs ----------------------------------------------------------------------------------------
 
-    def finished_run(self, model_id: str, benchmark: str, config_hash: str) -> str | None:
-        if not self.path.exists():
-            return None
-        with self.connect(read_only=True) as con:
-            row = con.execute("SELECT run_id FROM eval_runs WHERE model_id = ? AND benchmark = ? AND config_hash = ? "
-                              "AND status = 'finished' ORDER BY finished_at DESC LIMIT 1",
-                              [model_id, benchmark, config_hash]).fetchone()
-        return row[0] if row else None
-
     def start_run(self, model_id: str, benchmark: str, config_hash: str, config: dict[str, Any], *,
                   suite: str | None = None, lm_eval_version: str | None = None, backend: str | None = None,
                   dtype: str | None = None, limit: int | None = None, num_fewshot: int | None = None,
