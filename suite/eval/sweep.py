@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from growth.checkpoint import Checkpoint
 from growth.foundation.errors import ConfigError, GrowbenchError
 from growth.foundation.terminal import terminal
 from suite.eval.evaluate import BenchmarkResult, EvalOptions, Evaluator, Plan
@@ -126,47 +125,35 @@ def sweep(patterns: list[str], options: EvalOptions, *, store: Store | None = No
     """Evaluate every checkpoint of this shard on the suite; see the module docstring."""
     index, count = parse_shard(shard)
     checkpoints = find_checkpoints(patterns)[index::count]
-    dist = distribution or Distribution()
     report = SweepReport(checkpoints)
-    term = terminal()
-    with Evaluator(options, store or Store()) as evaluator, term.progress(enabled=show_progress) as bar:
-        executor = _executor(dist, evaluator)  # before any claim: a bad cluster address changes nothing
-        total = f"{len(checkpoints)} models x {len(evaluator.benchmarks)} benchmarks"
-        task = bar.add_task(total, total=len(checkpoints) * len(evaluator.benchmarks))
-
-        def show(label: str, results: list[BenchmarkResult]) -> None:
-            bar.advance(task, len(results))
-            for r in results:
-                if r.status in ("failed", "unavailable", "busy"):
-                    term.say(f"{label} {r.benchmark}: {r.status} ({r.error})")
-
+    with Evaluator(options, store or Store()) as evaluator, terminal().progress(enabled=show_progress) as bar:
+        executor = _executor(distribution or Distribution(), evaluator)  # before any claim: a bad address changes nothing
+        progress = _Progress(bar, f"{len(checkpoints)} models x {len(evaluator.benchmarks)} benchmarks",
+                             len(checkpoints) * len(evaluator.benchmarks))
         if executor is None:
-            _sweep_here(evaluator, checkpoints, report, bar, task)
+            _sweep_here(evaluator, checkpoints, report, progress)
         else:
             with executor:
-                labels: dict[str, str] = {}
-                queue = deque(checkpoints)
-                while queue or executor.busy:
-                    while queue and executor.busy < executor.slots:
-                        path = queue.popleft()
-                        plan = _plan(evaluator, path)
-                        report.results += plan.results
-                        show(_label(path), plan.results)
-                        if plan.job is not None:
-                            labels[plan.job.path] = _label(path)
-                            executor.submit(plan.job)
-                            bar.update(task, description=f"{total}, {executor.busy} checkpoints running")
-                    if executor.busy:
-                        job, result = executor.next_done()
-                        if isinstance(result, str):
-                            results = evaluator.fail(job, result)
-                        else:
-                            results = [evaluator.record(job, o) for o in result.outcomes]
-                            evaluator.engine_loads += result.engine_loads
-                        report.results += evaluator.ordered(results)
-                        show(labels[job.path], results)
+                _sweep_spread(evaluator, executor, checkpoints, report, progress)
         report.engine_loads = evaluator.engine_loads
     return report
+
+
+class _Progress:
+    """The sweep's progress bar, and a line for every job that did not finish."""
+
+    def __init__(self, bar: Any, total: str, jobs: int) -> None:
+        self.bar, self.total = bar, total
+        self.task = bar.add_task(total, total=jobs)
+
+    def show(self, label: str, results: list[BenchmarkResult]) -> None:
+        self.bar.advance(self.task, len(results))
+        for r in results:
+            if r.status in ("failed", "unavailable", "busy"):
+                terminal().say(f"{label} {r.benchmark}: {r.status} ({r.error})")
+
+    def describe(self, text: str) -> None:
+        self.bar.update(self.task, description=text)
 
 
 def _executor(dist: Distribution, evaluator: Evaluator) -> Any:
@@ -192,7 +179,6 @@ def _label(path: Path) -> str:
 
 def _plan(evaluator: Evaluator, path: Path) -> Plan:
     try:
-        Checkpoint.open(path)
         return evaluator.plan(path)
     except GrowbenchError as e:  # a broken checkpoint fails its jobs; the sweep goes on
         return Plan(_broken(evaluator, path, e), None)
@@ -202,25 +188,48 @@ def _broken(evaluator: Evaluator, path: Path, e: GrowbenchError) -> list[Benchma
     return [BenchmarkResult(str(path), b.key, "failed", error=str(e)) for b in evaluator.benchmarks]
 
 
-def _sweep_here(evaluator: Evaluator, checkpoints: list[Path], report: SweepReport, bar: Any, task: Any) -> None:
+def _sweep_here(evaluator: Evaluator, checkpoints: list[Path], report: SweepReport, progress: _Progress) -> None:
     """One checkpoint after the other in this process, recording each benchmark as it finishes."""
-    term = terminal()
     for path in checkpoints:
         label = _label(path)
 
         def notify(event: BenchmarkResult | str, label: str = label) -> None:
             if isinstance(event, str):
-                bar.update(task, description=f"{label} x {event}")
+                progress.describe(f"{label} x {event}")
             else:
-                bar.advance(task)
-                if event.status in ("failed", "unavailable", "busy"):
-                    term.say(f"{label} {event.benchmark}: {event.status} ({event.error})")
+                progress.show(label, [event])
 
         try:
-            Checkpoint.open(path)
             report.results += evaluator.run(path, notify)
         except GrowbenchError as e:  # a broken checkpoint fails its jobs; the sweep goes on
             failed = _broken(evaluator, path, e)
             report.results += failed
-            bar.advance(task, len(failed))
-            term.say(f"{label}: failed ({e})")
+            progress.bar.advance(progress.task, len(failed))
+            terminal().say(f"{label}: failed ({e})")
+
+
+def _sweep_spread(evaluator: Evaluator, executor: Any, checkpoints: list[Path], report: SweepReport,
+                  progress: _Progress) -> None:
+    """Claim a checkpoint whenever the executor has a free slot; record each job's rows as they come back (this
+    process is the store's only writer)."""
+    labels: dict[str, str] = {}
+    queue = deque(checkpoints)
+    while queue or executor.busy:
+        while queue and executor.busy < executor.slots:
+            path = queue.popleft()
+            label, plan = _label(path), _plan(evaluator, path)
+            report.results += plan.results
+            progress.show(label, plan.results)
+            if plan.job is not None:
+                labels[plan.job.path] = label
+                executor.submit(plan.job)
+                progress.describe(f"{progress.total}, {executor.busy} checkpoints running")
+        if executor.busy:
+            job, result = executor.next_done()
+            if isinstance(result, str):
+                results = evaluator.fail(job, result)
+            else:
+                results = [evaluator.record(job, o) for o in result.outcomes]
+                evaluator.engine_loads += result.engine_loads
+            report.results += evaluator.ordered(results)
+            progress.show(labels[job.path], results)
