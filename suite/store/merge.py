@@ -3,8 +3,8 @@
 
 Rows are matched by identity: models by model_id (the content fingerprint), evaluation runs by run_id (with their
 scores, per-document values and samples), merge candidates by candidate_key. A row OUT lacks is copied; an identical one changes nothing,
-so merging a shard twice is a no-op; a run OUT holds as 'running' that the shard holds finished or failed is brought
-up to date (a shard merged mid-sweep, then again). Any other difference is a conflict: reported, and OUT keeps its
+so merging a shard twice is a no-op; a run OUT holds as 'running' that the shard holds finished or failed, or still
+running with a newer heartbeat, is brought up to date (a shard merged mid-sweep, then again). Any other difference is a conflict: reported, and OUT keeps its
 row. Every shard is opened and checked before OUT is touched and all writes are one transaction, so a corrupt shard
 leaves OUT as it was; a new OUT is built under a temporary name and renamed into place.
 """
@@ -31,7 +31,7 @@ class MergeReport:
     out: Path
     shards: list[Path]
     added: dict[str, int] = field(default_factory=dict)  # table -> rows copied
-    updated: int = 0  # runs brought from running to finished/failed
+    updated: int = 0  # running runs brought up to date (finished, failed, or a newer heartbeat)
     conflicts: list[str] = field(default_factory=list)
     duplicate_jobs: int = 0  # (model, benchmark, config) with more than one finished run after the merge
 
@@ -140,8 +140,8 @@ def _merge_one(con: Any, s: str, shard: Path, report: MergeReport) -> None:
     differs = _differs(con, s, "eval_runs", "r")
     progressed = [r[0] for r in con.execute(
         f"SELECT t.run_id FROM {s}.eval_runs t JOIN eval_runs r USING (run_id) WHERE r.status = 'running' AND "
-        f"t.status IN ('finished', 'failed') AND r.model_id = t.model_id AND r.benchmark = t.benchmark AND "
-        f"r.config_hash = t.config_hash").fetchall()]
+        f"(t.status IN ('finished', 'failed') OR t.status = 'running' AND t.heartbeat_at > r.heartbeat_at) AND "
+        f"r.model_id = t.model_id AND r.benchmark = t.benchmark AND r.config_hash = t.config_hash").fetchall()]
     for run_id, in con.execute(f"SELECT t.run_id FROM {s}.eval_runs t JOIN eval_runs r USING (run_id) "
                                f"WHERE ({differs})").fetchall():
         if run_id not in progressed:

@@ -123,3 +123,21 @@ def test_a_stale_running_shard_row_merges_as_it_is(tmp_path: Path, tiny_model: P
     assert report.updated == 1 and not report.conflicts
     assert Store(out).query("SELECT status FROM eval_runs").status.tolist() == ["finished"]
     assert Store(out).query("SELECT value FROM scores").value.tolist() == [0.25]
+
+
+def test_a_shard_merged_twice_mid_sweep_reports_no_conflict(tmp_path: Path, tiny_model: Path) -> None:
+    """A run still running in both copies, with a newer heartbeat in the second, is brought up to date, not a
+    conflict."""
+    shard = Store(tmp_path / "shard.duckdb")
+    run = shard.start_run(shard.register_model(tiny_model), "arc_challenge", "h", {}, suite="s", owner="node-3:77")
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(shard.path, copy)
+    out = tmp_path / "out.duckdb"
+    merge_stores(out, [copy])
+    with shard.connect() as con:
+        con.execute("UPDATE eval_runs SET heartbeat_at = ? WHERE run_id = ?", [now() + timedelta(minutes=1), run])
+    report = merge_stores(out, [shard.path])
+    assert report.updated == 1 and not report.conflicts
+    assert dump(Store(out)) == dump(shard)
+    assert merge_stores(out, [copy]).conflicts  # an older copy still differs: reported, OUT kept
+    assert dump(Store(out)) == dump(shard)
