@@ -171,19 +171,14 @@ class Store:
                   dtype: str | None = None, limit: int | None = None, num_fewshot: int | None = None,
                   seed: int | None = None, owner: str | None = None, con: Any = None) -> str:
         """Insert a 'running' row; pass `con` to do it inside a caller's transaction (see suite/store/claims.py)."""
-        run_id = uuid.uuid4().hex[:12]
         started = now()
-        row = [run_id, model_id, benchmark, suite, config_hash, json.dumps(config), lm_eval_version, backend, dtype,
-               limit, num_fewshot, seed, started, owner, started]
-        sql = ("INSERT INTO eval_runs (run_id, model_id, benchmark, suite, config_hash, config, lm_eval_version, "
-               "backend, dtype, limit_n, num_fewshot, seed, started_at, owner, heartbeat_at, status) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')")
+        fields = dict(suite=suite, lm_eval_version=lm_eval_version, backend=backend, dtype=dtype, limit=limit,
+                      num_fewshot=num_fewshot, seed=seed)
+        columns = dict(status="running", started_at=started, owner=owner, heartbeat_at=started)
         if con is not None:
-            con.execute(sql, row)
-            return run_id
+            return _insert_run(con, model_id, benchmark, config_hash, config, fields, **columns)
         with self.connect() as con:
-            con.execute(sql, row)
-        return run_id
+            return _insert_run(con, model_id, benchmark, config_hash, config, fields, **columns)
 
     def finish_run(self, run_id: str, scores: list[dict[str, Any]], samples: list[dict[str, Any]] | None = None,
                    sample_scores: list[dict[str, Any]] | None = None) -> bool:
@@ -223,15 +218,9 @@ class Store:
                 if done:
                     out.append(None)
                     continue
-                f = run["run_fields"]
-                run_id = uuid.uuid4().hex[:12]
-                con.execute("INSERT INTO eval_runs (run_id, model_id, benchmark, suite, config_hash, config, "
-                            "lm_eval_version, backend, dtype, limit_n, num_fewshot, seed, started_at, finished_at, "
-                            "status, owner, deviation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'finished', "
-                            "?, ?)", [run_id, model_id, run["benchmark"], f["suite"], run["config_hash"],
-                                      json.dumps(run["config"], default=str), f["lm_eval_version"], f["backend"],
-                                      f["dtype"], f["limit"], f["num_fewshot"], f["seed"], run["started_at"],
-                                      run["finished_at"], run["owner"], run["deviation"]])
+                run_id = _insert_run(con, model_id, run["benchmark"], run["config_hash"], run["config"],
+                                     run["run_fields"], status="finished", started_at=run["started_at"],
+                                     finished_at=run["finished_at"], owner=run["owner"], deviation=run["deviation"])
                 _insert_rows(con, run_id, run["scores"], run["samples"], run["sample_scores"])
                 out.append(run_id)
         return out
@@ -257,6 +246,20 @@ class Store:
             con.execute("INSERT INTO merge_candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [key, json.dumps(members), json.dumps(weights), json.dumps(dev), model_id, score,
                          json.dumps(scores), now()])
+
+
+def _insert_run(con: Any, model_id: str, benchmark: str, config_hash: str, config: dict[str, Any],
+                fields: dict[str, Any], **columns: Any) -> str:
+    """Insert one eval_runs row: the job, its run fields (as `start_run` takes them) and the given `columns`
+    (status, times, owner, ...); returns its new run_id."""
+    run_id = uuid.uuid4().hex[:12]
+    row = {"run_id": run_id, "model_id": model_id, "benchmark": benchmark, "suite": fields.get("suite"),
+           "config_hash": config_hash, "config": json.dumps(config, default=str),
+           "lm_eval_version": fields.get("lm_eval_version"), "backend": fields.get("backend"),
+           "dtype": fields.get("dtype"), "limit_n": fields.get("limit"), "num_fewshot": fields.get("num_fewshot"),
+           "seed": fields.get("seed"), **columns}
+    con.execute(f"INSERT INTO eval_runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    return run_id
 
 
 def _insert_rows(con: Any, run_id: str, scores: list[dict[str, Any]], samples: list[dict[str, Any]] | None,
