@@ -33,7 +33,7 @@ from suite.eval.runner import EvalOptions, Job, Outcome, Runner
 from suite.store import Store
 from suite.store.claims import Heartbeat, JobSpec, claim_checkpoint
 
-__all__ = ["BenchmarkResult", "EvalOptions", "Evaluator", "evaluate", "evaluate_with", "resolve_dtype"]
+__all__ = ["BenchmarkResult", "EvalOptions", "Evaluator", "config_hash", "evaluate", "evaluate_with", "resolve_dtype"]
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Evaluator:
                   "limit": self.options.limit, "seed": self.options.seed}
         if self.engine.hashed():
             hashed["engine"] = self.engine.hashed()
-        digest = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+        digest = config_hash(hashed)
         return digest, {**hashed, "data_dir": str(self.options.data_dir) if self.options.data_dir else None,
                         "batch_size": self.options.batch_size, "engine_settings": self.engine.changed(),
                         **({"sandbox": self.runner.sandbox} if benchmark.code else {})}
@@ -192,6 +192,11 @@ def evaluate_with(model_path: str | Path, options: EvalOptions, store: Store,
         raise CheckpointError(f"model {model_path} does not exist (expected a checkpoint folder)")
     with Evaluator(options, store) as evaluator:
         return evaluator.run(model_path, progress)
+
+
+def config_hash(hashed: dict[str, Any]) -> str:
+    """The 16-hex-digit hash of a run's score-moving settings: equal hashes mean a finished run can be reused."""
+    return hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def resolve_dtype(requested: str, ckpt: Checkpoint) -> str:

@@ -16,7 +16,6 @@ changes nothing.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -26,6 +25,7 @@ from typing import Any
 from growth.checkpoint import Checkpoint
 from growth.foundation.errors import ConfigError, DataError
 from suite.eval.benchmarks import Benchmark, Suite, TaskRef, load_suite
+from suite.eval.evaluate import config_hash
 from suite.eval.scores import sample_rows, sample_scores, score_rows
 from suite.store import Store
 
@@ -160,13 +160,12 @@ def plan_runs(results: ResultsFile, suite: Suite) -> tuple[list[dict[str, Any]],
                                "versions": {t: data.get("versions", {}).get(t) for t in leaves},
                                "n-shot": {t: data["n-shot"].get(t) for t in leaves},
                                "limit": config.get("limit"), "model_args": config.get("model_args")}}
-        digest = hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
         samples = {t: results.samples[t] for t in leaves if t in results.samples}
         logged = {"samples": samples, "group_subtasks": data.get("group_subtasks", {})}
         shots = sorted({data["n-shot"].get(t) for t in leaves} - {None})
         limit = config.get("limit")
         runs.append({
-            "benchmark": b.key, "config_hash": digest, "scores": scores,
+            "benchmark": b.key, "config_hash": config_hash(hashed), "scores": scores,
             "samples": sample_rows(logged) if samples else None,
             "sample_scores": _per_document(as_run, logged, results.path) if samples else None,
             "config": {**hashed, "source": {"file": str(results.path.absolute()), "config": config,
