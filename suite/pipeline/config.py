@@ -90,6 +90,13 @@ class EvalSection:
     ray_address: str | None = None
     """The Ray cluster to join (auto, host:port); none: a local one."""
 
+    def distribution(self) -> Any:
+        """How the sweep spreads (suite/eval/sweep.py's Distribution, which checks these four fields together)."""
+        from suite.eval.sweep import Distribution
+
+        return Distribution(executor=self.executor, workers=self.workers, devices=self.devices,
+                            ray_address=self.ray_address)
+
 
 @dataclass
 class SelectSection:

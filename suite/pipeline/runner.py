@@ -66,10 +66,7 @@ class Context:
                            batch_size=ev.batch_size, engine=dict(ev.engine))
 
     def distribution(self) -> Any:
-        from suite.eval.sweep import Distribution
-
-        ev = self.config.eval
-        return Distribution(executor=ev.executor, workers=ev.workers, devices=ev.devices, ray_address=ev.ray_address)
+        return self.config.eval.distribution()
 
 
 # --- the steps: each returns its outputs (recorded in its marker) ----------------------------------------------
@@ -368,6 +365,7 @@ def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
     from suite.eval.backends import default_backend
     from suite.eval.benchmarks import load_suite
     from suite.eval.engine_settings import resolve_engine
+    from suite.eval.workers import plan_workers
     from training.mixture import load_mixture
     from training.trainer import stage_steps
 
@@ -420,10 +418,11 @@ def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
                  f"= {len(benchmarks) * models} eval jobs")
     ev = config.eval
     engine = resolve_engine(suite.engine, ev.engine, backend=ev.backend or default_backend())
-    per = engine.devices_per_engine
-    where = (f"Ray tasks of {per} device(s) each" if ev.executor == "ray" else
-             f"{len(ev.devices.split(',')) // per} local workers on devices {ev.devices}" if ev.devices else
-             f"{ev.workers} local workers" if ev.workers else "the pipeline's own process")
+    per, dist = engine.devices_per_engine, ev.distribution()
+    groups = [] if dist.executor == "ray" else plan_workers(dist.workers, dist.devices, per, gpu_count=0)
+    where = (f"Ray tasks of {per} device(s) each" if dist.executor == "ray" else
+             f"{len(groups)} local workers" + (f" on devices {dist.devices}" if dist.devices else "") if groups else
+             "the pipeline's own process")
     lines.append(f"  {models} engine loads (one per model), on {where}; engine settings "
                  f"{engine.changed() or 'default'}")
     lines.append(f"select: {config.select.strategy}; merge -> final model; report against "
