@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 from growth.foundation.errors import BackendError
 from suite.eval.engine_settings import EngineSettings
-from suite.eval.runner import EvalOptions, Job, JobResult, first_line, runner_for
+from suite.eval.runner import EvalOptions, Job, JobResult, error_line, first_line, runner_for
 
 
 def evaluate_checkpoint(options: EvalOptions, job: Job) -> JobResult:
@@ -133,7 +133,7 @@ class RayExecutor:
         try:
             return job, ray.get(ref)
         except ray.exceptions.RayError as e:  # the task's worker died after its retries, or the task raised
-            return job, f"Ray task failed: {type(e).__name__}: {first_line(e)}"
+            return job, f"Ray task failed: {error_line(e)}"
 
     def __enter__(self) -> RayExecutor:
         return self

@@ -116,7 +116,7 @@ class Runner:
                     try:
                         lm = self.load(Path(job.path), job.dtype)
                     except Exception as e:  # noqa: BLE001 - every benchmark of the job fails with this
-                        load_error = (f"engine failed to load: {type(e).__name__}: {first_line(e)}",
+                        load_error = (f"engine failed to load: {error_line(e)}",
                                       traceback.format_exc())
                 outcome = (Outcome(key, run_id, error=load_error[0], traceback=load_error[1]) if load_error
                            else self._run_one(lm, key, run_id))
@@ -147,7 +147,7 @@ class Runner:
         except DataUnavailable as e:
             return Outcome(key, run_id, error=first_line(e), unavailable=True)
         except Exception as e:  # noqa: BLE001 - recorded on the run, and the job carries on
-            return Outcome(key, run_id, error=f"{type(e).__name__}: {first_line(e)}", traceback=traceback.format_exc())
+            return Outcome(key, run_id, error=error_line(e), traceback=traceback.format_exc())
 
     def lm_eval(self, lm: Any, b: Benchmark) -> dict[str, Any]:
         """One benchmark on a loaded engine: lm-eval's results dict."""
@@ -181,4 +181,10 @@ def runner_for(options: EvalOptions) -> Runner:
 
 
 def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its repr when the message is empty)."""
     return str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+
+
+def error_line(e: BaseException) -> str:
+    """'Type: first line': how a run's one-line `error` names an exception, wherever the job ran."""
+    return f"{type(e).__name__}: {first_line(e)}"

@@ -20,7 +20,7 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from growth.foundation.errors import ConfigError
-from suite.eval.runner import EvalOptions, Job, JobResult, first_line, runner_for
+from suite.eval.runner import EvalOptions, Job, JobResult, error_line, runner_for
 
 MAX_RETRIES = 2
 
@@ -74,7 +74,7 @@ def serve(conn: Any, options: EvalOptions, devices: str | None, threads: int) ->
         try:
             conn.send(runner.run(job))
         except Exception as e:  # noqa: BLE001 - reported on the job's runs; the worker takes the next one
-            conn.send(f"{type(e).__name__}: {first_line(e)}")
+            conn.send(error_line(e))
 
 
 @dataclass
