@@ -68,6 +68,12 @@ def read_results(path: str | Path) -> ResultsFile:
     for task, metrics in data["results"].items():
         if not isinstance(metrics, dict):
             raise _bad(path, f"results[{task!r}] is not a mapping of metrics")
+    for key in ("versions", "group_subtasks"):
+        if not isinstance(data.get(key, {}), dict):
+            raise _bad(path, f"{key!r} is not a mapping")
+    for group, children in data.get("group_subtasks", {}).items():
+        if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
+            raise _bad(path, f"group_subtasks[{group!r}] is not a list of task names")
     date_id = path.stem.removeprefix("results_") if path.stem.startswith("results_") else None
     samples: dict[str, list[dict[str, Any]]] = {}
     for task in data["results"]:
@@ -122,8 +128,11 @@ def _as_run(b: Benchmark, data: dict[str, Any]) -> tuple[Benchmark, list[str]]:
 
 def _when(data: dict[str, Any], path: Path) -> tuple[datetime, datetime]:
     start = data.get("date")
-    started = (datetime.fromtimestamp(float(start), timezone.utc) if isinstance(start, (int, float)) else
-               datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)).replace(tzinfo=None)
+    try:
+        started = (datetime.fromtimestamp(float(start), timezone.utc) if isinstance(start, (int, float)) else
+                   datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):
+        raise _bad(path, f"'date' {start!r} is not a Unix timestamp") from None
     try:
         took = float(data.get("total_evaluation_time_seconds") or 0)
     except (TypeError, ValueError):

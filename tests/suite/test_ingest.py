@@ -4,6 +4,7 @@ task configs kept, differing settings under their own hash and flagged, malforme
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,10 +113,15 @@ def test_malformed_results_files_are_one_line_errors_and_change_nothing(tmp_path
              "nokeys.json": ('{"results": {}}', "no 'configs' mapping"),
              "foreign.json": ('{"results": {"my_task": {"acc,none": 0.5}}, "configs": {}, "n-shot": {}}',
                               "none of its tasks (my_task) makes up a benchmark of suite openseek-mid-v1")}
+    piqa = '{"results": {"piqa": {"acc,none": 0.5, "acc_norm,none": 0.5}}, "configs": {}, "n-shot": {"piqa": 5}, '
+    cases.update({"versions.json": (piqa + '"versions": [1]}', "'versions' is not a mapping"),
+                  "groups.json": (piqa + '"group_subtasks": {"piqa": "piqa"}}',
+                                  "group_subtasks['piqa'] is not a list of task names"),
+                  "date.json": (piqa + '"date": 1e300}', "'date' 1e+300 is not a Unix timestamp")})
     for name, (text, message) in cases.items():
         path = tmp_path / name
         path.write_text(text)
-        with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        with pytest.raises(DataError, match=re.escape(message)):
             ingest([path], str(tiny_model), store=Store(db))
         capsys.readouterr()
         assert cli("ingest", str(path), "--model", str(tiny_model), "--db", str(db)) == 2
