@@ -79,6 +79,7 @@ class EngineSettings:
 
     @property
     def devices_per_engine(self) -> int:
+        """Devices one engine spans: a local worker's share of --devices, a Ray task's num_gpus."""
         return self.tensor_parallel_size * self.pipeline_parallel_size
 
     def changed(self) -> dict[str, Any]:
@@ -94,6 +95,7 @@ class EngineSettings:
         return {**out, **self.extra}
 
     def vllm_kwargs(self, on_cpu: bool) -> dict[str, Any]:
+        """Every setting that is set, as vLLM's engine arguments (eager mode on CPU unless enforce_eager says)."""
         kwargs = {f.name: getattr(self, f.name) for f in _declared() if getattr(self, f.name) is not None}
         if self.enforce_eager is None:
             kwargs["enforce_eager"] = on_cpu

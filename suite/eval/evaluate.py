@@ -163,6 +163,7 @@ class Evaluator:
         return self.ordered(results)
 
     def ordered(self, results: list[BenchmarkResult]) -> list[BenchmarkResult]:
+        """Results in the suite's benchmark order (they arrive in the order they finish)."""
         order = {b.key: i for i, b in enumerate(self.benchmarks)}
         return sorted(results, key=lambda r: order[r.benchmark])
 

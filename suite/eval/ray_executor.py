@@ -87,7 +87,8 @@ def _ray() -> Any:
 
 
 class RayExecutor:
-    """Submits jobs as Ray tasks, keeping about twice the cluster's engine capacity in flight."""
+    """Submits jobs as Ray tasks, keeping about twice the cluster's engine capacity in flight (an Executor,
+    suite/eval/sweep.py)."""
 
     def __init__(self, options: EvalOptions, engine: EngineSettings, *, address: str | None = None,
                  retries: int = 2, cpus_per_task: int = 1) -> None:

@@ -93,6 +93,7 @@ class Runner:
         self._by_key = {b.key: b for b in self.benchmarks}
 
     def close(self) -> None:
+        """Remove the lm-eval task files derived for the local mirror (the TaskSource's temp folder)."""
         self.source.close()
 
     def run(self, job: Job, on_start: Callable[[str], None] | None = None,

@@ -23,11 +23,12 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from growth.foundation.errors import ConfigError, GrowbenchError
 from growth.foundation.terminal import terminal
 from suite.eval.evaluate import BenchmarkResult, EvalOptions, Evaluator, Plan
+from suite.eval.runner import Job, JobResult
 from suite.eval.workers import MAX_RETRIES
 from suite.store import Store
 
@@ -127,7 +128,8 @@ def sweep(patterns: list[str], options: EvalOptions, *, store: Store | None = No
     checkpoints = find_checkpoints(patterns)[index::count]
     report = SweepReport(checkpoints)
     with Evaluator(options, store or Store()) as evaluator, terminal().progress(enabled=show_progress) as bar:
-        executor = _executor(distribution or Distribution(), evaluator)  # before any claim: a bad address changes nothing
+        # before any claim, so a bad cluster address or device list changes nothing
+        executor = _executor(distribution or Distribution(), evaluator)
         progress = _Progress(bar, f"{len(checkpoints)} models x {len(evaluator.benchmarks)} benchmarks",
                              len(checkpoints) * len(evaluator.benchmarks))
         if executor is None:
@@ -156,7 +158,29 @@ class _Progress:
         self.bar.update(self.task, description=text)
 
 
-def _executor(dist: Distribution, evaluator: Evaluator) -> Any:
+class Executor(Protocol):
+    """What runs jobs away from the sweeping process: the local WorkerPool (suite/eval/workers.py) and the
+    RayExecutor (suite/eval/ray_executor.py). Jobs go out with `submit`; results come back through `next_done`."""
+
+    slots: int
+    """Jobs worth keeping in flight."""
+
+    @property
+    def busy(self) -> int:
+        """Jobs submitted and not yet returned by `next_done`."""
+
+    def submit(self, job: Job) -> None:
+        """Start a job (needs a free slot)."""
+
+    def next_done(self) -> tuple[Job, JobResult | str]:
+        """Wait for a job to end: its result, or the error text that fails all its runs (retries spent)."""
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def _executor(dist: Distribution, evaluator: Evaluator) -> Executor | None:
     if dist.executor == "ray":
         from suite.eval.ray_executor import RayExecutor
 
@@ -208,7 +232,7 @@ def _sweep_here(evaluator: Evaluator, checkpoints: list[Path], report: SweepRepo
             terminal().say(f"{label}: failed ({e})")
 
 
-def _sweep_spread(evaluator: Evaluator, executor: Any, checkpoints: list[Path], report: SweepReport,
+def _sweep_spread(evaluator: Evaluator, executor: Executor, checkpoints: list[Path], report: SweepReport,
                   progress: _Progress) -> None:
     """Claim a checkpoint whenever the executor has a free slot; record each job's rows as they come back (this
     process is the store's only writer)."""

@@ -87,7 +87,7 @@ class _Worker:
 
 
 class WorkerPool:
-    """Worker processes, one job each at a time; `next_done` returns a job with its result or its error text."""
+    """Worker processes, one job each at a time: the local Executor (suite/eval/sweep.py)."""
 
     def __init__(self, options: EvalOptions, groups: list[str | None], retries: int = MAX_RETRIES) -> None:
         self._ctx = multiprocessing.get_context("spawn")  # fresh interpreters: CUDA is set per worker

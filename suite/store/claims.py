@@ -40,6 +40,7 @@ class JobSpec:
 
 
 def me() -> str:
+    """This process as a claim owner: host:pid."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
