@@ -26,6 +26,7 @@ from growth.foundation.atomic import write_json, write_text
 from growth.foundation.config import merged
 from growth.foundation.errors import ConfigError
 from growth.foundation.terminal import capture, terminal
+from suite.eval.benchmarks import load_suite
 from suite.pipeline.config import PipelineConfig
 from suite.store import Store
 
@@ -322,6 +323,7 @@ def run_pipeline(config: PipelineConfig, workdir: Path, store: Store, *, data_di
     forced = set(selected) if (start or only) else set()
     ctx = Context(config, workdir.absolute(), store, data_dir, log)
     hashes = step_hashes(config, ctx.suite)
+    eval_spread(config, load_suite(ctx.suite))
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     write_text(ctx.path("pipeline.yaml"), Path(config.source).read_text() if config.source else "")
     log_file = ctx.path("pipeline.log")
@@ -356,16 +358,28 @@ def run_pipeline(config: PipelineConfig, workdir: Path, store: Store, *, data_di
 
 # --- dry run -----------------------------------------------------------------------------------------------------
 
+def eval_spread(config: PipelineConfig, suite: Any) -> tuple[Any, Any, list[str | None]]:
+    """The eval steps' engine settings, distribution and local worker groups, checked as the sweep checks them
+    (device counts aside): the dry run prints them, and a real run checks them before its first step, so a bad
+    `eval.engine` or `eval.executor` fails at once instead of after growth and training."""
+    from suite.eval.backends import default_backend
+    from suite.eval.engine_settings import resolve_engine
+    from suite.eval.workers import plan_workers
+
+    ev = config.eval
+    engine = resolve_engine(suite.engine, ev.engine, backend=ev.backend or default_backend())
+    dist = ev.distribution()
+    groups = [] if dist.executor == "ray" else plan_workers(dist.workers, dist.devices, engine.devices_per_engine,
+                                                             gpu_count=0)
+    return engine, dist, groups
+
+
 def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
     """What the real run would do, computed without weights: parameters per growth step, tokens and steps per
     training stage, checkpoints, and the number of eval jobs."""
     from growth.fixture import TinySpec, qwen3_config
     from growth.grow import plan_growth, read_config_file
     from growth.plan import load_plan, preserving_steps
-    from suite.eval.backends import default_backend
-    from suite.eval.benchmarks import load_suite
-    from suite.eval.engine_settings import resolve_engine
-    from suite.eval.workers import plan_workers
     from training.mixture import load_mixture
     from training.trainer import stage_steps
 
@@ -416,10 +430,8 @@ def dry_run(config: PipelineConfig, data_dir: Path | None = None) -> list[str]:
                  f"{limit or 'none'}): {len(benchmarks)} benchmarks x {models} models "
                  f"({', '.join(references + [f'{checkpoints} checkpoints', 'final'])}) "
                  f"= {len(benchmarks) * models} eval jobs")
-    ev = config.eval
-    engine = resolve_engine(suite.engine, ev.engine, backend=ev.backend or default_backend())
-    per, dist = engine.devices_per_engine, ev.distribution()
-    groups = [] if dist.executor == "ray" else plan_workers(dist.workers, dist.devices, per, gpu_count=0)
+    engine, dist, groups = eval_spread(config, suite)
+    per = engine.devices_per_engine
     where = (f"Ray tasks of {per} device(s) each" if dist.executor == "ray" else
              f"{len(groups)} local workers" + (f" on devices {dist.devices}" if dist.devices else "") if groups else
              "the pipeline's own process")

@@ -138,6 +138,13 @@ def test_bad_pipeline_input_is_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([*cli, "--config", "tiny", "--only", "select", "--workdir", str(tmp_path / "w")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "has not completed" in proc.stderr
+    late = tmp_path / "late.yaml"  # wrong only in the eval section: refused before growth and training run
+    late.write_text("name: late\nseed: {fixture: {}}\ngrow: {plan: tiny}\ntrain: {config: tiny}\n"
+                    "eval: {suite: tiny-builtin, engine: {max_num_seqz: 4}}\n")
+    proc = subprocess.run([*cli, "--config", str(late), "--workdir", str(tmp_path / "late")], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "max_num_seqz" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "late").exists()
 
 
 def test_readme_default_pipeline_is_quiet_and_ends_with_its_report(tmp_path: Path) -> None:
