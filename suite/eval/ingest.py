@@ -98,9 +98,12 @@ def _read_samples(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _leaves(data: dict[str, Any], task: str) -> list[str]:
+def _leaves(data: dict[str, Any], task: str, within: tuple[str, ...] = ()) -> list[str]:
+    """The leaf tasks of a task or group (group_subtasks), refusing a group that contains itself."""
+    if task in within:
+        raise ValueError(f"group_subtasks has a cycle through {task!r}")
     children = data.get("group_subtasks", {}).get(task)
-    return [leaf for child in children for leaf in _leaves(data, child)] if children else [task]
+    return [leaf for child in children for leaf in _leaves(data, child, (*within, task))] if children else [task]
 
 
 def _as_run(b: Benchmark, data: dict[str, Any]) -> tuple[Benchmark, list[str]]:
@@ -156,14 +159,14 @@ def plan_runs(results: ResultsFile, suite: Suite) -> tuple[list[dict[str, Any]],
     for b in suite.benchmarks:
         if not all(name in data["results"] for name in b.task_names):
             continue
-        leaves = [leaf for name in b.task_names for leaf in _leaves(data, name)]
-        used |= set(b.task_names) | set(leaves)
-        as_run, deviations = _as_run(b, data)
-        own = {**data, "results": {t: m for t, m in data["results"].items() if t in b.task_names or t in leaves}}
         try:
+            leaves = [leaf for name in b.task_names for leaf in _leaves(data, name)]
+            as_run, deviations = _as_run(b, data)
+            own = {**data, "results": {t: m for t, m in data["results"].items() if t in b.task_names or t in leaves}}
             scores = score_rows(as_run, own)
         except (ConfigError, KeyError, TypeError, ValueError) as e:  # a shape problem of the file
             raise _bad(results.path, f"benchmark {b.key}: {e}") from None
+        used |= set(b.task_names) | set(leaves)
         hashed = {"suite": suite.name, "benchmark": b.spec(), "lm_eval": data.get("lm_eval_version"),
                   "imported": {"configs": {t: data["configs"].get(t) for t in leaves},
                                "versions": {t: data.get("versions", {}).get(t) for t in leaves},

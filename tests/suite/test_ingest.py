@@ -117,6 +117,8 @@ def test_malformed_results_files_are_one_line_errors_and_change_nothing(tmp_path
     cases.update({"versions.json": (piqa + '"versions": [1]}', "'versions' is not a mapping"),
                   "groups.json": (piqa + '"group_subtasks": {"piqa": "piqa"}}',
                                   "group_subtasks['piqa'] is not a list of task names"),
+                  "cycle.json": (piqa + '"group_subtasks": {"piqa": ["piqa"]}}',
+                                 "group_subtasks has a cycle through 'piqa'"),
                   "date.json": (piqa + '"date": 1e300}', "'date' 1e+300 is not a Unix timestamp")})
     for name, (text, message) in cases.items():
         path = tmp_path / name
