@@ -11,6 +11,7 @@ which damps the load other processes put on a shared machine; the load averages 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -32,6 +33,17 @@ class Run:
     rss: int  # peak resident bytes
     report: dict = field(default_factory=dict)  # what a growbench child printed (JSON on its last line)
     disk_busy: float | None = None  # seconds the output's block device had I/O in flight
+
+
+def harness_args(description: str, work: str, rounds: str, keep: str) -> argparse.ArgumentParser:
+    """The flags every floor bench takes: its scratch folder, interleaved rounds, keeping the synthetic inputs and
+    the hidden --child that runs one side in its own process."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--work", type=Path, default=Path(work))
+    ap.add_argument("--repeat", type=int, default=1, help=f"interleaved rounds ({rounds}); best counts")
+    ap.add_argument("--keep", action="store_true", help=f"keep the synthetic {keep} for the next run")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    return ap
 
 
 def data_files(path: Path) -> list[Path]:

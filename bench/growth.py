@@ -39,6 +39,7 @@ from bench.floor import (
     child_report,
     data_files,
     floor,
+    harness_args,
     job_cpu,
     load,
     process_age,
@@ -122,14 +123,10 @@ def child(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = harness_args(__doc__.splitlines()[0], "/tmp/growbench-bench-growth", "floor, cp, growbench", "source")
     ap.add_argument("--layers", type=int, default=CARD_LAYERS, help="layers of the synthetic source (36: the card)")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/growbench-bench-growth"))
-    ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds (floor, cp, growbench); best counts")
     ap.add_argument("--cp-grown", action="store_true", help="cp the grown output (not the source): 2 outputs on disk")
     ap.add_argument("--digest", action="store_true", help="print the sha256 of the first grown output's weights")
-    ap.add_argument("--keep", action="store_true", help="keep the synthetic source for the next run")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(args)

@@ -37,6 +37,7 @@ from bench.floor import (
     breakdown,
     child_report,
     floor,
+    harness_args,
     job_cpu,
     load,
     process_age,
@@ -122,16 +123,12 @@ def child(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = harness_args(__doc__.splitlines()[0], "/tmp/growbench-bench-merge", "floor, tool, growbench", "inputs")
     ap.add_argument("--models", type=int, default=5)
     ap.add_argument("--gb", type=float, default=1.5, help="size of each input checkpoint, in GB (1e9 bytes)")
     ap.add_argument("--dtype", default="float32", help="inputs' and output dtype")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/growbench-bench-merge"))
-    ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds (floor, tool, growbench); best counts")
     ap.add_argument("--workers", type=int, default=None, help="merge worker threads (default: one per CPU)")
     ap.add_argument("--sweep-workers", action="store_true", help="also time growbench with 1..CPUs workers")
-    ap.add_argument("--keep", action="store_true", help="keep the synthetic inputs for the next run")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(args)

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from training.distributed_muon import ns_flops
-from training.muon import newton_schulz
+from training.newton_schulz import newton_schulz
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,8 +24,8 @@ import duckdb
 import numpy as np
 
 from suite.eval.benchmarks import load_suite
-from suite.eval.paired import compare_paired, compare_stderr
-from suite.eval.pairing import BenchmarkSamples
+from suite.eval.paired_runs import BenchmarkSamples
+from suite.eval.significance import compare_paired, compare_stderr
 from suite.store import Store
 
 DOCS_PER_MODEL = 57_000  # the card suite's test documents, all 14 benchmarks

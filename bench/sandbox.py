@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from suite.code.metric import pass_at_k
-from suite.code.sandbox import SandboxLimits, layers
+from suite.sandbox.pass_at_k import pass_at_k
+from suite.sandbox.sample import SandboxLimits, layers
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -95,8 +95,8 @@ def _prompt_tokens(lm: Any) -> tuple[int, int]:
 
 def _prefix_table(tmp: Path, data_dir: Path, limits: dict[str, int], repeats: int) -> list[str]:
     from growth.fixture import make_tiny
+    from suite.eval.engine_run import EngineRunner
     from suite.eval.evaluate import EvalOptions
-    from suite.eval.runner import Runner
     from suite.eval.scores import score_rows
 
     model = make_tiny(tmp / "tiny")
@@ -107,7 +107,7 @@ def _prefix_table(tmp: Path, data_dir: Path, limits: dict[str, int], repeats: in
     same = True
     for caching in [c for r in range(repeats) for c in ((False, True) if r % 2 == 0 else (True, False))]:
         engine = {"enable_prefix_caching": caching, "disable_log_stats": False}  # vLLM's token counters on
-        runners = {key: Runner(EvalOptions(benchmarks=(key,), limit=limits[key], backend="vllm", data_dir=data_dir,
+        runners = {key: EngineRunner(EvalOptions(benchmarks=(key,), limit=limits[key], backend="vllm", data_dir=data_dir,
                                            dtype="float32", engine=engine)) for key, _ in PREFIX_CALLS}
         try:
             for key, runner in runners.items():

@@ -6,7 +6,7 @@
 Everything that can be checked is checked before a weight is read: the plan file, the source headers, every
 operator's shape plan and each step's config against its tensor shapes (the dry run also has transformers build the
 grown model on the meta device). Then each output tensor is computed from one source tensor and written in place
-(`growth.executor`, `CheckpointWriter`), so memory stays near the largest tensor. The output is published
+(`growth.plan_stream`, `CheckpointWriter`), so memory stays near the largest tensor. The output is published
 atomically: an error leaves nothing behind.
 """
 
@@ -26,10 +26,10 @@ import torch
 from growth.accounting import check_same_tensors, meta_tensors
 from growth.checkpoint import DEFAULT_SHARD_BYTES, Checkpoint, CheckpointWriter, TensorSpec, parse_dtype
 from growth.dtype import with_dtype
-from growth.executor import Executor
 from growth.foundation.errors import ConfigError, PlanError
 from growth.iostats import IOStats, span
 from growth.plan import SEED_CONFIGS, GrowthPlan, PlanConfig, build, load_plan
+from growth.plan_stream import PlanStream
 
 Progress = Callable[[int, int, str], None]
 
@@ -88,7 +88,7 @@ def output_config(grown: GrowthPlan, dtype: str | None) -> dict[str, Any]:
     return with_dtype(grown.final.config, dtype) if dtype is not None else dict(grown.final.config)
 
 
-def lineage(grown: GrowthPlan, source: Checkpoint, executor: Executor,
+def lineage(grown: GrowthPlan, source: Checkpoint, stream: PlanStream,
             checks: list[dict[str, Any]] | None) -> dict[str, Any]:
     """growth.json: the resolved plan, seed, source identity, per-step parameter counts and measured SNR."""
     steps = []
@@ -96,7 +96,7 @@ def lineage(grown: GrowthPlan, source: Checkpoint, executor: Executor,
         entry = {"op": step.config.op, "params": asdict(step.config.params),
                  "num_parameters_before": step.before.num_parameters,
                  "num_parameters_after": step.after.num_parameters,
-                 "snr_db_measured": dict(sorted(executor.measured[i].items()))}
+                 "snr_db_measured": dict(sorted(stream.measured[i].items()))}
         if checks is not None:
             entry["verify"] = checks[i]
         steps.append(entry)
@@ -119,7 +119,7 @@ def _stream(writer: CheckpointWriter, source: Checkpoint, specs: list[TensorSpec
     Outputs in `copies` need no computing: they are copied file to file (`CheckpointWriter.copy_from`) by the writer
     whenever no computed tensor waits for it, and by this thread whenever the writer is busy and the next computed
     tensor has to wait, so the disk is busy from the first second and neither thread idles while copies are left.
-    The others are computed here, in order (`Executor` keeps each random draw and reduction where it always ran, so
+    The others are computed here, in order (`PlanStream` keeps each random draw and reduction where it always ran, so
     the bytes do not change), and passed through a one-slot queue: memory holds the tensor being written, the one
     waiting and the one being computed. Kernel copies, file writes and most tensor arithmetic release the GIL, so
     they all overlap.
@@ -217,16 +217,16 @@ def grow(src: str | Path, out: str | Path, plan: str | Path | PlanConfig, *, see
         raise PlanError(f"output {out} is the source checkpoint; choose another directory")
     ops = grown.write_order()
     specs = [TensorSpec(op.name, op.shape, out_dtype or op.dtype) for op in ops]
-    executor = Executor(grown, source, stats)
+    stream = PlanStream(grown, source, stats)
     last = len(grown.steps) - 1
     copies = {}
     for spec in specs:
-        found = executor.source_copy(spec.name)
+        found = stream.source_copy(spec.name)
         if found is not None and source.info(found[0]).dtype == spec.dtype:
             copies[spec.name] = found
 
     def compute(spec: TensorSpec) -> torch.Tensor:
-        tensor = executor.tensor(last, spec.name)
+        tensor = stream.tensor(last, spec.name)
         if tensor.dtype == spec.dtype:
             return tensor
         with span(stats, "compute"):
@@ -241,8 +241,8 @@ def grow(src: str | Path, out: str | Path, plan: str | Path | PlanConfig, *, see
             from growth.verify import verify_steps
 
             cast = out_dtype is not None and any(op.dtype != out_dtype for op in ops)
-            checks = [c.to_dict() for c in verify_steps(executor, writer.path, dtype if cast else None)]
-        record = lineage(grown, source, executor, checks)
+            checks = [c.to_dict() for c in verify_steps(stream, writer.path, dtype if cast else None)]
+        record = lineage(grown, source, stream, checks)
         writer.write_json("growth.json", record)
         path = writer.commit()
     return GrowResult(path, grown, record)

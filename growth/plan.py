@@ -158,7 +158,7 @@ class GrowthPlan:
 
     def write_order(self) -> list[TensorOp]:
         """Output ops with those computed from the same intermediate tensor adjacent (a duplicated layer's copies
-        follow its original), so the executor computes each intermediate once; the index maps names to shards."""
+        follow its original), so the plan stream (growth/plan_stream.py) computes each intermediate once; the index maps names to shards."""
         groups: dict[tuple[int, str], list[TensorOp]] = {}
         for op in self.output_ops():
             groups.setdefault(self.root(op.name), []).append(op)

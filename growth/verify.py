@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from growth.checkpoint import save_state_dict
-from growth.executor import Executor
+from growth.plan_stream import PlanStream
 
 TOLERANCE = 1e-5  # relative logit error allowed for a function-preserving step in float32
 PROMPT_SEED = 20260101
@@ -66,26 +66,26 @@ def compare(before: torch.Tensor, after: torch.Tensor) -> tuple[float, float]:
     return max_abs, max_abs / max(before.abs().max().item(), 1e-30)
 
 
-def verify_steps(executor: Executor, grown_path: Path, cast_to: str | None = None) -> list[StepCheck]:
+def verify_steps(stream: PlanStream, grown_path: Path, cast_to: str | None = None) -> list[StepCheck]:
     """One `StepCheck` per plan step; `grown_path` holds the written (maybe not yet published) output.
 
     With `cast_to` (the output was written in another dtype) the last step is checked in memory too, and one more
     check compares the written output with it, so a precision loss is reported as the cast's and not the step's.
     """
-    plan = executor.plan
+    plan = stream.plan
     ids = prompt_ids(int(plan.source.config["vocab_size"]))
-    previous = logits(executor.source.path, ids)
+    previous = logits(stream.source.path, ids)
     checks = []
     for i, step in enumerate(plan.steps):
         if i == len(plan.steps) - 1 and cast_to is None:
             current = logits(grown_path, ids)
         else:
             with tempfile.TemporaryDirectory(prefix="growbench-verify-") as tmp:
-                model_dir = save_state_dict(Path(tmp) / "model", executor.state_dict(i), step.after.config)
+                model_dir = save_state_dict(Path(tmp) / "model", stream.state_dict(i), step.after.config)
                 current = logits(model_dir, ids)
         max_abs, relative = compare(previous, current)
         checks.append(StepCheck(i + 1, step.config.op, step.operator.preserves_function(step.config.params),
-                                max_abs, relative, dict(sorted(executor.measured[i].items()))))
+                                max_abs, relative, dict(sorted(stream.measured[i].items()))))
         previous = current
     if cast_to is not None:
         max_abs, relative = compare(previous, logits(grown_path, ids))

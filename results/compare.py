@@ -3,7 +3,7 @@
     growbench compare tiny-final tiny-seed [--benchmarks tiny_cloze,tiny_code] [--alpha 0.05]
 
 Per benchmark the counted run of each model (the store's one rule, suite/store/queries.py) is paired with the other's document by
-document (suite/eval/pairing.py): the difference of the headline score, its paired-bootstrap 95% confidence
+document (suite/eval/paired_runs.py): the difference of the headline score, its paired-bootstrap 95% confidence
 interval, the p-value of McNemar's exact test for 0/1 metrics (else of the paired bootstrap) and the verdict:
 better, worse, or no detectable difference at alpha. Two means from separate runs say nothing alone at 8 or 300
 documents; the paired test on the same documents is what can.
@@ -104,8 +104,8 @@ def compare(store: Store, model_a: str, model_b: str, *, benchmarks: list[str] |
             suite: str | None = None, alpha: float = 0.05, pick: str = "latest") -> CompareReport:
     """Pair A's and B's counted runs per shared benchmark (see the module docstring)."""
     from suite.eval.benchmarks import load_suite
-    from suite.eval.paired import compare_paired
-    from suite.eval.pairing import BenchmarkSamples
+    from suite.eval.paired_runs import BenchmarkSamples
+    from suite.eval.significance import compare_paired
 
     if not 0 < alpha < 1:
         raise ResultsError(f"--alpha must be between 0 and 1, got {alpha}")

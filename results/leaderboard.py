@@ -16,7 +16,7 @@ from typing import Any, Literal
 from results.marks import Cell, paired_test, significance_marks, stderr_test
 from results.measured import picked_scores
 from results.reported_scores import ReportedSet
-from suite.eval.paired import mean_stderr
+from suite.eval.significance import mean_stderr
 from suite.store import Store
 from suite.store.queries import ResultsError, evaluated_models, reading, resolve_models
 

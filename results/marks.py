@@ -2,7 +2,7 @@
 
 The card marks the highest value of a row bold and the second underlined. At 8, 200 or even 1,000 documents a
 one-point lead is often noise, so `--marks significance` marks groups instead: bold is the top score plus every
-score the paired test cannot tell from it at alpha (suite/eval/pairing.py over the documents both runs scored, or
+score the paired test cannot tell from it at alpha (suite/eval/paired_runs.py over the documents both runs scored, or
 a z-test on the standard errors where documents were not stored, e.g. averages); underlined is the best of the
 rest plus the scores within noise of that one. A reported score carries no uncertainty: it is compared as exact,
 so two reported scores tie only when equal at the 2 decimals shown. `--marks value` (the default) keeps the card's
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from suite.eval.paired import PairedResult, compare_stderr
+from suite.eval.significance import PairedResult, compare_stderr
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def significance_marks(cells: list[Cell], test: Tester) -> list[str | None]:
 def paired_test(con: Any, benchmark: Any, cells: list[Cell], alpha: float) -> Tester:
     """Per-document tests between the measured cells of one benchmark row (values loaded in one query), the
     z-test on standard errors where a run stored no documents, exact comparison for reported scores."""
-    from suite.eval.pairing import BenchmarkSamples, compare_runs
+    from suite.eval.paired_runs import BenchmarkSamples, compare_runs
 
     runs = [c.run_id for c in cells if c.run_id]
     samples = BenchmarkSamples.load(con, benchmark, runs) if runs else None

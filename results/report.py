@@ -28,7 +28,7 @@ from results.measured import picked_scores
 from results.regress import RegressReport, regress
 from results.reported_scores import ReportedSet, load_reported
 from suite.store import Store
-from suite.store.queries import ResultsError, reading
+from suite.store.queries import ResultsError, find_models, reading
 
 esc = html.escape
 
@@ -76,7 +76,7 @@ def _clean(model: dict[str, Any]) -> dict[str, Any]:
 def find_lineage(store: Store, run: str | None) -> Lineage:
     """The run's checkpoints, their ancestors and the merges built from them (every model of the store is read
     once; stores hold thousands of models, not millions)."""
-    models = [_clean(m) for m in store.find_models("*")]
+    models = [_clean(m) for m in find_models(store, "*")]
     runs = {m["training_run"]: m["registered_at"] for m in models if m["training_run"]}
     if not runs:
         raise ResultsError(f"no training run in the results database {store.path}; run `growbench pipeline` or "

@@ -18,7 +18,7 @@ from typing import Any
 from growth.foundation.config import build, load_yaml, merged
 from growth.foundation.errors import ConfigError
 from growth.foundation.registry import Shipped
-from training.memory_plan import parse_bytes
+from growth.foundation.units import parse_bytes
 from training.mixture import SourceData
 from training.parallel import PRECISIONS, parse_activation_checkpointing
 from training.param_groups import OptimizerConfig

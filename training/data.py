@@ -81,7 +81,7 @@ def _hf_documents(source: Source) -> Iterator[str]:
         from datasets import load_dataset
 
         ds = load_dataset(source.hf.dataset, source.hf.config, split=source.hf.split, streaming=True)
-    except Exception as e:  # any loading failure is a data problem for the user, reported on one line
+    except (ImportError, OSError, ValueError) as e:  # no datasets, no such dataset/config/split, offline: one line
         raise DataError(f"source {source.name}: cannot stream {source.hf.dataset} ({type(e).__name__}: {e})") from None
     while True:
         for row in ds:

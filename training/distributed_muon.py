@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 
 from training.loading import row_range
-from training.muon import NS_STEPS, newton_schulz
+from training.newton_schulz import NS_STEPS, newton_schulz
 
 
 def ns_flops(shape: Sequence[int], steps: int = NS_STEPS) -> int:

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import torch
 
 from growth.foundation.errors import ConfigError
+from growth.foundation.units import GiB, gib, parse_bytes
 from training.parallel import compute_dtype, parse_activation_checkpointing, resolve
 from training.throughput import model_dims
 
@@ -56,24 +57,8 @@ if TYPE_CHECKING:
     from training.config import TrainConfig
     from training.param_groups import OptimizerConfig
 
-GiB = 2**30
 HOST_RUNTIME = int(0.55 * GiB)
 GPU_RUNTIME = int(1.5 * GiB)
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
-          "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
-
-
-def parse_bytes(text: str) -> int:
-    """'80GiB', '80GB', '512MiB', '1.5TB' -> bytes."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-    if not m or m.group(2).lower() not in _UNITS:
-        raise ConfigError(f"memory size {text!r} is not a number with a unit like 80GiB, 80GB or 512MiB")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
-
-def gib(n: float) -> str:
-    """Bytes as '1.23 GiB'."""
-    return f"{n / GiB:.2f} GiB"
 
 
 @dataclass(frozen=True)

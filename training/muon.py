@@ -1,7 +1,7 @@
 """Muon for hidden weight matrices: Newton-Schulz orthogonalised Nesterov momentum (Keller Jordan; Moonlight scaling).
 
-The math is plain functions (`newton_schulz`, `nesterov_momentum`, `adjusted_lr`) testable on a CPU tensor; `Muon`
-only holds state and param groups. Muon is for 2-D hidden matrices (attention and MLP projections) only: embeddings,
+The math is plain functions in training/newton_schulz.py (`newton_schulz`, `nesterov_momentum`, `adjusted_lr`),
+testable on a CPU tensor; `Muon` only holds state and param groups. Muon is for 2-D hidden matrices (attention and MLP projections) only: embeddings,
 the lm_head, norms and biases belong to AdamW (`training.param_groups` splits them).
 
 The update matches torch.optim.Muon(adjust_lr_fn="match_rms_adamw"): momentum as an EMA (`lerp`), Nesterov blend,
@@ -20,61 +20,22 @@ them redundantly and keeps its own rows. Both give the same update as one proces
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
-NS_STEPS = 5
-EPS = 1e-7
+from training.distributed_muon import orthogonalise_bucket, plan_buckets
+from training.newton_schulz import (
+    EPS,
+    NS_COEFFICIENTS,
+    NS_STEPS,
+    adjusted_lr,
+    default_ns_dtype,
+    nesterov_momentum,
+    orthogonalised,
+)
+
 DISTRIBUTIONS = ("owner", "gather")
-
-
-def newton_schulz(g: Tensor, *, steps: int = NS_STEPS, coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
-                  eps: float = EPS, dtype: torch.dtype = torch.float32) -> Tensor:
-    """Approximately orthogonalise a 2-D matrix (U S' V^T with S' near 1) in `dtype`; returns that dtype."""
-    if g.ndim != 2:
-        raise ValueError(f"Newton-Schulz needs a 2-D matrix, got shape {tuple(g.shape)}")
-    a, b, c = coefficients
-    x = g.to(dtype)
-    tall = g.size(0) > g.size(1)
-    if tall:
-        x = x.T
-    x = x / x.norm().clamp(min=eps)
-    for _ in range(steps):
-        gram = x @ x.T
-        poly = torch.addmm(gram, gram, gram, beta=b, alpha=c)
-        x = torch.addmm(x, poly, x, beta=a)
-    return x.T if tall else x
-
-
-def nesterov_momentum(grad: Tensor, buf: Tensor, momentum: float, nesterov: bool = True) -> Tensor:
-    """Update the EMA momentum buffer in place and return the direction to orthogonalise."""
-    buf.lerp_(grad, 1 - momentum)
-    return grad.lerp(buf, momentum) if nesterov else buf
-
-
-def adjusted_lr(lr: float, shape: torch.Size | tuple[int, ...]) -> float:
-    """Moonlight's scaling: an orthogonal update of RMS ~ 0.2, like AdamW's, whatever the matrix shape."""
-    return lr * 0.2 * math.sqrt(max(shape[0], shape[1]))
-
-
-def orthogonalised(update: Tensor, *, steps: int, coefficients: tuple[float, float, float], eps: float,
-                   dtype: torch.dtype) -> Tensor:
-    """Newton-Schulz of a plain or sharded (DTensor) update, returned in the update's own layout and dtype."""
-    from torch.distributed.tensor import DTensor, distribute_tensor
-
-    if isinstance(update, DTensor):
-        full = newton_schulz(update.full_tensor(), steps=steps, coefficients=coefficients, eps=eps, dtype=dtype)
-        return distribute_tensor(full.to(update.dtype), update.device_mesh, update.placements, src_data_rank=None)
-    return newton_schulz(update, steps=steps, coefficients=coefficients, eps=eps, dtype=dtype).to(update.dtype)
-
-
-def default_ns_dtype(device: torch.device | str) -> torch.dtype:
-    """bf16 where matmuls have bf16 units (CUDA), fp32 on CPU."""
-    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
 
 
 class Muon(torch.optim.Optimizer):
@@ -140,8 +101,6 @@ class Muon(torch.optim.Optimizer):
 
     def _step_owned(self, owned: list) -> None:
         """Sharded parameters, bucket by bucket: momentum on local rows, Newton-Schulz on the owner, rows back."""
-        from training.distributed_muon import orthogonalise_bucket, plan_buckets
-
         group = owned[0][0].device_mesh.get_group()
         for bucket in plan_buckets([tuple(p.shape) for p, _ in owned], dist.get_world_size(group)):
             items = [owned[i] for i in bucket.items]

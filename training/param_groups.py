@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import torch
 
 from growth.foundation.errors import ConfigError
-from training.muon import DISTRIBUTIONS, Muon, default_ns_dtype
+from training.muon import DISTRIBUTIONS, Muon
+from training.newton_schulz import default_ns_dtype
 
 OPTIMIZERS = ("muon", "adamw")
 

@@ -14,7 +14,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Maintain results databases (mer
 def merge(out: Path = typer.Argument(..., help="The store to merge into (created if absent)."),
           shards: list[Path] = typer.Argument(..., help="Shard stores written by `growbench sweep --shard`.")) -> None:
     """Merge shard stores: models by fingerprint, runs by run_id; idempotent; conflicts reported, never overwritten."""
-    from suite.store.merge import merge_stores
+    from suite.store.shards import merge_stores
 
     report = merge_stores(out, list(shards))
     added = ", ".join(f"{n} {table}" for table, n in report.added.items() if n) or "nothing new"

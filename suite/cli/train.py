@@ -26,9 +26,10 @@ def _plan_memory(cfg: TrainConfig, model_config: Path | None, gpus: str, gpu_mem
     from rich.table import Table
 
     from growth.foundation.errors import ConfigError
+    from growth.foundation.units import gib, parse_bytes
     from growth.grow import read_config_file
     from training.distributed_muon import communication_bytes
-    from training.memory_plan import gib, muon_shapes, parse_bytes, plan_memory
+    from training.memory_plan import muon_shapes, plan_memory
 
     if model_config is None and not (cfg.path(cfg.model) / "config.json").is_file():
         raise ConfigError(f"no config.json at {cfg.model}; give the model's config with --model-config CONFIG_JSON "

@@ -5,7 +5,7 @@
 
 An `Evaluator` is prepared once per job (suite, verified tasks, engine settings, config hashes) and then scores
 checkpoints one at a time. Per checkpoint it claims every pending benchmark in one transaction (`plan`), so one
-process owns the checkpoint and loads ONE engine for all of them; the engine work itself is suite/eval/runner.py
+process owns the checkpoint and loads ONE engine for all of them; the engine work itself is suite/eval/engine_run.py
 (which touches no store, so a worker process or a Ray task can do it) and the rows come back to `record`. While the
 Evaluator is open, a heartbeat keeps its claims alive (suite/store/claims.py). A benchmark already finished for this
 model under the same config hash is skipped; a failing benchmark is recorded (status failed, its first line in
@@ -29,7 +29,7 @@ from growth.checkpoint import Checkpoint
 from growth.dtype import config_dtype, dtype_name
 from growth.foundation.errors import CheckpointError
 from suite.eval.benchmarks import Benchmark
-from suite.eval.runner import EvalOptions, Job, Outcome, Runner
+from suite.eval.engine_run import EngineRunner, EvalOptions, Job, Outcome
 from suite.store import Store
 from suite.store.claims import Heartbeat, JobSpec, claim_checkpoint
 
@@ -69,7 +69,7 @@ class Evaluator:
     _heartbeat: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.runner = Runner(self.options)
+        self.runner = EngineRunner(self.options)
         self.backend, self.suite, self.engine = self.runner.backend, self.runner.suite, self.runner.engine
         self.benchmarks: list[Benchmark] = self.runner.benchmarks
         self.lm_eval_version = version("lm_eval")

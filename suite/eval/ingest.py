@@ -28,6 +28,7 @@ from suite.eval.benchmarks import Benchmark, Suite, TaskRef, load_suite
 from suite.eval.evaluate import config_hash
 from suite.eval.scores import sample_rows, sample_scores, score_rows
 from suite.store import Store
+from suite.store.queries import find_models
 
 
 @dataclass
@@ -211,7 +212,7 @@ def _model(store: Store, model: str) -> tuple[Checkpoint | None, str | None]:
     if model.startswith(("/", "./", "../", "~")):
         raise DataError(f"model {model} does not exist; give a checkpoint folder, a model in the store, or a name "
                         "(e.g. Qwen/Qwen3-4B-Base) for a model known only by name")
-    known = [m for m in store.find_models(model) if model in (m["model_id"], m["name"])]
+    known = [m for m in find_models(store, model) if model in (m["model_id"], m["name"])]
     if len(known) > 1:
         raise DataError(f"{model!r} names {len(known)} models in the store; give a model id or a checkpoint folder")
     return None, known[0]["model_id"] if known else None

@@ -1,7 +1,7 @@
 """The sweep on a Ray cluster: `growbench sweep ... --executor ray [--ray-address auto]` (pip install 'growbench[ray]').
 
 The sweeping process is Ray's driver: it plans and claims the jobs and is the only process that writes the store.
-Each Ray task evaluates one checkpoint's claimed benchmarks on one engine (suite/eval/runner.py) and returns the rows
+Each Ray task evaluates one checkpoint's claimed benchmarks on one engine (suite/eval/engine_run.py) and returns the rows
 (scores, samples, errors) to the driver. A task asks for the devices one engine needs: num_gpus =
 tensor_parallel_size x pipeline_parallel_size on a cluster with GPUs, `cpus_per_task` CPUs on one without. A task
 whose worker dies (killed node, out of memory) is retried by Ray up to `retries` times and then recorded as failed
@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from growth.foundation.errors import BackendError
+from suite.eval.engine_run import EvalOptions, Job, JobResult, error_line, first_line, runner_for
 from suite.eval.engine_settings import EngineSettings
-from suite.eval.runner import EvalOptions, Job, JobResult, error_line, first_line, runner_for
 
 
 def evaluate_checkpoint(options: EvalOptions, job: Job) -> JobResult:
@@ -87,7 +87,7 @@ def _ray() -> Any:
 
 
 class RayExecutor:
-    """Submits jobs as Ray tasks, keeping about twice the cluster's engine capacity in flight (an Executor,
+    """Submits jobs as Ray tasks, keeping about twice the cluster's engine capacity in flight (a JobExecutor,
     suite/eval/sweep.py)."""
 
     def __init__(self, options: EvalOptions, engine: EngineSettings, *, address: str | None = None,

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 from growth.foundation.errors import ConfigError, GrowbenchError
 from growth.foundation.terminal import terminal
+from suite.eval.engine_run import Job, JobResult
 from suite.eval.evaluate import BenchmarkResult, EvalOptions, Evaluator, Plan
-from suite.eval.runner import Job, JobResult
 from suite.eval.workers import MAX_RETRIES
 from suite.store import Store
 
@@ -158,7 +158,7 @@ class _Progress:
         self.bar.update(self.task, description=text)
 
 
-class Executor(Protocol):
+class JobExecutor(Protocol):
     """What runs jobs away from the sweeping process: the local WorkerPool (suite/eval/workers.py) and the
     RayExecutor (suite/eval/ray_executor.py). Jobs go out with `submit`; results come back through `next_done`."""
 
@@ -175,12 +175,12 @@ class Executor(Protocol):
     def next_done(self) -> tuple[Job, JobResult | str]:
         """Wait for a job to end: its result, or the error text that fails all its runs (retries spent)."""
 
-    def __enter__(self) -> Executor: ...
+    def __enter__(self) -> JobExecutor: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
 
-def _executor(dist: Distribution, evaluator: Evaluator) -> Executor | None:
+def _executor(dist: Distribution, evaluator: Evaluator) -> JobExecutor | None:
     if dist.executor == "ray":
         from suite.eval.ray_executor import RayExecutor
 
@@ -232,7 +232,7 @@ def _sweep_here(evaluator: Evaluator, checkpoints: list[Path], report: SweepRepo
             terminal().say(f"{label}: failed ({e})")
 
 
-def _sweep_spread(evaluator: Evaluator, executor: Executor, checkpoints: list[Path], report: SweepReport,
+def _sweep_spread(evaluator: Evaluator, executor: JobExecutor, checkpoints: list[Path], report: SweepReport,
                   progress: _Progress) -> None:
     """Claim a checkpoint whenever the executor has a free slot; record each job's rows as they come back (this
     process is the store's only writer)."""

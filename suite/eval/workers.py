@@ -3,7 +3,7 @@
 Each worker is a spawned process pinned to its devices through CUDA_VISIBLE_DEVICES (tensor_parallel_size x
 pipeline_parallel_size devices per worker, so an 8-GPU node with TP 2 runs 4 engines), set before it touches CUDA.
 On a machine without GPUs the workers are N plain processes sharing the cores (each gets cores // N threads). A worker
-runs one checkpoint at a time (suite/eval/runner.py: one engine load, all the checkpoint's claimed benchmarks) and
+runs one checkpoint at a time (suite/eval/engine_run.py: one engine load, all the checkpoint's claimed benchmarks) and
 sends the rows back; the sweeping process claims the checkpoints and is the only one that writes the store. A worker
 that dies mid-job (killed, out of memory) is replaced and its job retried up to `retries` times, then recorded as
 failed with the reason.
@@ -20,7 +20,7 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from growth.foundation.errors import ConfigError
-from suite.eval.runner import EvalOptions, Job, JobResult, error_line, runner_for
+from suite.eval.engine_run import EvalOptions, Job, JobResult, error_line, runner_for
 
 MAX_RETRIES = 2
 
@@ -87,7 +87,7 @@ class _Worker:
 
 
 class WorkerPool:
-    """Worker processes, one job each at a time: the local Executor (suite/eval/sweep.py)."""
+    """Worker processes, one job each at a time: the local JobExecutor (suite/eval/sweep.py)."""
 
     def __init__(self, options: EvalOptions, groups: list[str | None], retries: int = MAX_RETRIES) -> None:
         self._ctx = multiprocessing.get_context("spawn")  # fresh interpreters: CUDA is set per worker

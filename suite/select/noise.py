@@ -1,6 +1,6 @@
 """How the selection strategies tell a real difference from noise: each uses the uncertainty the store holds.
 
-`test: paired` (the default) pairs two runs document by document (suite/eval/pairing.py: McNemar's exact test for
+`test: paired` (the default) pairs two runs document by document (suite/eval/paired_runs.py: McNemar's exact test for
 0/1 metrics, else the paired bootstrap) and falls back to a z-test on the stored standard errors for a run that
 stored no per-document values; `test: stderr` always uses that z-test; `test: none` compares values only, as a
 leaderboard does. A difference counts when the test's p-value is below `alpha` (two-sided).
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from growth.foundation.errors import ConfigError
-from suite.eval.paired import PairedResult, Stratum, compare_paired, compare_stderr, mean_stderr
+from suite.eval.significance import PairedResult, Stratum, compare_paired, compare_stderr, mean_stderr
 
 TESTS = ("paired", "stderr", "none")
 
@@ -57,7 +57,7 @@ class TableNoise:
     def _loaded(self, benchmark: str) -> Any:
         if benchmark not in self._samples:
             from suite.eval.benchmarks import load_suite
-            from suite.eval.pairing import BenchmarkSamples
+            from suite.eval.paired_runs import BenchmarkSamples
 
             runs = self.ctx.runs[benchmark].dropna().tolist()
             with self.ctx.store.connect(read_only=True) as con:
@@ -67,7 +67,7 @@ class TableNoise:
 
     def test(self, benchmark: str, a: str, b: str) -> PairedResult | None:
         """A (model id) against B on `benchmark`; None when the rule is `none` or no uncertainty is stored."""
-        from suite.eval.pairing import compare_runs
+        from suite.eval.paired_runs import compare_runs
 
         if self.rule.test == "none":
             return None
@@ -85,7 +85,7 @@ def dev_difference(ctx: Any, rule: NoiseRule, benchmarks: list[str], new: Any, o
     if rule.test == "none":
         return None
     from suite.eval.benchmarks import load_suite
-    from suite.eval.pairing import BenchmarkSamples
+    from suite.eval.paired_runs import BenchmarkSamples
 
     suite = load_suite(ctx.options.suite)
     parts: list[Stratum] = []

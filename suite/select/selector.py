@@ -26,6 +26,7 @@ from growth.foundation.errors import ConfigError
 from growth.merge.recipe import MergeRecipe, ModelEntry
 from suite.select.strategies import STRATEGIES
 from suite.store import Store
+from suite.store.queries import find_models
 
 DEFAULT_SUITE = "openseek-mid-v1"
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def find_candidates(store: Store, *, run: Path | None = None, models: str | None
     else:
         from pandas import isna
 
-        rows = store.find_models(models)
+        rows = find_models(store, models)
         gone = [m["name"] for m in rows if not Path(m["path"]).is_dir()]
         if gone:  # e.g. dev-split candidates the selector merged, scored and deleted
             log.warning("skipping %d matching models whose folders no longer exist: %s", len(gone),
@@ -143,11 +144,6 @@ def score_tables(store: Store, candidates: list[Candidate], suite: str) -> tuple
     df = pd.DataFrame(rows, columns=list(columns))
     return tuple((df.pivot(index="model_id", columns="benchmark", values=column) if len(df) else pd.DataFrame())
                  .reindex(index=ids) for column in columns[2:])
-
-
-def score_table(store: Store, candidates: list[Candidate], suite: str) -> Any:
-    """The primary scores alone (see score_tables)."""
-    return score_tables(store, candidates, suite)[0]
 
 
 def select(store: Store, candidates: list[Candidate], strategy: str, options: SelectOptions) -> MergeRecipe:

@@ -9,7 +9,7 @@ taken one at a time (a lock), so a heartbeat thread (suite/store/claims.py) neve
 Every SQL statement that names the store's tables lives in this package: the schema and its migrations
 (suite/store/schema.py), writes and single-row reads here, job claims (suite/store/claims.py), the read queries
 of reports and selection (suite/store/queries.py), per-document values (suite/store/samples.py) and the merge of
-shard stores (suite/store/merge.py).
+shard stores (suite/store/shards.py).
 """
 
 from __future__ import annotations
@@ -154,15 +154,6 @@ class Store:
                 con.execute("INSERT INTO models (model_id, name, kind, parents, meta, registered_at) "
                             "VALUES (?, ?, 'external', '[]', '{}', ?)", [model_id, name, now()])
         return model_id
-
-    def find_models(self, pattern: str) -> list[dict[str, Any]]:
-        """Models whose id, name or path equals `pattern`, or whose name matches it as a glob."""
-        from suite.store.queries import match_models
-
-        if not self.path.exists():
-            return []
-        with self.connect(read_only=True) as con:
-            return match_models(con, [pattern])
 
     # --- evaluation runs ----------------------------------------------------------------------------------------
 

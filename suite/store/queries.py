@@ -95,6 +95,14 @@ def match_models(con: Any, patterns: list[str]) -> list[dict[str, Any]]:
     return _unique(_matches(con, patterns))
 
 
+def find_models(store: Store, pattern: str) -> list[dict[str, Any]]:
+    """Models whose id, name or path equals `pattern`, or whose name matches it as a glob (none without a store)."""
+    if not store.path.exists():
+        return []
+    with store.connect(read_only=True) as con:
+        return match_models(con, [pattern])
+
+
 def resolve_models(con: Any, patterns: list[str]) -> list[dict[str, Any]]:
     """Models matching each pattern, in pattern order; a pattern that matches nothing suggests names."""
     rows = _matches(con, patterns)

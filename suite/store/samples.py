@@ -31,13 +31,6 @@ def insert_sample_scores(con: Any, run_id: str, rows: Sequence[dict[str, Any]]) 
         con.unregister("growbench_sample_rows")
 
 
-def runs_with_samples(con: Any, run_ids: Sequence[str]) -> set[str]:
-    """The runs among `run_ids` that stored per-document values."""
-    rows = con.execute("SELECT DISTINCT run_id FROM sample_scores WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
-                       [list(run_ids)]).fetchall()
-    return {r[0] for r in rows}
-
-
 def sample_values(con: Any, run_ids: Sequence[str], wanted: Sequence[tuple[int, str, str]]) -> Any:
     """DataFrame (run_id, part, task, doc_id, value) of the runs' values for each (part, metric, filter) wanted."""
     parts, metrics, filters = (list(x) for x in zip(*wanted)) if wanted else ([], [], [])

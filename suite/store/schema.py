@@ -37,7 +37,7 @@ MIGRATIONS: list[str] = [
     # 4: the full traceback of a failed run beside its one-line `error`, so no failure is reduced to a line and lost.
     "ALTER TABLE eval_runs ADD COLUMN traceback TEXT;",
     # 5: every run's per-document metric values, compactly (numbers only; `samples` keeps full outputs when asked),
-    # so two models can be compared document by document (suite/store/samples.py, suite/eval/pairing.py). `part`
+    # so two models can be compared document by document (suite/store/samples.py, suite/eval/paired_runs.py). `part`
     # is the index of the benchmark's task entry the document's lm-eval task belongs to.
     """
     CREATE TABLE sample_scores (

@@ -9,9 +9,9 @@ import torch
 import yaml
 
 from growth.checkpoint import Checkpoint
-from growth.executor import Executor
 from growth.grow import plan_growth
 from growth.plan import GrowthPlan, parse_plan
+from growth.plan_stream import PlanStream
 
 
 def plan_of(*steps: dict[str, Any], seed: int = 0):
@@ -23,13 +23,13 @@ def write_plan(path: Path, *steps: dict[str, Any], seed: int = 0) -> Path:
     return path
 
 
-def grow_in_memory(src: Path, *steps: dict[str, Any], seed: int = 0) -> tuple[GrowthPlan, dict, Executor]:
-    """Plan against the real checkpoint and compute the final state dict with the streaming executor."""
+def grow_in_memory(src: Path, *steps: dict[str, Any], seed: int = 0) -> tuple[GrowthPlan, dict, PlanStream]:
+    """Plan against the real checkpoint and compute the final state dict with the plan stream."""
     ckpt = Checkpoint.open(src)
     table = {n: (ckpt.info(n).shape, ckpt.info(n).dtype) for n in ckpt.names()}
     grown = plan_growth(ckpt.config, plan_of(*steps, seed=seed), tensors=table)
-    executor = Executor(grown, ckpt)
-    return grown, executor.state_dict(len(grown.steps) - 1), executor
+    stream = PlanStream(grown, ckpt)
+    return grown, stream.state_dict(len(grown.steps) - 1), stream
 
 
 def read_all(path: Path) -> dict[str, torch.Tensor]:

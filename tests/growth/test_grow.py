@@ -13,9 +13,9 @@ import torch
 from growtest import grow_in_memory, write_plan
 
 from growth.checkpoint import Checkpoint, CheckpointWriter
-from growth.executor import Executor
 from growth.foundation.errors import CheckpointError, GrowbenchError, PlanError
 from growth.grow import grow
+from growth.plan_stream import PlanStream
 
 STEPS = ({"op": "untie"}, {"op": "width", "factor": 2, "snr_db": 10}, {"op": "depth", "start": 1, "end": 3})
 
@@ -99,7 +99,7 @@ def test_failure_midway_leaves_nothing_and_existing_output_untouched(tiny_model,
     (tmp_path / "out" / "keep.txt").write_text("old")
     with pytest.raises(GrowbenchError, match="already exists"):
         grow(tiny_model, tmp_path / "out", plan)
-    real = Executor.tensor
+    real = PlanStream.tensor
     calls = []
 
     def failing(self, step, name):  # about 20 calls in all: only the FFN down projections are computed
@@ -108,12 +108,12 @@ def test_failure_midway_leaves_nothing_and_existing_output_untouched(tiny_model,
             raise RuntimeError("disk on fire")
         return real(self, step, name)
 
-    monkeypatch.setattr(Executor, "tensor", failing)
+    monkeypatch.setattr(PlanStream, "tensor", failing)
     with pytest.raises(RuntimeError, match="disk on fire"):
         grow(tiny_model, tmp_path / "out", plan, force=True)
     assert _leftovers(tmp_path, "out") == ["out"]
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]
-    monkeypatch.setattr(Executor, "tensor", real)
+    monkeypatch.setattr(PlanStream, "tensor", real)
     real_add = CheckpointWriter.add
 
     def failing_add(self, name, tensor):  # the writer thread's error reaches the caller
@@ -157,12 +157,12 @@ def test_cli_process_reports_a_missing_source(tmp_path):
 def test_copies_and_repeats_of_source_tensors_go_file_to_file(tiny_model, tmp_path):
     from growth.iostats import IOStats
 
-    _, _, executor = grow_in_memory(tiny_model, *STEPS)
-    assert executor.source_copy("model.layers.4.mlp.gate_proj.weight") == ("model.layers.2.mlp.gate_proj.weight", 2)
-    assert executor.source_copy("model.layers.4.self_attn.q_proj.weight") == ("model.layers.2.self_attn.q_proj.weight",
+    _, _, stream = grow_in_memory(tiny_model, *STEPS)
+    assert stream.source_copy("model.layers.4.mlp.gate_proj.weight") == ("model.layers.2.mlp.gate_proj.weight", 2)
+    assert stream.source_copy("model.layers.4.self_attn.q_proj.weight") == ("model.layers.2.self_attn.q_proj.weight",
                                                                                1)
-    assert executor.source_copy("lm_head.weight") == ("model.embed_tokens.weight", 1)
-    assert executor.source_copy("model.layers.0.mlp.down_proj.weight") is None  # noise: computed
+    assert stream.source_copy("lm_head.weight") == ("model.embed_tokens.weight", 1)
+    assert stream.source_copy("model.layers.0.mlp.down_proj.weight") is None  # noise: computed
     _, _, uneven = grow_in_memory(tiny_model, {"op": "width", "intermediate_size": 300})
     assert uneven.source_copy("model.layers.0.mlp.up_proj.weight") is None  # a seeded subset of rows: computed
     stats = IOStats()
@@ -171,7 +171,7 @@ def test_copies_and_repeats_of_source_tensors_go_file_to_file(tiny_model, tmp_pa
     assert all(summary["busy"][kind] > 0 for kind in ("read", "compute", "write", "copy", "fsync"))
     ref = Checkpoint.open(out)
     for name in ("model.layers.4.mlp.gate_proj.weight", "lm_head.weight"):
-        source, times = executor.source_copy(name)
+        source, times = stream.source_copy(name)
         assert torch.equal(ref.read(name), torch.cat([Checkpoint.open(tiny_model).read(source)] * times))
 
 
@@ -179,7 +179,7 @@ def test_a_compute_error_while_a_tensor_waits_for_the_writer_does_not_hang(tiny_
     import threading
     import time
 
-    real_add, real_tensor = CheckpointWriter.add, Executor.tensor
+    real_add, real_tensor = CheckpointWriter.add, PlanStream.tensor
     computed = []
 
     def slow_add(self, name, tensor):  # the writer is still busy when the next compute fails
@@ -194,7 +194,7 @@ def test_a_compute_error_while_a_tensor_waits_for_the_writer_does_not_hang(tiny_
         return real_tensor(self, step, name)
 
     monkeypatch.setattr(CheckpointWriter, "add", slow_add)
-    monkeypatch.setattr(Executor, "tensor", failing)
+    monkeypatch.setattr(PlanStream, "tensor", failing)
     errors = []
 
     def run():

@@ -12,6 +12,7 @@ import yaml
 from growth.checkpoint import Checkpoint
 from growth.fixture import TinySpec, make_tiny
 from suite.store import Store
+from suite.store.queries import find_models
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def test_merge_registers_lineage_and_exports_mergekit(cli: Callable[..., int], p
     out = tmp_path / "merged"
     assert cli("merge", str(out), "--model", f"{pair[0]}:1", "--model", f"{pair[1]}:3",
                 "--dtype", "bf16", "--export-mergekit", str(tmp_path / "mk.yaml"), "--db", str(db)) == 0
-    row = Store(db).find_models(str(out))[0]
+    row = find_models(Store(db), str(out))[0]
     parents = [Checkpoint.open(p).fingerprint() for p in pair]
     assert row["kind"] == "merged" and json.loads(row["parents"]) == parents
     assert row["model_id"] == Checkpoint.open(out).fingerprint()

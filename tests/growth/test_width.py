@@ -27,21 +27,21 @@ def _x(hidden: int, seed: int) -> torch.Tensor:
                                    {"intermediate_size": 700}])
 def test_hypercloning_preserves_every_mlp(tiny_model, seed, width):
     before = read_all(tiny_model)
-    grown, after, executor = grow_in_memory(tiny_model, {"op": "width", "snr_db": 10, **width}, seed=seed)
+    grown, after, stream = grow_in_memory(tiny_model, {"op": "width", "snr_db": 10, **width}, seed=seed)
     d_new = width.get("intermediate_size") or 256 * width["factor"]
     assert grown.final.config["intermediate_size"] == d_new
     for layer in range(4):
         x = _x(128, seed + layer)
         assert relative_error(swiglu(before, layer, x), swiglu(after, layer, x)) <= 1e-5, f"seed {seed}"
         assert after[DOWN.format(layer)].shape == (128, d_new)
-        measured = executor.measured[0][DOWN.format(layer)]
+        measured = stream.measured[0][DOWN.format(layer)]
         assert abs(measured - 10) < 0.5, f"seed {seed}: measured {measured} dB"
 
 
 @pytest.mark.parametrize("seed", FRESH_SEEDS)
 def test_noise_is_plus_minus_at_the_documented_power(tiny_model, seed):
     before = read_all(tiny_model)
-    _, after, executor = grow_in_memory(tiny_model, {"op": "width", "factor": 2, "snr_db": 10}, seed=seed)
+    _, after, stream = grow_in_memory(tiny_model, {"op": "width", "factor": 2, "snr_db": 10}, seed=seed)
     w = before[DOWN.format(1)] / 2  # each of the 2 copies carries half the column: the documented W
     noise = after[DOWN.format(1)] - torch.cat([w, w], dim=1)
     left, right = noise[:, :256], noise[:, 256:]
@@ -50,7 +50,7 @@ def test_noise_is_plus_minus_at_the_documented_power(tiny_model, seed):
     expected = w.pow(2).mean() / 10 ** (10 / 10)
     assert noise.pow(2).mean().item() == pytest.approx(expected.item(), rel=0.05)
     measured = 10 * math.log10(w.pow(2).mean().item() / noise.pow(2).mean().item())
-    assert executor.measured[0][DOWN.format(1)] == pytest.approx(measured, abs=1e-3)
+    assert stream.measured[0][DOWN.format(1)] == pytest.approx(measured, abs=1e-3)
 
 
 def test_odd_copy_count_leaves_the_unpaired_copy_clean(tiny_model):
@@ -64,7 +64,7 @@ def test_odd_copy_count_leaves_the_unpaired_copy_clean(tiny_model):
 
 def test_without_noise_copies_are_exact_and_rows_duplicated(tiny_model):
     before = read_all(tiny_model)
-    _, after, executor = grow_in_memory(tiny_model, {"op": "width", "intermediate_size": 400})
+    _, after, stream = grow_in_memory(tiny_model, {"op": "width", "intermediate_size": 400})
     src, _ = neuron_map(256, 400, 0, 0, 2)
     counts = torch.bincount(src, minlength=256)
     assert set(counts.tolist()) == {1, 2} and counts.sum() == 400
@@ -72,17 +72,17 @@ def test_without_noise_copies_are_exact_and_rows_duplicated(tiny_model):
     assert torch.equal(after[p + "gate_proj.weight"], before[p + "gate_proj.weight"][src])
     assert torch.equal(after[p + "up_proj.weight"], before[p + "up_proj.weight"][src])
     assert torch.equal(after[p + "down_proj.weight"], before[p + "down_proj.weight"][:, src] / counts[src])
-    assert executor.measured[0] == {}
+    assert stream.measured[0] == {}
 
 
 def test_plain_noise_changes_the_function(tiny_model):
     before = read_all(tiny_model)
-    _, after, executor = grow_in_memory(tiny_model, {"op": "width", "factor": 2, "snr_db": 10, "noise": "plain"})
+    _, after, stream = grow_in_memory(tiny_model, {"op": "width", "factor": 2, "snr_db": 10, "noise": "plain"})
     x = _x(128, 0)
     assert relative_error(swiglu(before, 0, x), swiglu(after, 0, x)) > 1e-3
     noise = after[DOWN.format(0)] - torch.cat([before[DOWN.format(0)] / 2] * 2, dim=1)
     assert not torch.allclose(noise[:, :256], -noise[:, 256:])
-    assert abs(executor.measured[0][DOWN.format(0)] - 10) < 0.5
+    assert abs(stream.measured[0][DOWN.format(0)] - 10) < 0.5
 
 
 def test_seeded_subsets_and_noise(tiny_model):

@@ -14,7 +14,7 @@ from results.leaderboard import build_leaderboard, format_tokens, mark_row
 from results.leaderboard_format import render, to_markdown
 from results.reported_scores import load_reported
 from suite.store import Store
-from suite.store.queries import ResultsError
+from suite.store.queries import ResultsError, find_models
 
 KEYS = ["mmlu", "mmlu_pro", "agieval_en", "bbh", "hellaswag", "winogrande", "piqa", "openbookqa", "arc_challenge",
         "gsm8k", "math", "gpqa_diamond", "mbpp", "evalplus"]
@@ -114,7 +114,7 @@ def test_errors_are_one_line_exit_2(db: Store, store: Store, tmp_path: Path, cli
         build_leaderboard(db, models=["alpah"])
     with pytest.raises(ResultsError, match="no results database"):
         build_leaderboard(store)
-    store.register_model(db.find_models("alpha")[0]["path"], name="lonely")
+    store.register_model(find_models(db, "alpha")[0]["path"], name="lonely")
     with pytest.raises(ResultsError, match="has no finished evaluation runs"):
         build_leaderboard(store)
     capsys.readouterr()

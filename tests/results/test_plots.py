@@ -12,7 +12,7 @@ from results_store import add_model, add_run
 from results.plots import plot_compare, plot_run
 from results.reported_scores import load_reported
 from suite.store import Store
-from suite.store.queries import ResultsError
+from suite.store.queries import ResultsError, find_models
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def _png(path: Path) -> np.ndarray:
 
 
 def test_run_plot(db: Store, tmp_path: Path) -> None:
-    assert db.find_models("r1@100")[0]["step"] == 100
+    assert find_models(db, "r1@100")[0]["step"] == 100
     out = plot_run(db, "r1", tmp_path / "plots" / "r1.png")
     wide = _png(out)
     narrow = _png(plot_run(db, "r1", tmp_path / "one.png", benchmarks=["gsm8k"]))

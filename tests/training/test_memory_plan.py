@@ -18,14 +18,9 @@ from traintest import REPO, cli, write_config
 from growth.checkpoint import Checkpoint
 from growth.fixture import TinySpec, make_tiny, qwen3_config
 from growth.foundation.errors import ConfigError
+from growth.foundation.units import GiB, parse_bytes
 from training.config import TrainConfig, load_config
-from training.memory_plan import (
-    GiB,
-    layer_activation_bytes,
-    outer_activation_bytes,
-    parse_bytes,
-    plan_memory,
-)
+from training.memory_plan import layer_activation_bytes, outer_activation_bytes, plan_memory
 
 
 def saved_bytes_per_token(config: dict, dtype: torch.dtype, tokens: tuple[int, int] = (2, 64)) -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.muon import NS_COEFFICIENTS, Muon, adjusted_lr, newton_schulz
+from training.muon import Muon
+from training.newton_schulz import NS_COEFFICIENTS, adjusted_lr, newton_schulz
 
 
 def reference_ns(g: torch.Tensor, steps: int = 5) -> torch.Tensor:

@@ -8,7 +8,7 @@ a disjoint `train` split (the few-shot pool); documents are unique within and ac
 only on (benchmark, seed, sizes) and growth.tinytext, so the same call always yields the same documents.
 The text matches what the tiny training mixture is made of (tinytext prose/math/code), so a tiny model trained on
 it can learn these tasks. A change to tinytext that alters the documents must bump the benchmarks' `version` in
-suite/eval/suites/tiny-builtin.yaml (tests/suite/test_builtin_suite.py pins a digest of the documents to catch it).
+suite/eval/suites/tiny-builtin.yaml (tests/suite/eval/test_builtin_suite.py pins a digest of the documents to catch it).
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ EvalPlus publishes HumanEval+ and MBPP+ on the hub in the original datasets' sha
 reads that field. Here `process_docs` requires it in every document and raises `DataUnavailable` ("unavailable:
 plus tests not in the data") otherwise, so a mirror holding HumanEval's or MBPP's base data can never be scored
 under the plus name. The tasks are lm-eval tasks like any other (prompt, filter and metric wiring are lm-eval's);
-the metric runs each program through suite/code/metric.py's `pass_at_k`, one sandboxed process per sample.
+the metric runs each program through suite/sandbox/pass_at_k.py's `pass_at_k`, one sandboxed process per sample.
 
 EvalPlus's tests compare floats with `numpy.testing.assert_allclose`, but samples see the standard library only
-(suite/code/sandbox.py). Each test program therefore starts with `NUMPY_STAND_IN`, which registers a `numpy`
+(suite/sandbox/sample.py). Each test program therefore starts with `NUMPY_STAND_IN`, which registers a `numpy`
 module holding exactly what the tests use: `np.testing.assert_allclose` with numpy's rule |actual - desired| <=
 atol + rtol |desired| (rtol 1e-7, elementwise over equal-length sequences, NaN equal to NaN) and an `ndarray` type
 nothing is an instance of. A model-written solution that itself imports numpy gets the stand-in and fails.
@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from suite.code.metric import pass_at_k
-from suite.code.sandbox import SandboxLimits
 from suite.eval.tasks import DataUnavailable
+from suite.sandbox.pass_at_k import pass_at_k
+from suite.sandbox.sample import SandboxLimits
 
 PLUS_TIMEOUT_S = 20.0  # EvalPlus/bigcode's suggested budget: a plus test runs up to ~1,000 inputs
 _PLUS_LOOP = re.compile(r"^\s*inputs = \[", re.MULTILINE)

@@ -33,7 +33,7 @@ def scores_and_values(store, model: Path) -> dict[str, tuple[float, list[float]]
     """Per benchmark: the stored headline score and the stored per-document headline values, in document order."""
     from suite.eval.benchmarks import load_suite
     from suite.eval.evaluate import evaluate
-    from suite.eval.pairing import BenchmarkSamples
+    from suite.eval.paired_runs import BenchmarkSamples
 
     results = evaluate(model, suite="tiny-builtin", limit=LIMIT, backend="hf", store=store, batch_size=16)
     assert {r.status for r in results} == {"finished"}, [(r.benchmark, r.error) for r in results]

@@ -75,7 +75,7 @@ def built_tasks(mirror: Path) -> dict:
 
 
 def test_plus_tests_run_in_the_sandbox_and_catch_base_fitted_code(tmp_path: Path) -> None:
-    from suite.code.sandbox import layers
+    from suite.sandbox.sample import layers
 
     layers()  # the sandbox must be usable here (else a one-line BackendError says why)
     tasks = built_tasks(write_mirror(tmp_path, [HUMANEVAL_PLUS], [MBPP_PLUS]))

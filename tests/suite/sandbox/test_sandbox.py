@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from growth.foundation.errors import GrowbenchError
-from suite.code.metric import CodeExecutionError, estimate_pass_at_k, pass_at_k, require_code_execution
-from suite.code.sandbox import SandboxLimits, layers, run_sample
+from suite.sandbox.pass_at_k import CodeExecutionError, estimate_pass_at_k, pass_at_k, require_code_execution
+from suite.sandbox.sample import SandboxLimits, layers, run_sample
 
 FAST = SandboxLimits(timeout_s=2.0)
 

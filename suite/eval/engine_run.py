@@ -71,11 +71,11 @@ class JobResult:
     engine_loads: int
 
 
-class Runner:
+class EngineRunner:
     """A suite's benchmarks with their verified lm-eval tasks and engine settings, ready to run jobs."""
 
     def __init__(self, options: EvalOptions) -> None:
-        from suite.code.metric import require_code_execution
+        from suite.sandbox.pass_at_k import require_code_execution
 
         self.options = options
         self.backend = options.backend or default_backend()
@@ -155,7 +155,7 @@ class Runner:
         from lm_eval import simple_evaluate
 
         if b.code:
-            from suite.code.metric import offline_code_eval
+            from suite.sandbox.pass_at_k import offline_code_eval
 
             with offline_code_eval():
                 tasks = self.source.build(b.key)
@@ -168,16 +168,16 @@ class Runner:
                                confirm_run_unsafe_code=b.code, bootstrap_iters=100000)
 
 
-_RUNNERS: dict[str, Runner] = {}
+_RUNNERS: dict[str, EngineRunner] = {}
 
 
-def runner_for(options: EvalOptions) -> Runner:
-    """This process's Runner for `options`, built once (worker processes and Ray workers run many jobs)."""
+def runner_for(options: EvalOptions) -> EngineRunner:
+    """This process's EngineRunner for `options`, built once (worker processes and Ray workers run many jobs)."""
     key = repr(options)
     if key not in _RUNNERS:
         if not _RUNNERS:
             atexit.register(lambda: [r.close() for r in _RUNNERS.values()])
-        _RUNNERS[key] = Runner(options)
+        _RUNNERS[key] = EngineRunner(options)
     return _RUNNERS[key]
 
 

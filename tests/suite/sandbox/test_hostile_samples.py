@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from suite.code.metric import pass_at_k
-from suite.code.sandbox import SandboxLimits, SandboxResult, layers
+from suite.sandbox.pass_at_k import pass_at_k
+from suite.sandbox.sample import SandboxLimits, SandboxResult, layers
 
 ROOT = Path(__file__).resolve().parents[3]
 GOOD = "def add(a, b):\n    return a + b\nassert add(2, 3) == 5\n"

@@ -7,7 +7,7 @@ line naming what is missing. Only GROWBENCH_SANDBOX=weak (growth/foundation/sett
 
 Required in strict mode: a PID namespace (with mount and network namespaces: CAP_SYS_ADMIN), an own uid per sample
 (root with CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_KILL), Landlock ABI >= 6 (signal and abstract-socket scoping,
-Linux >= 6.12) and per-sample cgroup limits (suite/code/cgroups.py). Required even in weak mode: Landlock and the
+Linux >= 6.12) and per-sample cgroup limits (suite/sandbox/cgroups.py). Required even in weak mode: Landlock and the
 seccomp filter.
 """
 
@@ -22,8 +22,8 @@ from typing import Any
 
 from growth.foundation.errors import BackendError
 from growth.foundation.settings import SANDBOX_ENV
-from suite.code import cgroups, sandbox_child
-from suite.code.cgroups import Hierarchies
+from suite.sandbox import cgroups, child
+from suite.sandbox.cgroups import Hierarchies
 
 CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN = 0, 5, 6, 7, 21
 SCOPING_ABI = 6
@@ -100,16 +100,16 @@ def probe(mode: str) -> Layers:
     """What this machine gives a sample; BackendError where not even Landlock and seccomp are there."""
     if sys.platform != "linux":
         raise BackendError(f"the code sandbox needs Linux (Landlock + seccomp); this is {sys.platform}")
-    abi = sandbox_child.landlock_abi()
-    if abi < 1 or not sandbox_child.seccomp_supported():
+    abi = child.landlock_abi()
+    if abi < 1 or not child.seccomp_supported():
         raise BackendError(
             f"code sandbox unavailable here: Landlock ABI {abi} (need >= 1, kernel >= 5.13 with lsm=landlock), "
-            f"seccomp filter {'available' if sandbox_child.seccomp_supported() else 'unsupported on this CPU'}"
+            f"seccomp filter {'available' if child.seccomp_supported() else 'unsupported on this CPU'}"
         )
     caps = _effective_caps()
     root = os.geteuid() == 0
     namespaces = root and bool(caps >> CAP_SYS_ADMIN & 1)
-    closed = sandbox_child.closed_ancestor(os.path.realpath(sysconfig.get_paths()["stdlib"]))
+    closed = child.closed_ancestor(os.path.realpath(sysconfig.get_paths()["stdlib"]))
     return Layers(
         mode=mode,
         own_uid=root and all(caps >> cap & 1 for cap in (CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID))

@@ -35,16 +35,16 @@ def heavy_imports(modules: str, *skip: str) -> list[str]:
     module), in its own process so that nothing this test session imported already counts."""
     code = f"HEAVY = {HEAVY!r}\n" + PROBE
     proc = subprocess.run([sys.executable, "-c", code, modules, *skip], capture_output=True, text=True, timeout=300,
-                          cwd=Path(__file__).resolve().parents[2])
+                          cwd=Path(__file__).resolve().parents[3])
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
 def test_importing_suite_and_results_loads_no_engine() -> None:
-    # suite.code.eval_metric is not imported by growbench: HF `evaluate` loads it inside lm-eval's code tasks.
-    assert heavy_imports("all", "suite.code.eval_metric") == []
+    # suite.sandbox.code_eval is not imported by growbench: HF `evaluate` loads it inside lm-eval's code tasks.
+    assert heavy_imports("all", "suite.sandbox.code_eval") == []
     # The probe sees an engine when one is imported: that metric module pulls in transformers.
-    assert "transformers" in heavy_imports("suite.code.eval_metric")
+    assert "transformers" in heavy_imports("suite.sandbox.code_eval")
 
 
 def test_registry_rejects_unknown_names() -> None:

@@ -19,7 +19,7 @@ from growth.operators.base import COPY
 from growth.plan import GrowthPlan
 
 
-class Executor:
+class PlanStream:
     def __init__(self, plan: GrowthPlan, source: Checkpoint, stats: IOStats | None = None) -> None:
         self.plan = plan
         self.source = source

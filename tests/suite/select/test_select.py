@@ -1,7 +1,7 @@
 """The selector over stored scores: candidates from a run, the score table, anchors, the CLI and errors.
 
 Scores are written through the Store API onto real tiny checkpoints (tests/results_store.py): anchors is
-pure store reads. greedy-soup and search evaluate for real (tests/suite/test_select_eval.py).
+pure store reads. greedy-soup and search evaluate for real (tests/suite/select/test_select_eval.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import yaml
 from results_store import add_run, variant
 
 from growth.foundation.errors import ConfigError
-from suite.select.selector import SelectOptions, find_candidates, score_table, select
+from suite.select.selector import SelectOptions, find_candidates, score_tables, select
 from suite.store import Store
+from suite.store.queries import find_models
 
 # step -> primary scores (0..1); the card's shape: each role has a distinct best checkpoint.
 SCORES = {
@@ -53,7 +54,7 @@ def test_candidates_and_table_prefer_full_runs(run: Path, store: Store) -> None:
     assert [c.name for c in candidates] == [f"mid@{s}" for s in SCORES]
     add_run(store, candidates[0].model_id, "mbpp", 0.99, limit=5)  # a later --limit run must not displace it
     add_run(store, candidates[0].model_id, "mmlu", 0.5, suite="other-suite")
-    table = score_table(store, candidates, "openseek-mid-v1")
+    table = score_tables(store, candidates, "openseek-mid-v1")[0]
     assert sorted(table.columns) == ["bbh", "evalplus", "gpqa_diamond", "mbpp"]
     assert table.loc[candidates[0].model_id, "mbpp"] == pytest.approx(0.60)
     assert find_candidates(store, models="mid@[23]00") == candidates[1:3]
@@ -109,7 +110,7 @@ def test_cli_writes_a_recipe_that_merge_reads(cli: Callable[..., int], run: Path
     assert [m["weight"] for m in recipe["models"]] == [0.30, 0.25, 0.15, 0.15, 0.15]
     assert recipe["models"][0]["evidence"]["mbpp"] == pytest.approx(0.79)
     assert cli("merge", str(tmp_path / "merged"), "--recipe", str(out), "--db", str(store.path)) == 0
-    row = store.find_models(str(tmp_path / "merged"))[0]
+    row = find_models(store, str(tmp_path / "merged"))[0]
     assert row["kind"] == "merged"
     assert sorted(yaml.safe_load(row["parents"])) == sorted(m["evidence"]["model_id"] for m in recipe["models"])
 

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 
 
 def _uids(pid: str) -> set[int]:
@@ -56,15 +57,21 @@ def kill_uid(uid: int, timeout_s: float = 2.0) -> dict[int, list[int]]:
     return found
 
 
-def _kill(pid: int, uid: int) -> None:
+def kill_if(pid: int, ours: Callable[[int], bool]) -> None:
+    """SIGKILL `pid` through a pidfd when `ours(pid)` holds: the pidfd pins the process first, and only then is it
+    checked, so a recycled pid is never signalled. A process that is already gone is no error."""
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
         return
     try:
-        if uid in _uids(str(pid)):
+        if ours(pid):
             signal.pidfd_send_signal(fd, signal.SIGKILL)
     except (ProcessLookupError, FileNotFoundError):
         pass
     finally:
         os.close(fd)
+
+
+def _kill(pid: int, uid: int) -> None:
+    kill_if(pid, lambda p: uid in _uids(str(p)))

@@ -20,11 +20,11 @@ import pytest
 
 from growth.foundation.errors import ConfigError
 from growth.foundation.settings import sandbox_mode
-from suite.code import cgroups
-from suite.code.cgroups import Hierarchies
-from suite.code.layers import Layers, SandboxRefused, refuse_if_weak
-from suite.code.sandbox import layers
 from suite.eval.evaluate import evaluate
+from suite.sandbox import cgroups
+from suite.sandbox.cgroups import Hierarchies
+from suite.sandbox.layers import Layers, SandboxRefused, refuse_if_weak
+from suite.sandbox.sample import layers
 
 BIN = Path(sys.executable).parent
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="dropping a capability for real needs root (CI has it)")
@@ -78,7 +78,7 @@ def test_weak_mode_runs_says_so_and_still_kills_what_the_sample_left(tmp_path: P
     script.write_text(textwrap.dedent(
         """
         import json, os
-        from suite.code.metric import pass_at_k, require_code_execution
+        from suite.sandbox.pass_at_k import pass_at_k, require_code_execution
         layers = require_code_execution(True, "mbpp")
         leaver = '''
         import os, threading, time, ctypes
@@ -109,7 +109,7 @@ def test_weak_mode_runs_says_so_and_still_kills_what_the_sample_left(tmp_path: P
 
 def test_layers_are_stored_with_the_run_config(tiny_model: Path, benchmark_mirror: Path, store,
                                                capfd: pytest.CaptureFixture) -> None:
-    from suite.code import sandbox
+    from suite.sandbox import sandbox
 
     sandbox._announce.cache_clear()
     (result,) = evaluate(tiny_model, benchmarks=["mbpp"], limit=1, backend="hf", data_dir=benchmark_mirror,

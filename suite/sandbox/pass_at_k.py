@@ -1,10 +1,10 @@
-"""pass@k for the code benchmarks, executed by suite/code/sandbox.py, and the switch that makes lm-eval's code tasks use it.
+"""pass@k for the code benchmarks, executed by suite/sandbox/sample.py, and the switch that makes lm-eval's code tasks use it.
 
 lm-eval 0.4.13's mbpp, humaneval and humaneval_infilling `utils.py` call `evaluate.load("code_eval")` at import.
 That fetches HF's metric script from the hub (no network at run time here) and would then `exec` samples inside
 the evaluating process. evaluate resolves a name to a local script first when `./code_eval/code_eval.py` exists in
 the working directory, so `offline_code_eval()` builds the tasks from a temp dir that holds
-suite/code/eval_metric.py under that name. The built-in task YAMLs, prompts, filters and metric wiring stay
+suite/sandbox/code_eval.py under that name. The built-in task YAMLs, prompts, filters and metric wiring stay
 lm-eval's (and so do derived YAMLs that `include:` them); only where the samples run changes.
 
 How the evaluation code uses it:
@@ -28,9 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from growth.foundation.errors import BackendError, GrowbenchError
-from suite.code.sandbox import SandboxLimits, SandboxResult, layers, report_layers, run_sample
+from suite.sandbox.sample import SandboxLimits, SandboxResult, layers, report_layers, run_sample
 
-METRIC_SCRIPT = Path(__file__).with_name("eval_metric.py")
+METRIC_SCRIPT = Path(__file__).with_name("code_eval.py")
 # The lm-eval 0.4.13 task modules that call evaluate.load("code_eval") at import (module names as lm-eval gives
 # them in lm_eval/tasks/_yaml_loader.py).
 CODE_EVAL_MODULES = (
@@ -52,7 +52,7 @@ def require_code_execution(allowed: bool, benchmark: str) -> dict:
     if not allowed:
         raise CodeExecutionError(
             f"benchmark {benchmark!r} executes model-generated code; pass --allow-code-execution to run it "
-            "(each sample runs in a confined process, see suite/code/sandbox.py)"
+            "(each sample runs in a confined process, see suite/sandbox/sample.py)"
         )
     return report_layers()
 

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from suite.code.metric import CODE_EVAL_MODULES, offline_code_eval
+from suite.sandbox.pass_at_k import CODE_EVAL_MODULES, offline_code_eval
 
 
 def _derived_yaml(out: Path, task: str, data_file: Path) -> None:

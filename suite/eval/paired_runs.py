@@ -5,7 +5,7 @@ A benchmark's headline is read from each of its task entries' metric and filter;
 scored count (two --limit runs of different sizes compare on their common documents). How the documents weigh
 follows the headline: `aggregate: lm-eval` (one task, or one group that lm-eval averages by sub-task size, as every
 group of the shipped suites does) is a single pooled stratum; `aggregate: mean` is one stratum per task entry, each
-weighing 1/k. `suite.eval.paired` then does the statistics.
+weighing 1/k. `suite.eval.significance` then does the statistics.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.eval.benchmarks import Benchmark
-from suite.eval.paired import PairedResult, Stratum, compare_paired, compare_stderr, strata
+from suite.eval.significance import PairedResult, Stratum, compare_paired, compare_stderr, strata
 from suite.store.samples import sample_values
 
 VERDICT_ITERS = 2_000  # bootstrap resamples when only a verdict is needed: p resolves to 0.0005, alpha is 0.05

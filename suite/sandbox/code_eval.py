@@ -1,9 +1,9 @@
 """The `code_eval` metric that lm-eval's code tasks load, re-implemented on growbench's sandbox.
 
-suite/code/metric.py `offline_code_eval()` copies this file to `./code_eval/code_eval.py` of a temp working dir,
+suite/sandbox/pass_at_k.py `offline_code_eval()` copies this file to `./code_eval/code_eval.py` of a temp working dir,
 where `evaluate.load("code_eval")` finds it before the hub. Same name, inputs (`predictions`: candidate lists,
 `references`: test code, `k`) and return value (`(pass_at_k dict, per-sample results)`) as HF evaluate's
-code_eval, so lm-eval's task utils work unchanged; each sample runs confined by suite/code/sandbox.py instead of
+code_eval, so lm-eval's task utils work unchanged; each sample runs confined by suite/sandbox/sample.py instead of
 in-process, and no HF_ALLOW_CODE_EVAL is needed: growbench's --allow-code-execution gate is checked before the
 tasks are built.
 """
@@ -11,8 +11,8 @@ tasks are built.
 import datasets
 import evaluate
 
-from suite.code.metric import pass_at_k
-from suite.code.sandbox import SandboxLimits
+from suite.sandbox.pass_at_k import pass_at_k
+from suite.sandbox.sample import SandboxLimits
 
 
 class CodeEval(evaluate.Metric):

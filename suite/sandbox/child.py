@@ -1,6 +1,6 @@
-"""The child side of suite/code/sandbox.py: confine, then run one untrusted code sample.
+"""The child side of suite/sandbox/sample.py: confine, then run one untrusted code sample.
 
-suite/code/sandbox.py starts it as `python -I -S -B sandbox_child.py SPEC_JSON` (as root for the full sandbox). It
+suite/sandbox/sample.py starts it as `python -I -S -B child.py SPEC_JSON` (as root for the full sandbox). It
 uses the standard library only, so it starts fast and the sample's process holds no site-packages. It becomes two
 processes:
 

@@ -3,18 +3,18 @@
 Why a process per sample rather than HF code_eval's in-process `exec` behind a "reliability guard": generated code can
 loop forever, fork-bomb, allocate without bound, write anywhere, open sockets and read secrets, and only separate
 processes can be killed, limited and confined by the kernel. The confinement itself (namespaces, Landlock, own uid,
-rlimits, seccomp, the supervisor that owns the sample's PID namespace) is done in suite/code/sandbox_child.py; this
+rlimits, seccomp, the supervisor that owns the sample's PID namespace) is done in suite/sandbox/child.py; this
 side does what only the parent can:
 
-- once per process, `layers()`: suite/code/layers.py probes what this machine gives, refuses in strict mode when a
+- once per process, `layers()`: suite/sandbox/layers.py probes what this machine gives, refuses in strict mode when a
   layer is missing, and the rest is proven by running one trivial sample; `report_layers()` prints them at the
   start of a run and returns what is stored with the run's config;
-- per sample: a fresh uid, a cgroup with the sample's memory and process limits (suite/code/cgroups.py), a scrubbed
+- per sample: a fresh uid, a cgroup with the sample's memory and process limits (suite/sandbox/cgroups.py), a scrubbed
   environment (PATH, HOME and TMPDIR = the working dir, a locale: no proxies, no tokens), a fresh working dir owned by
   that uid, stdout/stderr into a file in a parent-only dir (RLIMIT_FSIZE bounds it; never a pipe that could fill the
   parent's memory);
 - afterwards, that nothing of the sample lives on: the supervisor has ended its PID namespace, then the cgroup is
-  emptied and removed and no thread of the sample's uid may be left (suite/code/leftovers.py, judged per thread).
+  emptied and removed and no thread of the sample's uid may be left (suite/sandbox/leftovers.py, judged per thread).
   Anything that survived all that makes the sample an "error" and is logged; it never stops the evaluation.
 
 The sandbox protects the machine from a sample; it does not stop a sample written to fake its own "passed" marker
@@ -39,11 +39,11 @@ from pathlib import Path
 
 from growth.foundation.errors import BackendError, ConfigError
 from growth.foundation.settings import sandbox_mode
-from suite.code.cgroups import SampleCgroup
-from suite.code.layers import Layers, probe, refuse_if_weak
-from suite.code.leftovers import kill_uid
+from suite.sandbox.cgroups import SampleCgroup
+from suite.sandbox.layers import Layers, probe, refuse_if_weak
+from suite.sandbox.leftovers import kill_uid
 
-CHILD = Path(__file__).with_name("sandbox_child.py")
+CHILD = Path(__file__).with_name("child.py")
 SUPERVISOR_GRACE_S = 10.0
 _SIGNAL_REASONS = {
     signal.SIGXCPU: "CPU time limit exceeded",

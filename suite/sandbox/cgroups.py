@@ -21,12 +21,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from growth.foundation.errors import ConfigError
+from suite.sandbox.leftovers import kill_if
 
 CGROUP_ENV = "GROWBENCH_SANDBOX_CGROUP"
 PREFIX = "growbench-sample-"
@@ -227,20 +227,11 @@ class SampleCgroup:
             time.sleep(0.002)
 
     def _kill_member(self, pid: int) -> None:
-        try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            return
-        try:
-            # The pidfd pins the process; only now is membership checked, so a recycled pid is never signalled.
-            with open(f"/proc/{pid}/cgroup", encoding="utf-8") as fh:
-                member = any(line.rstrip("\n").endswith("/" + self.name) for line in fh)
-            if member:
-                signal.pidfd_send_signal(fd, signal.SIGKILL)
-        except (ProcessLookupError, FileNotFoundError):
-            pass
-        finally:
-            os.close(fd)
+        kill_if(pid, self._is_member)
+
+    def _is_member(self, pid: int) -> bool:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as fh:
+            return any(line.rstrip("\n").endswith("/" + self.name) for line in fh)
 
     def close(self) -> bool:
         """Kill what is left and remove the groups; False when a group could not be emptied or removed."""

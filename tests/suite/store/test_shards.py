@@ -14,7 +14,7 @@ from sweep_checks import assert_every_job_once, scores_by_job
 
 from suite.store import Store, StoreError
 from suite.store.db import now
-from suite.store.merge import merge_stores
+from suite.store.shards import merge_stores
 
 GROWBENCH = str(Path(sys.executable).parent / "growbench")
 TABLES = {"models": "model_id", "eval_runs": "run_id", "scores": "run_id, task, metric, filter",

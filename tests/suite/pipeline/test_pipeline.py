@@ -20,7 +20,7 @@ from browser import visit
 from suite.pipeline.config import load_pipeline
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CONSOLE_BUDGET = 4096  # bytes of stdout + stderr for the whole default run
 
 

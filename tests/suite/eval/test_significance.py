@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from suite.eval.paired import (
+from suite.eval.significance import (
     bootstrap,
     compare_paired,
     compare_stderr,
@@ -114,7 +114,7 @@ def test_verdict_only_skips_the_resampling_for_mcnemar() -> None:
 
 def test_binomial_tail_beyond_exact_sums_agrees_with_scipy() -> None:
     stats = pytest.importorskip("scipy.stats")
-    from suite.eval.paired import EXACT_N, binomial_half_cdf
+    from suite.eval.significance import EXACT_N, binomial_half_cdf
 
     for n, k in ((EXACT_N + 1, 480), (5000, 2400), (14042, 6900), (14042, 7000), (3000, 1300)):
         assert binomial_half_cdf(n, k) == pytest.approx(stats.binom.cdf(k, n, 0.5), rel=1e-9), (n, k)
