@@ -4,9 +4,11 @@
 
 Runs the first `--samples` MBPP test items (canonical solution + its asserts) two ways and prints one table:
 the baseline is one bare `python -I -S -B` process per sample (what any process-per-sample executor pays, with no
-confinement); the sandbox is `pass_at_k` as lm-eval's code metric calls it (own PID/mount/network namespaces,
-own uid, cgroup, Landlock, seccomp, supervisor, leftover checks), with 1 worker and with one per core. Reports wall
-ms per sample, samples per second, the ratio to the baseline and the sample's peak memory as its cgroup counted it.
+confinement); the sandbox is `pass_at_k` as lm-eval's code metric calls it (own PID/mount/network/IPC/UTS
+namespaces, a minimal root, own uid, cgroup, Landlock, the seccomp allowlist, supervisor, the tests sent after the
+solution ran, leftover checks), with 1 worker and with one per core. Reports wall ms per sample, samples per
+second, the ratio to the baseline and the sample's peak memory as its cgroup counted it, and the load averages
+before and after (on shared cores the load moves the numbers: compare runs at similar loads).
 Memory scales as (per-sample limit, 1 GiB by default) x workers at most: the cgroup caps each sample as a whole.
 Needs root (the full sandbox).
 """
@@ -29,27 +31,33 @@ from suite.sandbox.sample import SandboxLimits, layers
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def programs(data_dir: Path, count: int) -> list[str]:
+def programs(data_dir: Path, count: int) -> list[tuple[str, str]]:
+    """(solution, its asserts) of the first `count` MBPP test items."""
     with open(data_dir / "mbpp" / "full" / "test.jsonl", encoding="utf-8") as fh:
         docs = [json.loads(line) for _, line in zip(range(count), fh)]
-    return [doc["code"] + "\n" + "\n".join(doc["test_list"]) + "\n" for doc in docs]
+    return [(doc["code"] + "\n", "\n".join(doc["test_list"]) + "\n") for doc in docs]
 
 
-def bare(sources: list[str]) -> float:
+def bare(sources: list[tuple[str, str]]) -> float:
     start = time.perf_counter()
-    for source in sources:
-        subprocess.run([sys.executable, "-I", "-S", "-B", "-c", source], check=True, capture_output=True)
+    for code, tests in sources:
+        subprocess.run([sys.executable, "-I", "-S", "-B", "-c", code + tests], check=True, capture_output=True)
     return time.perf_counter() - start
 
 
-def sandboxed(sources: list[str], workers: int) -> tuple[float, list[int]]:
+def sandboxed(sources: list[tuple[str, str]], workers: int) -> tuple[float, list[int]]:
     start = time.perf_counter()
-    scores, results = pass_at_k([""] * len(sources), [[s] for s in sources], k=[1], workers=workers)
+    scores, results = pass_at_k([tests for _, tests in sources], [[code] for code, _ in sources], k=[1],
+                                workers=workers)
     seconds = time.perf_counter() - start
     if scores != {"pass@1": 1.0}:
         failed = [r[0] for r in results if not r[0].passed][:3]
         raise SystemExit(f"canonical MBPP solutions did not all pass: {failed}")
     return seconds, [r[0].peak_bytes or 0 for r in results]
+
+
+def _loads() -> str:
+    return " / ".join(f"{load:.1f}" for load in os.getloadavg())
 
 
 def main() -> None:
@@ -61,7 +69,7 @@ def main() -> None:
     active = layers()
     cores = os.cpu_count() or 1
     print(f"growbench bench/sandbox.py  python {platform.python_version()}  {platform.machine()}  "
-          f"kernel {platform.release()}  {cores} cores, load {os.getloadavg()[0]:.1f}")
+          f"kernel {platform.release()}  {cores} cores, load averages (1/5/15 min) {_loads()} at the start")
     print(active.describe())
     base = bare(sources)
     rows = [("bare python -I -S per sample (baseline)", base, None)]
@@ -73,6 +81,7 @@ def main() -> None:
         memory = f"{statistics.median(peaks) / 2**20:.1f} / {max(peaks) / 2**20:.1f}" if peaks else "-"
         print(f"{name:<42} {1000 * seconds / len(sources):>10.1f} {len(sources) / seconds:>10.1f} "
               f"{seconds / base:>11.2f}x {memory:>17}")
+    print(f"load averages (1/5/15 min) {_loads()} at the end")
     limit = SandboxLimits().memory_bytes
     print(f"memory bound: {limit >> 20} MiB per sample (cgroup, whole sample) x workers, e.g. {cores} workers here "
           f"-> {cores * limit >> 20} MiB; 16 per host -> {16 * limit >> 30} GiB")

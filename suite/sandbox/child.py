@@ -1,22 +1,25 @@
-"""The child side of suite/sandbox/sample.py: confine, then run one untrusted code sample.
+"""The child side of suite/sandbox/sample.py: confine, then run one untrusted code sample and, after it, its tests.
 
 suite/sandbox/sample.py starts it as `python -I -S -B child.py SPEC_JSON` (as root for the full sandbox). It
 uses the standard library only, so it starts fast and the sample's process holds no site-packages. It becomes two
 processes:
 
 - the supervisor (this process) joins the sample's cgroups, makes its next child start a new PID namespace, forks
-  the sample's init, waits for it (at most the sample's timeout, then SIGKILL), kills and reaps whatever else is left
-  under it (it is a child subreaper, so orphans come back to it even without a PID namespace) and writes the init's
-  wait status to the parent's status pipe. It never runs sample code.
+  the sample's init, waits for it (at most the sample's timeout, then SIGKILL), hands it the tests once it asks for
+  them, kills and reaps whatever else is left under it (it is a child subreaper, so orphans come back to it even
+  without a PID namespace) and writes the init's wait status to the parent's status pipe. It never runs sample code.
 - the init, PID 1 of that namespace: when it exits the kernel kills every other process in the namespace before
   the supervisor can reap it, so nothing the sample started (setsid'd, zombie leader, still forking) outlives it.
 
 The init confines itself, in this order:
 
-1. new mount + network namespaces (the network one has a down loopback only); in the mount namespace a fresh
-   /proc showing only the sample's processes; where the Python installation lies under a directory other users
-   cannot enter (a pyenv under /root), a read-only tmpfs over that directory with only the installation bound back,
-   so the home around it is not even visible; a size- and inode-capped tmpfs (noexec, nosuid, nodev) as working dir;
+1. new mount, network (a down loopback only), IPC and UTS namespaces: SysV IPC objects die with the sample and are
+   never shared with another one, the host name is "sandbox". Then a minimal root (`build_root`, `pivot_root`): a
+   read-only tmpfs holding only read-only bind mounts of the interpreter's stdlib and shared libraries (its
+   site-packages masked by empty read-only tmpfs), the ld.so cache, /dev/null, /dev/zero, /dev/urandom, /dev/random,
+   a fresh /proc (its processes only) and a size- and inode-capped tmpfs (noexec, nosuid, nodev) as working dir.
+   The host's /tmp, /run, /home, the checkout and its sockets do not exist there: no path lookup, stat, inotify,
+   utime or xattr call can reach them;
 2. a Landlock ruleset, built while still root: read-only access to the interpreter's sys.path, the shared libraries
    it maps, the ld.so cache, /dev/null, /dev/zero, /dev/urandom and whatever the benchmark's tests need; read-write
    in the working dir; no execute right anywhere; with ABI >= 4 no TCP bind/connect; with ABI >= 6 no abstract unix
@@ -24,12 +27,12 @@ The init confines itself, in this order:
 3. rlimits (CPU seconds, address space, file size, processes, open files, no core files), hard = soft;
 4. drop root: a fresh uid/gid of its own, no groups, no capabilities at all (the uid change clears them); then the
    parent-death signal (SIGKILL; a uid change resets it, so it is set after);
-5. no-new-privs, Landlock on, then seccomp (see `SECCOMP_DENIED`): sockets, io_uring, namespaces, keyrings, bpf,
-   perf events, userfaultfd and ptrace fail with EPERM, clone3 with ENOSYS (libc then uses clone, whose flags the
-   filter can read), foreign-architecture and x32 syscalls with EPERM.
+5. no-new-privs, Landlock on, then seccomp: an allowlist of what CPython needs (suite/sandbox/seccomp.py).
 
-A layer that was asked for and fails aborts before the sample runs (no "ready" marker), so the parent reports an
-error instead of scoring a sample that ran less confined than promised.
+Then it runs the sample's code, and only once that has returned does it ask the supervisor for the tests (a pipe
+that stays empty until then) and run them in the same globals: while the sample's own code runs, the tests are in
+no memory and no file it can reach. A layer that was asked for and fails aborts before the sample runs (no "ready"
+marker), so the parent reports an error instead of scoring a sample that ran less confined than promised.
 """
 
 from __future__ import annotations
@@ -47,16 +50,25 @@ import sys
 import time
 import traceback
 
+if __package__:
+    from suite.sandbox import seccomp
+else:  # run as the sandbox's script: the stdlib-only sibling, without leaving its folder on sys.path
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import seccomp
+    del sys.path[0]
+
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _LIBC.syscall.restype = ctypes.c_long
 
-CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
-# CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET: what clone() may not ask for.
-CLONE_NAMESPACES = 0x7E020000
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 0x1, 0x2, 0x4, 0x8, 0x20, 0x1000
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
+MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 22, 38, 36
 SECCOMP_MODE_FILTER = 2
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+HOSTNAME = b"sandbox"
 
 SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
 LANDLOCK_CREATE_RULESET_VERSION = 1
@@ -68,24 +80,8 @@ FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15  # ABI 2, 3, 5
 NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
 SCOPE_ABSTRACT_UNIX, SCOPE_SIGNAL = 1 << 0, 1 << 1
 READABLE_DEVICES = ("/dev/zero", "/dev/urandom", "/dev/random")
-
-# Per machine: audit arch, then syscall numbers. EPERM for: socket, ptrace, unshare, setns, keyctl, add_key,
-# request_key, bpf, perf_event_open, userfaultfd, io_uring_setup/enter/register; clone is checked for namespace
-# flags; clone3 gets ENOSYS.
-SECCOMP_ARCHES = {
-    "x86_64": (0xC000003E, {"socket": 41, "ptrace": 101, "unshare": 272, "setns": 308, "keyctl": 250,
-                            "add_key": 248, "request_key": 249, "bpf": 321, "perf_event_open": 298,
-                            "userfaultfd": 323, "io_uring_setup": 425, "io_uring_enter": 426,
-                            "io_uring_register": 427, "clone": 56, "clone3": 435}),
-    "aarch64": (0xC00000B7, {"socket": 198, "ptrace": 117, "unshare": 97, "setns": 268, "keyctl": 219,
-                             "add_key": 217, "request_key": 218, "bpf": 280, "perf_event_open": 241,
-                             "userfaultfd": 282, "io_uring_setup": 425, "io_uring_enter": 426,
-                             "io_uring_register": 427, "clone": 220, "clone3": 435}),
-}
-SECCOMP_DENIED = ("socket", "ptrace", "unshare", "setns", "keyctl", "add_key", "request_key", "bpf",
-                  "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register")
-X32_SYSCALL_BIT = 0x40000000
 SETUP_FAILED = 121
+TESTS_REQUEST = b"tests"
 
 
 def landlock_abi() -> int:
@@ -98,7 +94,7 @@ def landlock_abi() -> int:
 
 def seccomp_supported() -> bool:
     """Whether this machine has the seccomp filter here (Linux on x86_64 or aarch64)."""
-    return sys.platform == "linux" and platform.machine() in SECCOMP_ARCHES
+    return sys.platform == "linux" and platform.machine() in seccomp.AUDIT_ARCH
 
 
 def _check(result: int, what: str) -> int:
@@ -137,39 +133,61 @@ def closed_ancestor(path: str) -> str | None:
     return None
 
 
-def expose_through_closed_dirs(roots: list[str]) -> None:
-    """Over each closed directory above a read root: a read-only tmpfs holding only bind mounts of those roots."""
-    closed: dict[str, list[str]] = {}
-    for root in roots:
-        ancestor = closed_ancestor(root)
-        if ancestor is not None:
-            closed.setdefault(ancestor, []).append(root)
-    for ancestor, inside in closed.items():
-        fds = [os.open(root, os.O_PATH | os.O_CLOEXEC) for root in inside]
-        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-        _mount("tmpfs", ancestor, "tmpfs", flags, "size=64k,nr_inodes=256,mode=0755")
-        for root, fd in zip(inside, fds):
-            if os.path.isdir(f"/proc/self/fd/{fd}"):
-                os.makedirs(root, mode=0o755, exist_ok=True)
-            else:
-                os.makedirs(os.path.dirname(root), mode=0o755, exist_ok=True)
-                os.close(os.open(root, os.O_CREAT | os.O_WRONLY, 0o644))
-            _mount(f"/proc/self/fd/{fd}", root, None, MS_BIND | MS_REC)
-            # not noexec: the interpreter maps its extension modules executable
-            _mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-            os.close(fd)
-        _mount(None, ancestor, None, MS_REMOUNT | MS_RDONLY | flags)
+def _mount_point(path: str, directory: bool) -> None:
+    if directory:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
 
 
-def enter_namespaces(workdir: str, disk_bytes: int, uid: int | None, roots: list[str]) -> None:
-    """New mount + network namespaces; a fresh /proc, closed dirs masked, a tmpfs of `disk_bytes` as working dir."""
-    _check(_LIBC.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare(CLONE_NEWNS | CLONE_NEWNET)")
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    expose_through_closed_dirs(roots)
+def build_root(new_root: str, roots: list[str], hidden: list[str], workdir: str, disk_bytes: int,
+               uid: int | None) -> None:
+    """The sample's whole file system, mounted at `new_root`: see step 1 of the module docstring."""
+    previous_umask = os.umask(0o022)
+    _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=256k,nr_inodes=512,mode=0755")
+    for name in os.listdir("/"):  # merged-/usr links (/lib -> usr/lib): ld.so.cache names libraries through them
+        if os.path.islink("/" + name):
+            os.symlink(os.readlink("/" + name), f"{new_root}/{name}")
+    for path in [*roots, os.devnull, *READABLE_DEVICES]:
+        if not os.path.exists(path):
+            continue
+        target = new_root + path
+        _mount_point(target, os.path.isdir(path))
+        _mount(path, target, None, MS_BIND)
+        device = stat.S_ISCHR(os.stat(path).st_mode)
+        # not noexec: the interpreter maps its extension modules executable; Landlock refuses execve everywhere
+        _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | (MS_NOEXEC if device else MS_NODEV))
+    for path in hidden:
+        if os.path.isdir(new_root + path) and any(path.startswith(root + "/") for root in roots):
+            _mount("tmpfs", new_root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   "size=4k,nr_inodes=2,mode=0755")
+    os.mkdir(new_root + "/proc", 0o555)
+    _mount("proc", new_root + "/proc", "proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "subset=pid")
+    _mount_point(new_root + workdir, True)
     owner = f",uid={uid},gid={uid}" if uid is not None else ""
-    _mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    _mount("tmpfs", new_root + workdir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
            f"size={disk_bytes},nr_inodes=4096,mode=0700{owner}")
+    _mount(None, new_root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.umask(previous_umask)
+
+
+def pivot_root(new_root: str) -> None:
+    """Make `new_root` this mount namespace's root and detach the old one (nothing of it stays reachable)."""
+    os.chdir(new_root)
+    _check(_LIBC.syscall(SYS_PIVOT_ROOT[platform.machine()], b".", b"."), "pivot_root")
+    _check(_LIBC.umount2(b".", MNT_DETACH), "umount2(old root)")
+    os.chdir("/")
+
+
+def enter_namespaces(spec: dict, roots: list[str]) -> None:
+    """New mount, network, IPC and UTS namespaces; the minimal root of step 1 of the module docstring."""
+    _check(_LIBC.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS),
+           "unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)")
+    _check(_LIBC.sethostname(HOSTNAME, len(HOSTNAME)), "sethostname")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    build_root(spec["root"], roots, spec["hidden"], spec["workdir"], spec["limits"]["disk_bytes"], spec["uid"])
+    pivot_root(spec["root"])
 
 
 def set_limits(limits: dict, processes: int) -> None:
@@ -220,43 +238,9 @@ def landlock_ruleset(workdir: str, roots: list[str], abi: int) -> int:
     return ruleset
 
 
-def seccomp_filter(machine: str) -> bytes:
-    """The classic-BPF program of `block_syscalls`, assembled (jump targets are labels)."""
-    audit_arch, numbers = SECCOMP_ARCHES[machine]
-    ld_abs, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
-    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38  # SECCOMP_RET_ALLOW / ERRNO
-    program: list[tuple] = [
-        (ld_abs, 0, 0, 4),  # A = seccomp_data.arch
-        (jeq, 0, "deny", audit_arch),
-        (ld_abs, 0, 0, 0),  # A = seccomp_data.nr
-        (jge, "deny", 0, X32_SYSCALL_BIT),
-        *[(jeq, "deny", 0, numbers[name]) for name in SECCOMP_DENIED],
-        (jeq, "enosys", 0, numbers["clone3"]),
-        (jeq, 0, "allow", numbers["clone"]),
-        (ld_abs, 0, 0, 16),  # A = low 32 bits of args[0]: clone's flags
-        (jset, "deny", 0, CLONE_NAMESPACES),
-        ("allow",), (ret, 0, 0, allow),
-        ("deny",), (ret, 0, 0, eperm),
-        ("enosys",), (ret, 0, 0, enosys),
-    ]
-    labels, code = {}, []
-    for item in program:
-        if len(item) == 1:
-            labels[item[0]] = len(code)
-        else:
-            code.append(item)
-
-    def offset(target: int | str, at: int) -> int:
-        return labels[target] - at - 1 if isinstance(target, str) else target
-
-    return b"".join(
-        struct.pack("=HBBI", op, offset(jt, at), offset(jf, at), k) for at, (op, jt, jf, k) in enumerate(code)
-    )
-
-
 def block_syscalls() -> None:
-    """Install the seccomp filter (needs no-new-privs first)."""
-    filters = seccomp_filter(platform.machine())
+    """Install the seccomp allowlist of suite/sandbox/seccomp.py (needs no-new-privs first)."""
+    filters = seccomp.program(platform.machine())
     buffer = ctypes.create_string_buffer(filters, len(filters))
 
     class SockFprog(ctypes.Structure):
@@ -284,7 +268,7 @@ def confine(spec: dict) -> None:
     limits, uid, workdir = spec["limits"], spec["uid"], spec["workdir"]
     roots = read_roots(spec["reads"])
     if spec["namespaces"]:
-        enter_namespaces(workdir, limits["disk_bytes"], uid, roots)
+        enter_namespaces(spec, roots)
     os.chdir(workdir)
     ruleset = landlock_ruleset(workdir, roots, spec["landlock_abi"])
     set_limits(limits, limits["processes"] if uid is not None else limits["processes"] + count_tasks(os.getuid()))
@@ -341,24 +325,69 @@ def join_cgroups(procs_files: list[str]) -> None:
                 fh.write(me)
 
 
-def supervise(init: int, timeout_s: float, status_fd: int) -> None:
-    """Wait for the init (SIGKILL at the deadline), clean up below, report {"status", "timeout"} to the parent."""
+def supervise(init: int, spec: dict, request: int, tests: int) -> None:
+    """Wait for the init (SIGKILL at the deadline), send it the tests when it asks for them (read from the file only
+    then), clean up below, report {"status", "timeout"} to the parent."""
     try:
         with open("/proc/self/oom_score_adj", "w") as fh:  # the OOM killer takes the sample, not its supervisor
             fh.write("-1000")
     except OSError:
         pass
-    pidfd = os.pidfd_open(init)
-    timed_out = not select.select([pidfd], [], [], timeout_s)[0]  # readable once the init's whole group has exited
-    if timed_out:
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    pidfd = os.pidfd_open(init)  # readable once the init's whole group has exited
+    os.set_blocking(tests, False)  # a sample that asks and never reads cannot block the supervisor
+    deadline = time.monotonic() + spec["timeout_s"]
+    readers, writers, pending = [pidfd, request], [], memoryview(b"")
+    timed_out = False
+    while True:
+        ready = select.select(readers, writers, [], max(deadline - time.monotonic(), 0))
+        if not any(ready):
+            timed_out = True
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            break
+        if pidfd in ready[0]:
+            break
+        if request in ready[0]:
+            readers.remove(request)
+            if os.read(request, len(TESTS_REQUEST)) == TESTS_REQUEST:
+                with open(spec["tests"], "rb") as fh:
+                    pending, writers = memoryview(fh.read()), [tests]
+        if tests in ready[1]:
+            try:
+                pending = pending[os.write(tests, pending[: 1 << 16]):]
+            except BlockingIOError:
+                continue
+            except OSError:  # the init closed its end
+                pending = memoryview(b"")
+        if writers and not pending:
+            os.close(tests)
+            writers = []
     _, status = os.waitpid(init, 0)
     reap_everything()
-    os.write(status_fd, json.dumps({"status": status, "timeout": timed_out}).encode())
+    os.write(spec["status_fd"], json.dumps({"status": status, "timeout": timed_out}).encode())
 
 
-def run_init(spec: dict, source: str) -> None:
-    """Confine this process, mark "ready", run the sample; mark "ok" only when it ran to the end."""
+def _execute(source: str, filename: str, namespace: dict) -> None:
+    """Compile and run one part in `namespace`, confined; any exception (SystemExit too) ends the init as failed."""
+    try:
+        exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - running the confined sample is the point
+    except BaseException as exc:  # noqa: BLE001 - exiting before the asserts is no pass
+        sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
+        sys.stderr.flush()
+        os._exit(1)
+
+
+def _read_to_end(fd: int) -> str:
+    os.set_blocking(fd, True)  # the sample may have made it non-blocking
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode("utf-8")
+
+
+def run_init(spec: dict, source: str, request: int, tests: int) -> None:
+    """Confine this process, mark "ready", run the sample, then ask for its tests and run them in the same globals;
+    mark "ok" only when both ran to the end."""
     marker = spec["marker_fd"]
     try:
         confine(spec)
@@ -368,13 +397,12 @@ def run_init(spec: dict, source: str) -> None:
         os._exit(SETUP_FAILED)
     os.write(marker, b"ready")
     sys.argv = ["sample.py"]
-    try:
-        # Fresh globals, as HF code_eval does; compiled only now, so even the compiler runs confined.
-        exec(compile(source, "sample.py", "exec"), {})  # noqa: S102 - running the confined sample is the point
-    except BaseException as exc:  # noqa: BLE001 - SystemExit too: exiting before the asserts is no pass
-        sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
-        sys.stderr.flush()
-        os._exit(1)
+    namespace: dict = {}  # fresh globals, as HF code_eval does; compiled only now, so even the compiler runs confined
+    _execute(source, "sample.py", namespace)
+    del source
+    os.write(request, TESTS_REQUEST)
+    os.close(request)
+    _execute(_read_to_end(tests), "tests.py", namespace)
     os.write(marker, b"ok")
     os._exit(0)
 
@@ -388,16 +416,21 @@ def main() -> None:
         _check(_LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
         if spec["namespaces"]:
             _check(_LIBC.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+        request_read, request_write = os.pipe()
+        tests_read, tests_write = os.pipe()
         init = os.fork()
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"sandbox setup failed: {type(exc).__name__}: {exc}\n")
         sys.stderr.flush()
         os._exit(SETUP_FAILED)
     if init == 0:
-        os.close(spec["status_fd"])
-        run_init(spec, source)
-    os.close(spec["marker_fd"])
-    supervise(init, spec["timeout_s"], spec["status_fd"])
+        for fd in (spec["status_fd"], request_read, tests_write):
+            os.close(fd)
+        run_init(spec, source, request_write, tests_read)
+    for fd in (spec["marker_fd"], request_write, tests_read):
+        os.close(fd)
+    del source
+    supervise(init, spec, request_read, tests_write)
     os._exit(0)
 
 

@@ -5,15 +5,17 @@ signal scoping) is worse than none, because it is trusted. So the layers are pro
 and stored with each code benchmark's run config, and in strict mode (the default) code execution refuses with one
 line naming what is missing. Only GROWBENCH_SANDBOX=weak (growth/foundation/settings.py) runs with less.
 
-Required in strict mode: a PID namespace (with mount and network namespaces: CAP_SYS_ADMIN), an own uid per sample
-(root with CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_KILL), Landlock ABI >= 6 (signal and abstract-socket scoping,
-Linux >= 6.12) and per-sample cgroup limits (suite/sandbox/cgroups.py). Required even in weak mode: Landlock and the
-seccomp filter.
+Required in strict mode: a PID namespace (with mount, network, IPC and UTS namespaces and the minimal root they
+carry: CAP_SYS_ADMIN), an own uid per sample (root with CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_KILL), Landlock
+ABI >= 6 (signal and abstract-socket scoping, Linux >= 6.12) and per-sample cgroup limits (suite/sandbox/cgroups.py).
+Required even in weak mode: Landlock, the seccomp allowlist and a sample uid that is not root (root without an own
+uid per sample is refused in every mode: its samples would run as root).
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from typing import Any
 
 from growth.foundation.errors import BackendError
 from growth.foundation.settings import SANDBOX_ENV
-from suite.sandbox import cgroups, child
+from suite.sandbox import cgroups, child, seccomp
 from suite.sandbox.cgroups import Hierarchies
 
 CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN = 0, 5, 6, 7, 21
@@ -40,13 +42,15 @@ class Layers:
     mode: str
     own_uid: bool
     namespaces: bool
-    """PID, mount and network namespaces."""
+    """PID, mount, network, IPC and UTS namespaces, and the minimal root (pivot_root) in the mount namespace."""
     landlock_abi: int
     seccomp: bool
     cgroups: Hierarchies
     closed_python: str | None = None
-    """A directory above the Python installation that other uids cannot enter (masked with namespaces; without
-    them the sample cannot run under its own uid)."""
+    """A directory above the Python installation that other uids cannot enter (absent from the minimal root with
+    namespaces; without them the sample cannot run under its own uid)."""
+    caller_root: bool = False
+    """Whether the evaluator runs as root: without an own uid per sample its samples would too, refused in any mode."""
 
     def missing(self) -> list[str]:
         """The strict-mode layers this machine lacks, each with what would give it."""
@@ -65,16 +69,23 @@ class Layers:
             gaps.append(f"per-sample cgroup limits ({self.cgroups.why_not})")
         return gaps
 
+    def as_root(self) -> str | None:
+        """Why samples would run as root here (refused even in weak mode), or None when they would not."""
+        if not self.caller_root or self.own_uid:
+            return None
+        gaps = [gap for gap in self.missing() if gap.startswith("own uid")]
+        return f"samples would run as root: no {gaps[0] if gaps else 'own uid per sample'}"
+
     def describe(self) -> str:
         """One line for the start of a run."""
         parts = [
-            "PID + mount + network namespaces" if self.namespaces else "host namespaces",
+            "PID + mount + network + IPC + UTS namespaces, minimal root" if self.namespaces else "host namespaces",
             "own uid per sample" if self.own_uid else "the caller's uid",
             self.cgroups.describe(),
             f"Landlock ABI {self.landlock_abi} (reads, writes"
             + (", TCP" if self.landlock_abi >= 4 else "")
             + (", signals, abstract sockets" if self.landlock_abi >= SCOPING_ABI else "") + ")",
-            "seccomp (sockets, namespaces, io_uring, ptrace, keyrings, bpf)",
+            f"seccomp allowlist ({seccomp.allowed_count(platform.machine())} system calls)",
         ]
         gaps = self.missing()
         head = f"code sandbox ({self.mode})"
@@ -84,8 +95,9 @@ class Layers:
 
     def as_dict(self) -> dict[str, Any]:
         """What is stored with a code benchmark's run config."""
-        return {"mode": self.mode, "pid_namespace": self.namespaces, "own_uid": self.own_uid,
-                "landlock_abi": self.landlock_abi, "seccomp": self.seccomp, "cgroup_limits": self.cgroups.limits,
+        return {"mode": self.mode, "pid_namespace": self.namespaces, "ipc_uts_namespaces": self.namespaces,
+                "minimal_root": self.namespaces, "own_uid": self.own_uid, "landlock_abi": self.landlock_abi,
+                "seccomp": "allowlist" if self.seccomp else None, "cgroup_limits": self.cgroups.limits,
                 "cgroup_kill": self.cgroups.v2 is not None, "missing": self.missing()}
 
 
@@ -119,12 +131,20 @@ def probe(mode: str) -> Layers:
         seccomp=True,
         cgroups=cgroups.probe() if root else Hierarchies(None, why_not="not root"),
         closed_python=closed,
+        caller_root=root or os.getuid() == 0,
     )
 
 
 def refuse_if_weak(layers: Layers) -> None:
-    """In strict mode, raise SandboxRefused (one line) when a required layer is missing."""
-    gaps = layers.missing()
+    """Raise SandboxRefused (one line) in strict mode when a required layer is missing, and in any mode when samples
+    would run as root."""
+    gaps, as_root = layers.missing(), layers.as_root()
     if gaps and layers.mode != "weak":
-        raise SandboxRefused(f"code execution refused, the sandbox lacks: {'; '.join(gaps)}. Fix the host, or set "
-                             f"{SANDBOX_ENV}=weak to run model-written code with fewer layers")
+        way_out = (f"set {SANDBOX_ENV}=weak to run model-written code with fewer layers" if as_root is None
+                   else f"not even {SANDBOX_ENV}=weak runs here: {as_root}")
+        raise SandboxRefused(f"code execution refused, the sandbox lacks: {'; '.join(gaps)}. Fix the host, or "
+                             f"{way_out}")
+    if as_root:
+        raise SandboxRefused(f"code execution refused even with {SANDBOX_ENV}=weak: {as_root}. Run as root with "
+                             "CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_CHOWN and CAP_KILL, or as an unprivileged "
+                             "user that can read the Python installation")

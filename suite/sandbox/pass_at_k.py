@@ -65,14 +65,17 @@ def estimate_pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def run_programs(
-    programs: Sequence[str], limits: SandboxLimits | None = None, workers: int | None = None
+    programs: Sequence[str], limits: SandboxLimits | None = None, workers: int | None = None,
+    tests: Sequence[str] | None = None,
 ) -> list[SandboxResult]:
-    """Each program in its own sandbox, `workers` at a time (threads only wait on child processes)."""
+    """Each program in its own sandbox, followed there by its `tests` (if given), `workers` at a time (threads only
+    wait on child processes)."""
     if not programs:
         return []
+    tests = tests or [""] * len(programs)
     workers = workers or min(len(programs), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda program: run_sample(program, limits), programs))
+        return list(pool.map(lambda pair: run_sample(pair[0], limits, pair[1]), zip(programs, tests)))
 
 
 def pass_at_k(
@@ -85,19 +88,16 @@ def pass_at_k(
 ) -> tuple[dict[str, float], list[list[SandboxResult]]]:
     """pass@k over tasks: `predictions[i]` are candidate programs for the test code `references[i]`.
 
-    Each candidate runs as `candidate + "\\n" + reference`, the program HF code_eval builds. Returns
-    ({"pass@1": mean over tasks, ...}, per-task per-candidate results) - the shape HF code_eval returns, which
+    HF code_eval runs the one program `candidate + "\\n" + test`; here the candidate runs first and the test after it,
+    in the same globals and process, so the tests reach the process only once the candidate's own code has run.
+    Returns ({"pass@1": mean over tasks, ...}, per-task per-candidate results) - the shape HF code_eval returns, which
     lm-eval's task utils index with [0]. A k larger than some task's candidate count is left out, as HF does.
     """
     if len(references) != len(predictions):
         raise ValueError(f"{len(references)} references but {len(predictions)} prediction lists")
     ks = [k] if isinstance(k, int) else list(k)
-    programs = [
-        candidate + "\n" + test
-        for test, candidates in zip(references, predictions)
-        for candidate in candidates
-    ]
-    flat = iter(run_programs(programs, limits, workers))
+    pairs = [(candidate, test) for test, candidates in zip(references, predictions) for candidate in candidates]
+    flat = iter(run_programs([program for program, _ in pairs], limits, workers, [test for _, test in pairs]))
     results = [[next(flat) for _ in candidates] for candidates in predictions]
     if not results:
         return {}, results

@@ -11,14 +11,18 @@ side does what only the parent can:
   start of a run and returns what is stored with the run's config;
 - per sample: a fresh uid, a cgroup with the sample's memory and process limits (suite/sandbox/cgroups.py), a scrubbed
   environment (PATH, HOME and TMPDIR = the working dir, a locale: no proxies, no tokens), a fresh working dir owned by
-  that uid, stdout/stderr into a file in a parent-only dir (RLIMIT_FSIZE bounds it; never a pipe that could fill the
-  parent's memory);
+  that uid, the folder the child mounts its minimal root on, the sample's code and its tests in two root-only files
+  (the supervisor sends the tests only after the sample's code has run), stdout/stderr into a file in a parent-only
+  dir (RLIMIT_FSIZE bounds it; never a pipe that could fill the parent's memory);
 - afterwards, that nothing of the sample lives on: the supervisor has ended its PID namespace, then the cgroup is
-  emptied and removed and no thread of the sample's uid may be left (suite/sandbox/leftovers.py, judged per thread).
-  Anything that survived all that makes the sample an "error" and is logged; it never stops the evaluation.
+  emptied and removed, no thread of the sample's uid may be left (judged per thread) and no SysV IPC object of it
+  (suite/sandbox/leftovers.py). Anything that survived all that makes the sample an "error" and is logged; it never
+  stops the evaluation.
 
 The sandbox protects the machine from a sample; it does not stop a sample written to fake its own "passed" marker
-(neither does HF code_eval). Samples see the standard library only (`python -I -S`).
+(neither does HF code_eval), nor one that fakes the request for its tests to read them early, nor a function of the
+sample that inspects its caller's frame once the tests call it: those move a score, they do not reach the machine.
+Samples see the standard library only (`python -I -S`; the interpreter's site-packages are masked in the minimal root).
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ import os
 import secrets
 import select
 import signal
+import site
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
@@ -41,7 +47,7 @@ from growth.foundation.errors import BackendError, ConfigError
 from growth.foundation.settings import sandbox_mode
 from suite.sandbox.cgroups import SampleCgroup
 from suite.sandbox.layers import Layers, probe, refuse_if_weak
-from suite.sandbox.leftovers import kill_uid
+from suite.sandbox.leftovers import kill_uid, remove_ipc
 
 CHILD = Path(__file__).with_name("child.py")
 SUPERVISOR_GRACE_S = 10.0
@@ -106,10 +112,14 @@ def layers() -> Layers:
 def _checked(mode: str) -> Layers:
     active = probe(mode)
     refuse_if_weak(active)
-    checks = ["import collections, decimal, hashlib, heapq, itertools, json, math, os, re"]
-    checks += ["assert os.getpid() == 1, 'no PID namespace'"] if active.namespaces else []
-    checks += ["assert os.getuid() != 0, 'still root'"] if active.own_uid else []
-    result = _run("\n".join(checks) + "\n", SandboxLimits(timeout_s=30.0), active)
+    checks = ["import collections, decimal, hashlib, heapq, itertools, json, math, os, re",
+              "assert os.getuid() != 0, 'runs as root'"]
+    if active.namespaces:
+        checks += ["assert os.getpid() == 1, 'no PID namespace'",
+                   f"assert os.uname().nodename == 'sandbox' and not os.path.exists({str(CHILD)!r}), 'host root'"]
+    checks += ["def self_test():\n    return 'passed'"]
+    result = _run("\n".join(checks) + "\n", SandboxLimits(timeout_s=30.0), active,
+                  tests="assert self_test() == 'passed'\n")
     if not result.passed:
         raise BackendError(f"code sandbox self-test failed ({result.status}: {result.reason}); {active.describe()}")
     return active
@@ -127,12 +137,13 @@ def _announce(active: Layers) -> None:
     print(active.describe(), file=sys.stderr, flush=True)
 
 
-def run_sample(program: str, limits: SandboxLimits | None = None) -> SandboxResult:
-    """Run `program` (the sample and its tests, as one Python source) confined; passed means it ran to the end."""
-    return _run(program, limits or SandboxLimits(), layers())
+def run_sample(program: str, limits: SandboxLimits | None = None, tests: str = "") -> SandboxResult:
+    """Run `program` confined, then `tests` in its globals (sent only once `program` has run); passed means both
+    ran to the end."""
+    return _run(program, limits or SandboxLimits(), layers(), tests)
 
 
-def _run(program: str, limits: SandboxLimits, active: Layers) -> SandboxResult:
+def _run(program: str, limits: SandboxLimits, active: Layers, tests: str = "") -> SandboxResult:
     uid = 1_000_000_000 + secrets.randbelow(1_000_000_000) if active.own_uid else None
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="growbench-sandbox-", ignore_cleanup_errors=True) as run_dir:
@@ -140,15 +151,20 @@ def _run(program: str, limits: SandboxLimits, active: Layers) -> SandboxResult:
         run.chmod(0o711)  # the sample's uid may pass through to its working dir, not list or read what is here
         work = run / "work"
         work.mkdir(mode=0o700)
+        (run / "root").mkdir(mode=0o700)  # the child mounts the sample's minimal root here, in its own namespace
         if uid is not None:
             os.chown(work, uid, uid)
-        (run / "sample.py").write_text(program, encoding="utf-8")
+        _write_private(run / "sample.py", program)
+        _write_private(run / "tests.py", tests)
         group = SampleCgroup(active.cgroups, limits.memory_bytes, limits.processes + 1)  # + the supervisor
         marker_read, marker_write = os.pipe()
         status_read, status_write = os.pipe()
         try:
             spec = {
                 "source": str(run / "sample.py"),
+                "tests": str(run / "tests.py"),
+                "root": str(run / "root"),
+                "hidden": site_packages(),
                 "workdir": str(work),
                 "uid": uid,
                 "gid": uid,
@@ -192,17 +208,38 @@ def _run(program: str, limits: SandboxLimits, active: Layers) -> SandboxResult:
             oom_kills, peak = group.oom_kills(), group.peak_bytes()
             emptied = group.close()
             survivors = kill_uid(uid) if uid is not None else {}
+            ipc = remove_ipc(uid) if uid is not None else []
         last_line = _last_line(run / "output.log")
         if (run / "output.log").stat().st_size >= limits.file_bytes:  # full: the sample's own error was cut off
             last_line = f"output exceeded the file size limit ({limits.file_bytes >> 20} MiB)"
     seconds = time.monotonic() - start
-    if survivors or not emptied:
-        reason = f"sandbox: {sum(map(len, survivors.values()))} threads of uid {uid} outlived the sample" \
-            if survivors else "sandbox: its cgroup could not be emptied"
-        log.error("%s (pids %s)", reason, sorted(survivors))
+    if survivors or ipc or not emptied:
+        if survivors:
+            reason = f"sandbox: {sum(map(len, survivors.values()))} threads of uid {uid} outlived the sample"
+        elif ipc:
+            reason = f"sandbox: {len(ipc)} SysV IPC objects of uid {uid} outlived the sample (removed)"
+        else:
+            reason = "sandbox: its cgroup could not be emptied"
+        log.error("%s (pids %s, ipc %s)", reason, sorted(survivors), ipc)
         return SandboxResult("error", reason, seconds, uid, peak)
     result = _classify(status, proc.returncode, marker, last_line, limits, oom_kills)
     return SandboxResult(*result, seconds, uid, peak)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file (mode 0600) only the evaluator and its supervisor may read; Landlock keeps any sample from it."""
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+@functools.cache
+def site_packages() -> list[str]:
+    """The interpreter's (and its base's) site-packages: masked in the sample's minimal root, where the stdlib
+    around them is readable."""
+    paths = {*site.getsitepackages(), site.getusersitepackages()}
+    for base in {sys.prefix, sys.base_prefix}:
+        paths |= {sysconfig.get_path(key, vars={"base": base, "platbase": base}) for key in ("purelib", "platlib")}
+    return sorted({os.path.realpath(path) for path in paths if os.path.isdir(path)})
 
 
 def _scrubbed_env(work: Path) -> dict[str, str]:
@@ -269,6 +306,16 @@ def _classify(status: bytes, supervisor_rc: int, marker: bytes, last_line: str, 
     if marker == b"readyok" and rc == 0:
         return "passed", ""
     if rc < 0:
-        sig = signal.Signals(-rc)
-        return "failed", _SIGNAL_REASONS.get(sig, f"killed by {sig.name}")
+        return "failed", _SIGNAL_REASONS.get(-rc, f"killed by {signal_name(-rc)}")
     return "failed", last_line or f"exit code {rc}"
+
+
+def signal_name(number: int) -> str:
+    """A name for every signal number: SIGSEGV, SIGRTMIN+6 (numbers `signal.Signals` does not know), signal 32."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        pass
+    if signal.SIGRTMIN < number < signal.SIGRTMAX:
+        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+    return f"signal {number}"

@@ -1,8 +1,9 @@
 """The hostile corpus: each attack is real code run through `pass_at_k` as lm-eval's code metric calls it, as root
 (CI runs as root), followed in the same call by a correct sample. Every test checks that the harm did not happen
-(no file, no connection, no signal, no read, no chmod, no memory over the limit), that no thread of the attack's uid
-is alive once `pass_at_k` returns (seen by `ps`, per thread, not by the sandbox's own code) and that the evaluation
-went on (the call returned and the correct sample after it passed).
+(no file, no connection, no signal, no read, no chmod, no memory over the limit, no IPC object, no datagram, no
+metadata change), that no thread and no SysV IPC object of the attack's uid is left once `pass_at_k` returns (seen
+by `ps` and `/proc/sysvipc`, not by the sandbox's own code) and that the evaluation went on (the call returned and
+the correct sample after it passed).
 
 Hostile programs give their own processes a bounded life (seconds), so a regression cannot leave them running on
 this shared machine; fork bombs and memory hogs run under small per-sample limits.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -24,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from suite.sandbox.pass_at_k import pass_at_k
-from suite.sandbox.sample import SandboxLimits, SandboxResult, layers
+from suite.sandbox.sample import SandboxLimits, SandboxResult, layers, site_packages
 
 ROOT = Path(__file__).resolve().parents[3]
 GOOD = "def add(a, b):\n    return a + b\nassert add(2, 3) == 5\n"
@@ -40,6 +42,15 @@ def attempt(name, action, refused=(OSError,)):
     except refused:
         return
     escaped.append(name)
+
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+X86 = os.uname().machine == "x86_64"
+def syscall(name, x86, arm, *args):
+    # a raw system call (numbers for x86_64, aarch64; None: not on this machine) must fail with EPERM (seccomp)
+    number = x86 if X86 else arm
+    if number is not None and (libc.syscall(number, *args) >= 0 or ctypes.get_errno() != 1):
+        escaped.append(f"{name} (errno {ctypes.get_errno()})")
 """
 PROBE_END = '\nraise SystemExit("escaped: " + "; ".join(escaped) if escaped else "contained")\n'
 # Starts a program whose attempts would harm the machine if it were not confined: then it only reports.
@@ -49,6 +60,17 @@ REFUSE_UNCONFINED = (
 )
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the hostile corpus needs root (CI runs it as root)")
+
+
+def sysv_ipc_of(uid: int) -> list[str]:
+    """Rows of /proc/sysvipc (shared memory, message queues, semaphores) that `uid` owns or created."""
+    rows = []
+    for kind in ("shm", "msg", "sem"):
+        lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
+        header = lines[0].split()
+        rows += [row for row in lines[1:] if str(uid) in (row.split()[header.index("uid")],
+                                                          row.split()[header.index("cuid")])]
+    return rows
 
 
 def live_threads_of(uid: int) -> list[str]:
@@ -70,6 +92,7 @@ def attack(program: str, limits: SandboxLimits = FAST, guard: bool = False) -> S
     assert "escaped" not in hostile.reason, hostile
     assert hostile.uid is not None and hostile.uid != 0, hostile
     assert live_threads_of(hostile.uid) == [], f"threads of uid {hostile.uid} outlived pass_at_k"
+    assert sysv_ipc_of(hostile.uid) == [], f"SysV IPC objects of uid {hostile.uid} outlived pass_at_k"
     return hostile
 
 
@@ -390,3 +413,210 @@ def test_no_way_back_to_root_or_higher_limits() -> None:
             attempt(f"raise rlimit {limit}", lambda: resource.setrlimit(limit, (1 << 40, 1 << 40)), (ValueError,))
         """
     )
+
+
+def _shmem_kib() -> int:
+    return next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("Shmem:"))
+
+
+def test_sysv_ipc_neither_outlives_a_sample_nor_links_two() -> None:
+    key = 0x6B000000 + os.getpid()
+    shmem_before = _shmem_kib()
+    probe(  # the first sample makes shared memory (filled), a message queue with a message, semaphores, a mqueue
+        f"""
+        IPC_CREAT = 0o1000
+        shm = libc.shmget({key}, 48 << 20, IPC_CREAT | 0o666)
+        if shm >= 0:
+            escaped.append("shmget")
+            libc.shmat.restype = ctypes.c_void_p
+            address = libc.shmat(shm, None, 0)
+            if address not in (None, ctypes.c_void_p(-1).value):
+                ctypes.memset(address, 1, 48 << 20)
+        queue = libc.msgget({key}, IPC_CREAT | 0o666)
+        if queue >= 0:
+            escaped.append("msgget")
+            libc.msgsnd(queue, ctypes.create_string_buffer(b"\\1\\0\\0\\0\\0\\0\\0\\0hello"), 5, 0)
+        if libc.semget({key}, 4, IPC_CREAT | 0o666) >= 0:
+            escaped.append("semget")
+        if libc.mq_open(b"/growbench-linked", os.O_CREAT | os.O_RDWR, 0o666, None) >= 0:
+            escaped.append("mq_open")
+        """,
+        guard=True,
+    )
+    probe(  # a second sample looks for what the first one left
+        f"""
+        for kind in ("shm", "msg", "sem"):
+            if getattr(libc, kind + "get")({key}, *((0,) if kind == "msg" else (0, 0))) >= 0:
+                escaped.append("opened the first sample's " + kind)
+        if libc.mq_open(b"/growbench-linked", os.O_RDWR) >= 0:
+            escaped.append("opened the first sample's mqueue")
+        """
+    )
+    assert not any(f"{key:#010x}"[2:] in row for kind in ("shm", "msg", "sem")
+                   for row in Path(f"/proc/sysvipc/{kind}").read_text().splitlines())
+    assert _shmem_kib() - shmem_before < 24 << 10  # 48 MiB filled would show; other tests' noise would not
+
+
+@pytest.fixture
+def host_socket(outside: Path) -> Iterator[tuple[Path, socket.socket]]:
+    """A root datagram listener on a host path every uid may write to, as journald's or syslog's are."""
+    path = outside / "host.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(path))
+        path.chmod(0o777)
+        listener.settimeout(0.3)
+        yield path, listener
+
+
+def test_datagrams_to_host_unix_sockets_are_refused(host_socket: tuple[Path, socket.socket]) -> None:
+    path, listener = host_socket
+    probe(
+        f"""
+        import socket
+        path = {str(path)!r}
+        def pair_then_send():
+            one, _ = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            one.sendto(b"from the sample", path)
+        attempt("socketpair + sendto", pair_then_send)
+        attempt("socket + sendto", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"x", path))
+        attempt("connect", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(path))
+        syscall("socketpair", 53, 199, 1, 2, 0, ctypes.create_string_buffer(8))
+        address = ctypes.create_string_buffer(b"\\1\\0" + path.encode(), 110)  # sockaddr_un
+        for fd in range(3, 16):  # whatever the process holds: sendto may not send from any of them
+            syscall(f"sendto on fd {{fd}}", 44, 206, fd, b"x", 1, 0, address, 110)
+        """
+    )
+    with pytest.raises((socket.timeout, BlockingIOError)):
+        listener.recv(64)
+
+
+def test_metadata_writes_outside_its_folder_are_refused(outside: Path) -> None:
+    shared = outside / "world-writable.txt"
+    shared.write_text("a channel between samples?")
+    shared.chmod(0o666)
+    os.utime(shared, (1_000_000, 1_000_000))
+    probe(
+        f"""
+        path = {str(shared)!r}
+        attempt("utime now", lambda: os.utime(path))
+        attempt("utime set", lambda: os.utime(path, (0, 0)))
+        attempt("setxattr", lambda: os.setxattr(path, "user.channel", b"1"))
+        attempt("removexattr", lambda: os.removexattr(path, "user.channel"))
+        attempt("chmod", lambda: os.chmod(path, 0o777))
+        attempt("setxattr in its own folder", lambda: os.setxattr(".", "user.channel", b"1"))
+        """
+    )
+    after = shared.stat()
+    assert (after.st_mtime, after.st_atime, stat.S_IMODE(after.st_mode)) == (1_000_000, 1_000_000, 0o666)
+    assert os.listxattr(shared) == []
+
+
+def test_host_paths_do_not_exist_for_a_sample(outside: Path) -> None:
+    link = outside / "link"
+    link.symlink_to("/etc/passwd")
+    (outside / "readable.txt").write_text("host")
+    paths = [str(path) for path in (ROOT, ROOT / "pyproject.toml", outside, link, outside / "readable.txt",
+                                    Path.home() / ".bashrc", "/home", "/run", "/var/log", "/etc/hostname")
+             if os.path.lexists(path)]
+    assert len(paths) >= 7, paths
+    probe(
+        f"""
+        import socket
+        for path in {paths!r}:
+            attempt("stat " + path, lambda: os.stat(path, follow_symlinks=False))
+            attempt("readlink " + path, lambda: os.readlink(path), (OSError,))
+        attempt("list /tmp", lambda: [name for name in os.listdir("/tmp") if "growbench-sandbox" not in name][0],
+                (OSError, IndexError))
+        if libc.inotify_init1(0) >= 0:
+            escaped.append("inotify")
+        syscall("inotify_init1", 294, 26, 0)
+        syscall("fanotify_init", 300, 262, 0, 0)
+        handle, mount_id = ctypes.create_string_buffer(128), ctypes.c_int()
+        syscall("name_to_handle_at", 303, 264, -100, b"/", handle, ctypes.byref(mount_id), 0)
+        if os.uname().nodename == {socket.gethostname()!r}:
+            escaped.append("the host's name")
+        """
+    )
+
+
+def test_host_kernel_resources_are_refused() -> None:
+    aio_before = int(Path("/proc/sys/fs/aio-nr").read_text())
+    probe(
+        """
+        context = ctypes.c_ulong(0)
+        syscall("io_setup", 206, 0, 65536, ctypes.byref(context))
+        syscall("io_submit", 209, 2, 0, 1, ctypes.byref(ctypes.c_void_p()))
+        syscall("modify_ldt", 154, None, 1, ctypes.create_string_buffer(16), 16)
+        syscall("memfd_secret", 447, 447, 0)
+        syscall("memfd_create", 319, 279, b"x", 0)
+        syscall("mq_open", 240, 180, b"growbench", 0o102, 0o600, None)
+        syscall("pidfd_open", 434, 434, 1, 0)
+        syscall("process_vm_readv", 310, 270, 1, None, 0, None, 0, 0)
+        syscall("add_key", 248, 217, b"user", b"growbench", b"x", 1, -2)
+        syscall("mknod char device", 133, None, b"null-device", 0o20666, 0x103)
+        syscall("mknodat char device", 259, 33, -100, b"null-device", 0o20666, 0x103)
+        syscall("mount", 165, 40, b"none", b".", b"tmpfs", 0, None)
+        syscall("execve", 59, 221, b"/bin/sh", None, None)
+        syscall("ioctl TIOCSTI", 16, 29, 0, 0x5412, b"x")
+        syscall("setxattr", 188, 5, b".", b"user.x", b"1", 1, 0)
+        syscall("utimensat", 280, 88, -100, b".", None, 0)
+        syscall("chown", 92, None, b".", 0, 0)
+        syscall("sethostname", 170, 161, b"x", 1)
+        """,
+        guard=True,
+    )
+    assert int(Path("/proc/sys/fs/aio-nr").read_text()) - aio_before < 65536
+
+
+def test_the_tests_arrive_only_after_the_sample_ran() -> None:
+    """While the sample's own code runs, its tests are in no frame, object, fd or file it can reach."""
+    reader = f"""
+        import gc, os, sys
+        needle = "-".join(["growbench", "canary", str({os.getpid()})])  # built here: not a constant of this code
+        def holds(value):
+            return value is not needle and isinstance(value, (str, bytes)) and needle in str(value)
+        found = []
+        frame = sys._getframe(1)
+        while frame is not None:  # every caller up to the top of the process
+            found += [name for name, value in {{**frame.f_locals, **frame.f_globals}}.items() if holds(value)]
+            frame = frame.f_back
+        for thing in gc.get_objects():
+            items = thing.values() if isinstance(thing, dict) else thing if isinstance(thing, (list, tuple)) else ()
+            found += ["object" for item in items if holds(item)]
+        for fd in range(64):  # whatever it holds open, without asking for the tests
+            try:
+                os.set_blocking(fd, False)
+                if needle.encode() in os.read(fd, 1 << 20):
+                    found.append(f"fd {{fd}}")
+            except OSError:
+                pass
+        for path in (os.path.join(os.path.dirname(os.getcwd()), name) for name in ("tests.py", "sample.py")):
+            if os.path.exists(path):
+                found.append(path)
+        """
+    tests = f"assert not found, found\nassert 'growbench-canary-{os.getpid()}'\n"
+    _, [[result, good]] = pass_at_k([tests], [[textwrap.dedent(reader), GOOD]], k=[1], workers=1)
+    assert result.passed, result
+    # the same tests after a sample without `found`: they did run in the sample's globals
+    assert good.status == "failed" and "NameError" in good.reason, good
+
+
+def test_site_packages_of_the_interpreter_are_not_importable() -> None:
+    packages = {site_dir: sorted(name for name in os.listdir(site_dir)
+                                 if Path(site_dir, name, "__init__.py").exists())[:5] for site_dir in site_packages()}
+    assert any(packages.values()), packages
+    probe(
+        f"""
+        import sys
+        for site_dir, names in {packages!r}.items():
+            sys.path.insert(0, site_dir)
+            for name in names:
+                attempt("import " + name, lambda: __import__(name), (ImportError, OSError))
+        """
+    )
+
+
+def test_a_realtime_signal_to_itself_does_not_stop_the_evaluation() -> None:
+    result = attack(f"import os\nos.kill(os.getpid(), {signal.SIGRTMIN + 6})\nos.kill(os.getpid(), 33)\n")
+    assert result.status in ("passed", "failed"), result
