@@ -397,13 +397,17 @@ def run_init(spec: dict, source: str, request: int, tests: int) -> None:
         os._exit(SETUP_FAILED)
     os.write(marker, b"ready")
     sys.argv = ["sample.py"]
+    init = os.getpid()
     namespace: dict = {}  # fresh globals, as HF code_eval does; compiled only now, so even the compiler runs confined
     _execute(source, "sample.py", namespace)
     del source
+    if os.getpid() != init:  # a process the sample forked got here: the init alone asks for the tests, marks "ok"
+        os._exit(0)
     os.write(request, TESTS_REQUEST)
     os.close(request)
     _execute(_read_to_end(tests), "tests.py", namespace)
-    os.write(marker, b"ok")
+    if os.getpid() == init:
+        os.write(marker, b"ok")
     os._exit(0)
 
 

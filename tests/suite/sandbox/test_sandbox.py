@@ -84,6 +84,9 @@ def test_the_tests_run_after_the_sample_in_its_globals() -> None:
     assert (failing.status, failing.reason) == ("failed", "AssertionError"), failing
     early_exit = run_sample("raise SystemExit(0)\n", FAST, tests="assert False\n")
     assert early_exit.status == "failed" and "SystemExit" in early_exit.reason, early_exit
+    # a process the sample forks and leaves running through its code does not ask for the tests or mark "ok" too
+    forked = run_sample("import os\npid = os.fork()\n", FAST, tests="assert pid\nos.waitpid(pid, 0)\n")
+    assert forked.passed, forked
 
 
 def test_the_working_dir_is_writable_and_the_environment_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
