@@ -136,7 +136,7 @@ class MemoryPlan:
                 (f"activations as configured ({_ac_name(self.ac_every)})", self.activations),
                 (f"loss ({self.loss_impl})", self.loss),
                 ("all-gather buffers (FSDP2)", self.all_gather),
-                (f"whole gradients, {self.accumulation} micro-batches ({self.gradient_sync})", self.accumulated),
+                (f"whole gradients between micro-batches ({self.gradient_sync})", self.accumulated),
                 ("optimizer step transient", self.optimizer), ("HF export (one whole tensor)", self.export),
                 (f"async checkpoint copy{host}", self.async_save),
                 ("runtime (CUDA context / process)" if self.device == "cuda" else "runtime (process)", self.runtime),

@@ -46,7 +46,8 @@ def plan_run(cfg: TrainConfig, worlds: list[int], gpu_memory: int, model_config:
                           f"(e.g. the grown config `growbench grow --dry-run` prints)")
     config = read_config_file(model_config or cfg.path(cfg.model))
     plans = [plan_memory(config, cfg, w, "cuda", gpu_memory) for w in worlds]
-    rows = [(label, [gib(p.rows()[i][1]) for p in plans]) for i, (label, _) in enumerate(plans[0].rows())]
+    rows = [("micro-batches per GPU and step", [str(p.accumulation) for p in plans])]
+    rows += [(label, [gib(p.rows()[i][1]) for p in plans]) for i, (label, _) in enumerate(plans[0].rows())]
     rows.append((f"fits in {gib(gpu_memory)}", ["yes" if p.fits else "NO" for p in plans]))
     rows.append(("peak during", [p.peak_phase for p in plans]))
     notes = []

@@ -128,7 +128,8 @@ def test_plan_memory_table_for_the_card(tmp_path):
     assert [float(x) for x in params.groups()] == [pytest.approx(10.61e9 * 4 / n / GiB, abs=0.006)
                                                    for n in (64, 128, 256)]
     assert re.search(r"fits in 80.00 GiB\W+yes\W+yes\W+yes", proc.stdout)  # the shipped config checkpoints
-    assert re.search(r"whole gradients, 32 micro-batches \(every_micro_batch\)\W+0.00 GiB", proc.stdout)
+    assert re.search(r"micro-batches per GPU and step\W+32\W+16\W+8\W", proc.stdout)
+    assert re.search(r"whole gradients between micro-batches \(every_micro_batch\)\W+0.00 GiB", proc.stdout)
     total = re.search(r"total \(peak\)\W+([\d.]+) GiB", proc.stdout)
     assert 8 < float(total.group(1)) < 40  # fits a 40 GB card
     assert "Muon per step on 64 GPUs" in proc.stdout
