@@ -43,7 +43,9 @@ def run(work: Path, model: Path, name: str) -> dict:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "suite.cli",
            "train", "--config", str(path), "--max-steps", "2"]
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    if proc.returncode:
+        raise SystemExit(f"run {name} failed:\n{proc.stderr[-3000:]}")
     memory = json.loads((work / f"run-{name}" / "memory.json").read_text())
     return {"name": name, "wall_s": time.perf_counter() - t, "planned": memory["plan_total"],
             "phase": memory["plan"]["peak_phase"], "measured": [r["host"] for r in memory["measured"]]}
