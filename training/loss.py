@@ -1,14 +1,15 @@
 """The training loss without the full-vocabulary fp32 logits: a chunked cross-entropy over the final hidden states and
 the lm_head, or Liger-Kernel's fused linear cross-entropy on a GPU.
 
-transformers' loss materialises a micro-batch's logits and upcasts them to fp32 before the cross-entropy: with Qwen's
-151,936-token vocabulary that is ~12 bytes x vocab per token (bf16 logits, their fp32 copy, the fp32 log-softmax and
-its gradient), 13.9 GiB at 8192 tokens. `loss: {impl: chunked}` computes the same mean next-token cross-entropy
-`chunk_tokens` tokens at a time: each chunk's logits (compute dtype, upcast to fp32 as transformers does), their
-log-sum-exp and, in the same pass, their gradient, which goes at once into the gradients of the hidden states and the
-lm_head weight (accumulated in fp32) and is dropped. So only one chunk's logits ever exist, backward has nothing to
-recompute (three matmuls over the vocabulary, as without chunking), and the loss equals transformers' to fp32
-rounding (tests/training/test_loss.py). Liger-Kernel's `LigerFusedLinearCrossEntropyLoss` does the same in Triton
+transformers' loss materialises a micro-batch's logits and upcasts them to fp32 before the cross-entropy: bf16 logits,
+their fp32 copy, the fp32 log-softmax it saves and its gradient, 14 bytes x vocab per token at the peak, 16.2 GiB at
+8192 tokens of Qwen's 151,936-token vocabulary (training.memory_plan). `loss: {impl: chunked}` computes the same mean
+next-token cross-entropy `chunk_tokens` tokens at a time: each chunk's logits (compute dtype, upcast to fp32 as
+transformers does), their log-sum-exp and, in the same pass, their gradient, which goes at once into the gradients of
+the hidden states and the lm_head weight (accumulated in fp32) and is dropped. So only one chunk's logits ever exist,
+backward has nothing to recompute (three matmuls over the vocabulary, as without chunking), and the loss and its
+gradients equal transformers' to fp32 rounding (tests/training/test_loss.py): 1.92 GiB at the card's scale, of which
+1.45 GiB is the lm_head's fp32 gradient. Liger-Kernel's `LigerFusedLinearCrossEntropyLoss` does the same in Triton
 kernels (`impl: liger`; CUDA only, `pip install liger-kernel`); `impl: full` keeps transformers' own loss.
 
 The loss lives in the lm_head's forward (`LMHeadLoss`, an nn.Linear with the same weight, so names, tying, state
