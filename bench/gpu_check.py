@@ -1,10 +1,11 @@
-"""GPU check, ready to run on one GPU in under 8 minutes: bf16 Muon against torch.optim.Muon, and one FSDP2 training
-step (world 1) of a >= 1B-parameter synthetic grown Qwen3 at seq_len 8192 with activation checkpointing and the bf16
-mixed-precision policy; writes a JSON report.
+"""GPU check, ready to run on one GPU in under 8 minutes: bf16 Muon against torch.optim.Muon, FSDP2 training steps
+(world 1) of a >= 1B-parameter synthetic grown Qwen3 at seq_len 8192 accumulating 4 micro-batches, with activation
+checkpointing, the bf16 mixed-precision policy and the chunked loss, and the loss itself at the card's vocabulary;
+writes a JSON report, printing measured against planned peak memory.
 
-    python -m bench.gpu_check                         # on a GPU; then commit the report as
+    python -m bench.gpu_check --out DIR               # on a GPU: DIR/gpu_check.json; commit it as
                                                       #   bench/reports/gpu_check_<gpu>_<yyyymm>.json
-    python -m bench.gpu_check --smoke --out r.json    # a tiny version that runs anywhere (CPU: gloo, fp32 NS)
+    python -m bench.gpu_check --smoke --out DIR       # a tiny version that runs anywhere (CPU: gloo, fp32 NS)
 
 Needs only torch, transformers, safetensors (and pyyaml, tokenizers, which transformers brings) and this project:
 nothing on its import path imports lm-eval, vLLM, DuckDB or pandas.
@@ -13,11 +14,16 @@ nothing on its import path imports lm-eval, vLLM, DuckDB or pandas.
     matrices of one grown layer of the card's model (q, k, v, o, gate, up, down of hidden 2560, FFN 19456), the same
     gradients for 10 steps: the largest relative difference of the updates (bf16 rounding: <= 1e-2) and the median
     step time of each, as a ratio (target <= 1.1).
-(b) One step: a synthetic grown Qwen3 (untied embeddings, doubled FFN: 12 layers, hidden 2048, FFN 12288, vocab
-    151936; 1.68B parameters) written as a bf16 checkpoint, loaded shard-wise (training.loading) into FSDP2 with
-    MixedPrecisionPolicy(bf16, fp32) and full activation checkpointing, Muon + AdamW; one sequence of 8192 tokens
-    per step. Reports the second step's tokens/s and MFU (against a matmul peak measured on the model's shapes) and
-    the peak GPU memory allocated against the memory planner's prediction for the same run.
+(b) Training steps: a synthetic grown Qwen3 (untied embeddings, doubled FFN: 12 layers, hidden 2048, FFN 12288,
+    vocab 151936; 1.68B parameters) written as a bf16 checkpoint, loaded shard-wise (training.loading) into FSDP2
+    (embedding, layers and [norm, lm_head] as units) with MixedPrecisionPolicy(bf16, fp32), full activation
+    checkpointing and the chunked loss, Muon + AdamW; 4 sequences of 8192 tokens per step, one per micro-batch, each
+    micro-batch's gradients reduce-scattered into the sharded ones. Reports the second step's tokens/s and MFU
+    (against a matmul peak measured on the model's shapes) and the peak GPU memory allocated against the memory
+    planner's prediction for the same run.
+(c) The loss alone on 8192 tokens of that model's head (hidden 2048, vocab 151936, bf16): chunked (and Liger's fused
+    linear cross-entropy where liger-kernel imports) against transformers' loss over the full logits: the loss and
+    gradient differences, and each one's peak memory above its inputs against the planner's loss figure.
 """
 
 from __future__ import annotations
@@ -73,14 +79,14 @@ def check_muon(shapes: list[tuple[int, int]], device: torch.device, steps: int =
             "step_ms_growbench": ours_s * 1e3, "step_ms_torch": theirs_s * 1e3, "ratio": ours_s / theirs_s}
 
 
-def check_step(geometry: dict, seq_len: int, device: torch.device, work: Path) -> dict:
-    """Two FSDP2 steps (world 1, bf16 policy, full activation checkpointing) on a synthetic grown Qwen3; the second
-    one is measured."""
+def check_step(geometry: dict, seq_len: int, device: torch.device, work: Path, accumulation: int = 4) -> dict:
+    """Two FSDP2 steps (world 1, bf16 policy, full activation checkpointing, `accumulation` micro-batches of one
+    sequence) on a synthetic grown Qwen3; the second one is measured."""
     from growth.checkpoint import Checkpoint
     from growth.fixture import TinySpec, make_tiny
     from training.config import TrainConfig
     from training.memory_plan import plan_memory
-    from training.parallel import resolve, setup_distributed
+    from training.parallel import setup_distributed
     from training.param_groups import build_optimizers
     from training.throughput import flops_per_token, measure_peak_flops, mfu
     from training.trainer import build_model, peak_memory, train_step
@@ -90,9 +96,9 @@ def check_step(geometry: dict, seq_len: int, device: torch.device, work: Path) -
                                               shard_size=2**30))
     write_s = time.perf_counter() - t
     parent = Checkpoint.open(path)
-    cfg = TrainConfig(model=str(path), run_dir=str(work / "run"), seq_len=seq_len, global_batch=1, micro_batch=1,
-                      precision="bf16", activation_checkpointing="full")
-    plan = resolve(cfg.precision, cfg.activation_checkpointing, False, device, 1)
+    cfg = TrainConfig(model=str(path), run_dir=str(work / "run"), seq_len=seq_len, global_batch=accumulation,
+                      micro_batch=1, precision="bf16", activation_checkpointing="full")
+    plan = cfg.parallelism(device, 1)
     _, _, device, started = setup_distributed(need_group=True)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # (a) used this device before
@@ -101,12 +107,12 @@ def check_step(geometry: dict, seq_len: int, device: torch.device, work: Path) -
         model = build_model(parent, plan, device)
         load_s = time.perf_counter() - t
         optimizers = build_optimizers(model, cfg.optimizer)
-        batch = torch.randint(0, geometry["vocab"], (1, seq_len), generator=torch.Generator().manual_seed(0))
+        batch = torch.randint(0, geometry["vocab"], (accumulation, seq_len), generator=torch.Generator().manual_seed(0))
         seconds = []
         for _ in range(2):
             _sync(device)
             t = time.perf_counter()
-            loss, _ = train_step(model, batch, optimizers, 1, cfg.grad_clip, device, plan.fsdp)
+            loss, _ = train_step(model, batch, optimizers, 1, cfg.grad_clip, device)
             _sync(device)
             seconds.append(time.perf_counter() - t)
         measured = peak_memory(device)
@@ -115,10 +121,11 @@ def check_step(geometry: dict, seq_len: int, device: torch.device, work: Path) -
         if started:
             torch.distributed.destroy_process_group()
     predicted = plan_memory(parent.config, cfg, 1, device.type)
-    tokens_per_s = seq_len / seconds[1]
+    tokens_per_s = accumulation * seq_len / seconds[1]
     used = measured.get("device", measured["host"])
     planned = predicted.peak if device.type == "cuda" else predicted.total
-    return {"parameters": parent.num_parameters(), "geometry": geometry, "seq_len": seq_len, "loss": loss,
+    return {"parameters": parent.num_parameters(), "geometry": geometry, "seq_len": seq_len,
+            "micro_batches": accumulation, "loss": loss, "peak_phase": predicted.peak_phase,
             "checkpoint_write_s": write_s, "load_s": load_s, "step_s": seconds, "tokens_per_s": tokens_per_s,
             "peak_flops": peak, "mfu": mfu(tokens_per_s, flops_per_token(parent.config, seq_len), peak),
             "peak_memory_gib": used / 2**30, "planned_gib": planned / 2**30, "measured_over_planned": used / planned,
@@ -126,11 +133,62 @@ def check_step(geometry: dict, seq_len: int, device: torch.device, work: Path) -
             else "VmHWM vs plan total (host)", "plan": {k: v / 2**30 for k, v in predicted.rows()}}
 
 
+def check_loss(hidden: int, vocab: int, tokens: int, device: torch.device) -> dict:
+    """The chunked loss (and Liger's where it imports on a GPU) against transformers' on one micro-batch of the
+    head: loss and gradient differences, time, and on a GPU the peak memory above the inputs vs the planner's."""
+    from transformers.loss.loss_utils import ForCausalLMLoss
+
+    from growth.foundation.errors import ConfigError
+    from training import loss as lib
+
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    gen = torch.Generator().manual_seed(0)
+    weight = (torch.randn(vocab, hidden, generator=gen) * 0.02).to(device, dtype)
+    states = torch.randn(1, tokens, hidden, generator=gen).to(device, dtype)
+    labels = torch.randint(0, vocab, (1, tokens), generator=gen).to(device)
+    impls = {"full": lambda h, w: ForCausalLMLoss(h @ w.t(), labels, vocab),
+             "chunked": lambda h, w: lib.chunked_cross_entropy(h, w, labels, lib.LossConfig().chunk_tokens)}
+    liger_absent = None
+    try:
+        lib.check_loss(lib.LossConfig(impl="liger"), device)
+        impls["liger"] = lambda h, w: lib.liger_cross_entropy(h, w, labels)
+    except ConfigError as e:  # no GPU or no liger-kernel: reported, not fatal
+        liger_absent = str(e)
+    out: dict = {"tokens": tokens, "hidden": hidden, "vocab": vocab, "dtype": str(dtype), "liger_absent": liger_absent}
+    ref = None
+    for name, fn in impls.items():
+        h, w = states.clone().requires_grad_(), weight.clone().requires_grad_()
+        _sync(device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+        t = time.perf_counter()
+        loss = fn(h, w)
+        loss.backward()
+        _sync(device)
+        row = {"loss": loss.item(), "seconds": time.perf_counter() - t}
+        if device.type == "cuda":
+            row["peak_gib"] = (torch.cuda.max_memory_allocated(device) - base) / 2**30
+            planned = lib.loss_transient_bytes(lib.LossConfig(impl=name), tokens, hidden, vocab, dtype.itemsize, "cuda")
+            planned += dtype.itemsize * vocab * hidden + (4 * vocab * tokens if name == "full" else 0)
+            row["planned_gib"] = planned / 2**30  # the transient, the weight's gradient, the saved log-softmax
+        if ref is None:
+            ref = loss.item(), h.grad.float(), w.grad.float()
+        else:
+            row["loss_rel_diff"] = abs(loss.item() - ref[0]) / abs(ref[0])
+            row["grad_rel_diff"] = max(((g.float() - r).norm() / r.norm()).item()
+                                       for g, r in ((h.grad, ref[1]), (w.grad, ref[2])))
+        out[name] = row
+        del h, w, loss
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="Tiny shapes: runs on CPU in seconds (tests use it).")
     parser.add_argument("--seq-len", type=int, default=None, help="Tokens per sequence (default 8192; smoke 256).")
-    parser.add_argument("--out", type=Path, default=Path("runs/gpu_check.json"), help="JSON report path.")
+    parser.add_argument("--out", type=Path, default=Path("runs/gpu_check"),
+                        help="Folder for the report (gpu_check.json).")
     args = parser.parse_args(argv)
     from growth.foundation.atomic import write_json
 
@@ -151,13 +209,26 @@ def main(argv: list[str] | None = None) -> dict:
         step = check_step(SMOKE if args.smoke else GROWN, args.seq_len or (256 if args.smoke else 8192), device,
                           Path(tmp))
     report["fsdp_step"] = step
-    print(f"(b) FSDP2 step, {step['parameters'] / 1e9:.2f}B parameters, seq_len {step['seq_len']}: "
-          f"{step['tokens_per_s']:,.0f} tokens/s, MFU {step['mfu']:.1%}, peak memory "
-          f"{step['peak_memory_gib']:.2f} GiB vs planned {step['planned_gib']:.2f} GiB "
-          f"(x{step['measured_over_planned']:.2f})")
+    print(f"(b) FSDP2 steps, {step['parameters'] / 1e9:.2f}B parameters, {step['micro_batches']} micro-batches of "
+          f"seq_len {step['seq_len']}: {step['tokens_per_s']:,.0f} tokens/s, MFU {step['mfu']:.1%}; peak memory "
+          f"measured {step['peak_memory_gib']:.2f} GiB vs planned {step['planned_gib']:.2f} GiB "
+          f"(x{step['measured_over_planned']:.2f}; planner's peak phase: {step['peak_phase']})")
+    geometry = SMOKE if args.smoke else GROWN
+    report["loss"] = loss = check_loss(geometry["hidden"], geometry["vocab"], step["seq_len"], device)
+    for name in ("chunked", "liger"):
+        if name in loss:
+            r = loss[name]
+            memory = (f"; peak {r['peak_gib']:.2f} GiB vs planned {r['planned_gib']:.2f} GiB "
+                      f"(transformers' {loss['full']['peak_gib']:.2f} vs {loss['full']['planned_gib']:.2f})"
+                      if "peak_gib" in r else "")
+            print(f"(c) {name} loss vs transformers' at {loss['tokens']} tokens x {loss['vocab']:,} vocab: loss "
+                  f"{r['loss_rel_diff']:.1e}, gradients {r['grad_rel_diff']:.1e} relative; {r['seconds']:.2f} s vs "
+                  f"{loss['full']['seconds']:.2f} s{memory}")
+    if loss["liger_absent"]:
+        print(f"(c) liger not run: {loss['liger_absent']}")
     report["seconds"] = time.perf_counter() - start
-    write_json(args.out, report)
-    print(f"report: {args.out} ({report['seconds']:.0f} s)")
+    write_json(args.out / "gpu_check.json", report)
+    print(f"report: {args.out / 'gpu_check.json'} ({report['seconds']:.0f} s)")
     return report
 
 

@@ -7,6 +7,10 @@
                                   tensor by tensor (each all-gathered in turn; never the full state on one rank).
 
 Both are written into a staging folder and renamed into place, so a `step-*` folder exists only once complete.
+With `checkpoint.async_save`, DCP's async_save copies each rank's shards to host memory and writes them from a
+background thread (on a gloo group of its own, so its collectives never interleave with training's) while training
+goes on; the state is published when the write is done, at the latest before the next save or at the end of the run.
+A run killed before that leaves only the staging folder, which resume ignores.
 Resuming picks the newest state that passes validation (trainer.json parses, every manifest file has its size);
 a newer one that fails is skipped with a warning. If loading a validated state still fails, training stops: the
 model may be half-loaded, so nothing continues from it.
@@ -67,25 +71,53 @@ def _shared_staging(out: Path) -> tuple[StagingDir | None, Path]:
     return staging, Path(box[0])
 
 
-def save_state(run_dir: Path, step: int, model: torch.nn.Module, optimizers: list[torch.optim.Optimizer],
-               trainer_state: dict[str, Any], keep: int) -> Path:
-    """Write RUN/state/step-N with every rank's shards; rank 0 adds trainer.json and publishes."""
-    out = run_dir / "state" / step_name(step)
-    staging, path = _shared_staging(out)
-    model_sd, optim_sd = get_state_dict(model, optimizers)
-    with _quiet_single_process():
-        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(path))
-    _barrier()
-    if staging is not None:
-        with staging:
-            manifest = {str(p.relative_to(path)): p.stat().st_size for p in sorted(path.rglob("*")) if p.is_file()}
-            state = dict(trainer_state, torch_rng=torch.get_rng_state().tolist(), manifest=manifest)
-            (path / TRAINER_FILE).write_text(json.dumps(state, indent=1))
-            staging.publish()
-        for old in sorted((run_dir / "state").glob("step-*"))[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-    _barrier()
-    return out
+class StateSaver:
+    """Writes RUN/state/step-N (every rank its shards; rank 0 adds trainer.json and publishes), synchronously or with
+    DCP's async_save, one save in flight at a time."""
+
+    def __init__(self, run_dir: Path, keep: int, async_save: bool = False) -> None:
+        self.run_dir, self.keep, self.async_save = run_dir, keep, async_save
+        self.group = dist.new_group(backend="gloo") if async_save and dist.is_initialized() else None
+        self.pending: tuple[Any, StagingDir | None, Path, dict[str, Any]] | None = None
+
+    def save(self, step: int, model: torch.nn.Module, optimizers: list[torch.optim.Optimizer],
+             trainer_state: dict[str, Any]) -> Path:
+        """Start (async) or write the state of `step`; `trainer_state` and the RNG are captured now."""
+        self.wait()
+        out = self.run_dir / "state" / step_name(step)
+        staging, path = _shared_staging(out)
+        model_sd, optim_sd = get_state_dict(model, optimizers)
+        state = dict(trainer_state, torch_rng=torch.get_rng_state().tolist())
+        with _quiet_single_process():
+            if self.async_save:
+                future = dcp.async_save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(path),
+                                        process_group=self.group)
+                self.pending = future, staging, path, state
+                return out
+            dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(path))
+        self._publish(staging, path, state)
+        return out
+
+    def wait(self) -> None:
+        """Finish and publish the save in flight, if any."""
+        if self.pending is None:
+            return
+        future, staging, path, state = self.pending
+        self.pending = None
+        future.result()
+        self._publish(staging, path, state)
+
+    def _publish(self, staging: StagingDir | None, path: Path, state: dict[str, Any]) -> None:
+        _barrier()
+        if staging is not None:
+            with staging:
+                manifest = {str(p.relative_to(path)): p.stat().st_size for p in sorted(path.rglob("*"))
+                            if p.is_file()}
+                (path / TRAINER_FILE).write_text(json.dumps(dict(state, manifest=manifest), indent=1))
+                staging.publish()
+            for old in sorted((self.run_dir / "state").glob("step-*"))[:-self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
+        _barrier()
 
 
 def validate_state(path: Path) -> dict[str, Any]:

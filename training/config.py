@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from growth.foundation.config import build, load_yaml, merged
 from growth.foundation.errors import ConfigError
 from growth.foundation.registry import Shipped
 from growth.foundation.units import parse_bytes
+from training.loss import LossConfig
 from training.mixture import SourceData
-from training.parallel import PRECISIONS, parse_activation_checkpointing
+from training.parallel import PRECISIONS, Parallelism, resolve
 from training.param_groups import OptimizerConfig
 from training.schedule import ScheduleConfig
 
@@ -45,6 +48,10 @@ class CheckpointConfig:
     """Full training states kept (oldest deleted first); HF exports are all kept for evaluation."""
     export_dtype: str = "auto"
     """Dtype of HF exports: auto (the parent checkpoint's), float32 or bfloat16."""
+    async_save: bool = False
+    """Write training states with DCP's async_save: each rank copies its shards to host memory and training goes on
+    while a background thread writes them (the state is published, and the next save starts, once it is done). Costs
+    host memory for one copy of the rank's parameters and optimizer states."""
 
     def __post_init__(self) -> None:
         if self.every < 1:
@@ -76,6 +83,12 @@ class TrainConfig:
     0, K, 2K, ...)."""
     compile: bool = False
     """torch.compile each decoder layer."""
+    gradient_sync: str = "every_micro_batch"
+    """every_micro_batch: reduce-scatter each micro-batch's gradients into the sharded fp32 gradients (a rank holds a
+    shard's gradients); last_micro_batch: only the last one's (one collective per step, but FSDP2 holds every
+    parameter's whole gradient between micro-batches)."""
+    reduce_dtype: str = "float32"
+    """Dtype of the gradient reduce-scatter: float32 or bfloat16 (half the traffic; accumulation stays fp32)."""
     peak_tflops: float | None = None
     """Peak TFLOP/s of one device for MFU; default: measured once per run with a matmul of the model's shapes."""
     device_memory: str | None = None
@@ -90,6 +103,7 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "global_batch", "micro_batch", "log_every"):
@@ -102,7 +116,7 @@ class TrainConfig:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps must be >= 1, got {self.max_steps}")
-        parse_activation_checkpointing(self.activation_checkpointing)
+        self.parallelism("cpu", 1)  # checks activation_checkpointing, gradient_sync and reduce_dtype
         if self.peak_tflops is not None and self.peak_tflops <= 0:
             raise ConfigError(f"peak_tflops must be positive, got {self.peak_tflops}")
         if self.device_memory is not None:
@@ -114,6 +128,11 @@ class TrainConfig:
     @property
     def tokens_per_step(self) -> int:
         return self.seq_len * self.global_batch
+
+    def parallelism(self, device: torch.device | str, world: int) -> Parallelism:
+        """What training.parallel applies for this config on `world` processes of `device`."""
+        return resolve(self.precision, self.activation_checkpointing, self.compile, torch.device(device), world,
+                       self.reduce_dtype, self.gradient_sync, self.loss)
 
     def accumulation(self, world_size: int) -> int:
         per_rank = self.global_batch // world_size

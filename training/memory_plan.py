@@ -8,31 +8,42 @@ that does not fit the device (the GPU's memory, or on CPU the host's memory shar
 `device_memory`). Bytes per rank, for the largest rank (FSDP2 gives each rank ceil(rows/N) rows of every tensor):
 
   parameters    4 B per local element (fp32 master weights; the whole model when one fp32 process runs unsharded)
-  gradients     4 B per local element (fp32: reduced in fp32 under bf16 mixed precision)
+  gradients     4 B per local element (fp32 shards; from the first micro-batch's backward to the optimizer step)
   Muon state    4 B per local element of the Muon matrices (momentum); AdamW state: 8 B for the rest (two moments)
   activations   per micro-batch of T = micro_batch x seq_len tokens, compute dtype of d bytes (2 bf16, 4 fp32), as
                 measured with saved-tensor hooks on HF's Qwen3 layers (tests/training/test_memory_plan.py re-measures):
                   a layer, per token: h(8 + 4d) + f(4d) + (q + kv)(4 + 3d) + 8 n_q + 4 n_kv + 8
                   (h hidden, f ffn, q = n_q d_head, kv = n_kv d_head; the 8s and 4s are RMSNorm's fp32 copies)
                   a checkpointed layer keeps only its input: d h per token
-                  outside the layers: h(4 + 2d) + 4V per token (V vocab: the fp32 log-softmax the loss keeps)
-                peak = saved activations + the larger of the loss's transient ((8 + d)V per token: fp32 logits and
-                their gradient) and one layer's backward working set (two layers' worth when recomputing)
-  all-gather    FSDP2's unsharded parameters in the compute dtype: the root's (embeddings, lm_head, final norm; kept
-                through the step) and, in backward, a layer's parameters plus the prefetched next one, its unsharded
-                gradients and their fp32 reduce-scatter copy. The root's all-gather briefly holds its output twice
-                (the flat buffer and the per-parameter copy), and at the end of backward the root holds its
-                parameters, gradients and their reduce-scatter copy at once: both are phases of their own.
+                  outside the layers: h(4 + d) + 12 per token (final norm, token ids); transformers' own loss
+                  (loss.impl full) also keeps the lm_head input and the fp32 log-softmax: + d h + 4V (V vocab)
+                plus one layer's backward working set (two layers' worth when recomputing)
+  loss          training.loss.loss_transient_bytes: chunked, the fp32 lm_head-gradient accumulator (4 V h), the
+                hidden states' gradient and one chunk's logits; full, (8 + d) V per token of fp32 logits
+  gathered      FSDP2's unsharded parameters in the compute dtype (training.parallel's units): the embedding while
+                it is all-gathered (output and per-parameter copy at once) and again in its backward; the last layer
+                and [final norm, lm_head] from the end of forward into backward; in backward a layer's parameters
+                plus the prefetched next one, its unsharded gradients and their reduce-scatter input (r bytes, the
+                reduce dtype) and output (r/N). A tied lm_head keeps both in the root unit, gathered the whole step.
+  accumulation  gradient_sync every_micro_batch (default): the sharded gradients, already counted.
+                gradient_sync last_micro_batch: every parameter's whole gradient in the reduce dtype between
+                micro-batches (r B per element of the model: FSDP2's unsharded_accumulated_grad).
   optimizer     the step's transient: Newton-Schulz on the largest matrix (its input, two iterates and two Gram
                 matrices, fp32 copies), or AdamW's foreach temporaries
   HF export     the largest tensor gathered whole (and converted) while an export streams it to disk
+  async save    checkpoint.async_save: a host copy of the rank's parameters and optimizer states until the write is
+                done (host memory: counted on CPU, listed but not added on a GPU)
   runtime       a GPU's CUDA context and NCCL/cuBLAS workspaces (1.5 GiB, an estimate); on CPU the process itself
                 (Python, torch, transformers, the tokenizer: 0.55 GiB measured)
 
-peak = parameters + optimizer states + the largest phase: forward/backward (activations + all-gather, plus the
-gradients when micro-batches accumulate), the root's all-gather, the end of backward, the optimizer step (gradients +
-its transient) and an HF export; total = peak + runtime. Measured against this on CPU (2 processes, gloo): the 1.1 GB
-done-when model (README) and a 1.09 GB model with a 102,400-token vocabulary (tests/training/test_memory_plan.py).
+peak = parameters + optimizer states + the largest phase: the embedding's all-gather, the loss (saved activations,
+head and last layer gathered, the loss transient), the head's backward (its gradient and reduce-scatter), a layer's
+backward (saved activations, working set, a layer's gather), the end of backward (all gradient shards, the
+embedding's gradient and reduce-scatter), the optimizer
+step (gradients + its transient) and an HF export; every phase after the first micro-batch adds the gradients held
+between micro-batches; total = peak + runtime. Measured against this on CPU (2 processes, gloo, 4 micro-batches per
+rank): the 1.1 GB done-when model (README; python -m bench.train_memory) and a 1.09 GB model with a 102,400-token
+vocabulary (tests/training/test_memory_plan.py).
 """
 
 from __future__ import annotations
@@ -50,7 +61,8 @@ import torch
 
 from growth.foundation.errors import ConfigError
 from growth.foundation.units import GiB, gib, parse_bytes
-from training.parallel import compute_dtype, parse_activation_checkpointing, resolve
+from training.loss import loss_transient_bytes
+from training.parallel import compute_dtype, parse_activation_checkpointing
 from training.throughput import model_dims
 
 if TYPE_CHECKING:
@@ -70,23 +82,33 @@ class MemoryPlan:
     """cuda or cpu."""
     dtype: str
     ac_every: int
+    accumulation: int
+    """Micro-batches per rank and step."""
+    gradient_sync: str
+    loss_impl: str
     parameters: int
     gradients: int
     muon_state: int
     adamw_state: int
     activations: int
-    """With the config's activation checkpointing."""
+    """Saved activations and a layer's backward working set, with the config's activation checkpointing."""
     activations_none: int
     activations_full: int
+    loss: int
     all_gather: int
+    """The most FSDP2 holds gathered at once (any phase)."""
+    accumulated: int
+    """Whole gradients held between micro-batches (gradient_sync last_micro_batch)."""
     optimizer: int
     export: int
     """Gathering the largest tensor whole for an HF export (while gradients are freed)."""
+    async_save: int
+    """Host copy of the rank's state while an async checkpoint is written."""
     runtime: int
     peak: int
     """Without runtime."""
     peak_phase: str
-    """When the peak happens: forward/backward, root all-gather, end of backward, optimizer step or HF export."""
+    """When the peak happens (see the module docstring)."""
     budget: int | None = None
 
     @property
@@ -100,19 +122,23 @@ class MemoryPlan:
     def components(self) -> list[tuple[str, int]]:
         """What the run itself holds (activations as configured)."""
         return [("parameters", self.parameters), ("gradients", self.gradients), ("Muon state", self.muon_state),
-                ("AdamW state", self.adamw_state), ("activations", self.activations),
-                ("all-gather buffers", self.all_gather), ("optimizer step transient", self.optimizer),
-                ("HF export", self.export)]
+                ("AdamW state", self.adamw_state), ("activations", self.activations), ("loss", self.loss),
+                ("all-gather buffers", self.all_gather), ("whole gradients between micro-batches", self.accumulated),
+                ("optimizer step transient", self.optimizer), ("HF export", self.export)]
 
     def rows(self) -> list[tuple[str, int]]:
         """The --plan-memory table's rows: every component, activations under each setting, and the total."""
+        host = " (host)" if self.device == "cuda" else ""
         return [("parameters (fp32 shards)", self.parameters), ("gradients (fp32 shards)", self.gradients),
                 ("Muon state (momentum)", self.muon_state), ("AdamW state (2 moments)", self.adamw_state),
                 ("activations, no checkpointing", self.activations_none),
                 ("activations, full checkpointing", self.activations_full),
                 (f"activations as configured ({_ac_name(self.ac_every)})", self.activations),
-                ("all-gather buffers (FSDP2)", self.all_gather), ("optimizer step transient", self.optimizer),
-                ("HF export (one whole tensor)", self.export),
+                (f"loss ({self.loss_impl})", self.loss),
+                ("all-gather buffers (FSDP2)", self.all_gather),
+                (f"whole gradients between micro-batches ({self.gradient_sync})", self.accumulated),
+                ("optimizer step transient", self.optimizer), ("HF export (one whole tensor)", self.export),
+                (f"async checkpoint copy{host}", self.async_save),
                 ("runtime (CUDA context / process)" if self.device == "cuda" else "runtime (process)", self.runtime),
                 ("total (peak)", self.total)]
 
@@ -127,22 +153,23 @@ def layer_activation_bytes(config: Mapping[str, Any], d: int) -> int:
     return h * (8 + 4 * d) + f * 4 * d + (nq + nkv) * hd * (4 + 3 * d) + 8 * nq + 4 * nkv + 8
 
 
-def outer_activation_bytes(config: Mapping[str, Any], d: int) -> int:
-    """Saved activations outside the decoder layers per token (embedding output, final norm, the loss's fp32)."""
+def outer_activation_bytes(config: Mapping[str, Any], d: int, loss_impl: str = "chunked") -> int:
+    """Saved activations outside the decoder layers per token: the final norm's and the token ids; transformers' loss
+    also keeps the lm_head's input and the fp32 log-softmax."""
     dims = model_dims(config)
-    return dims.hidden * (4 + 2 * d) + 4 * dims.vocab
+    outer = dims.hidden * (4 + d) + 12
+    return outer + dims.hidden * d + 4 * dims.vocab if loss_impl == "full" else outer
 
 
-def activation_bytes(config: Mapping[str, Any], tokens: int, d: int, ac_every: int) -> int:
-    """Peak activation memory of one micro-batch of `tokens` tokens."""
+def activation_bytes(config: Mapping[str, Any], tokens: int, d: int, ac_every: int,
+                     loss_impl: str = "chunked") -> tuple[int, int]:
+    """(saved activations, one layer's backward working set) of one micro-batch of `tokens` tokens."""
     dims = model_dims(config)
     layer = layer_activation_bytes(config, d)
     checkpointed = 0 if ac_every == 0 else math.ceil(dims.layers / ac_every)
     saved = checkpointed * d * dims.hidden + (dims.layers - checkpointed) * layer
-    saved += outer_activation_bytes(config, d)
-    loss = (8 + d) * dims.vocab
-    working = (2 if checkpointed else 1) * layer
-    return tokens * (saved + max(loss, working))
+    saved += outer_activation_bytes(config, d, loss_impl)
+    return tokens * saved, tokens * (2 if checkpointed else 1) * layer
 
 
 @functools.lru_cache(maxsize=8)
@@ -173,55 +200,97 @@ def muon_shapes(config: Mapping[str, Any], optimizer: OptimizerConfig) -> list[t
     return [tensors[name] for name in muon]
 
 
+def _units(tensors: Mapping[str, tuple[int, ...]]) -> dict[str, str]:
+    """Each parameter's FSDP2 unit (training.parallel.apply_fsdp): a decoder layer, embed, head or root."""
+    tied = "lm_head.weight" not in tensors
+    out = {}
+    for name in tensors:
+        layer = re.match(r"(.*\.layers\.\d+)\.", name)
+        if layer:
+            out[name] = layer.group(1)
+        elif not tied and name.endswith("embed_tokens.weight"):
+            out[name] = "embed"
+        elif not tied and (name == "lm_head.weight" or name.endswith("model.norm.weight")):
+            out[name] = "head"
+        else:
+            out[name] = "root"
+    return out
+
+
 def plan_memory(model_config: Mapping[str, Any], train: TrainConfig, world: int, device: str,
                 budget: int | None = None) -> MemoryPlan:
     """The per-rank memory plan of `train` on `world` processes of `device` (cuda or cpu) for a model config."""
     tensors, muon_names = parameter_shapes(model_config, train.optimizer)
-    parallelism = resolve(train.precision, train.activation_checkpointing, train.compile, torch.device(device), world)
-    dtype, ac_every, fsdp = parallelism.dtype, parallelism.ac_every, parallelism.fsdp
-    d = dtype.itemsize
+    par = train.parallelism(device, world)
+    d, fsdp, loss_cfg = par.dtype.itemsize, par.fsdp, par.loss
+    r = par.reduce_dtype.itemsize if fsdp else 4
     n = world if fsdp else 1
+    accum = train.global_batch // world // train.micro_batch
+    dims = model_dims(model_config)
 
     def local(shape: tuple[int, ...]) -> int:
         rows = shape[0] if shape else 1
         return math.ceil(rows / n) * math.prod(shape[1:])
 
-    is_root = {name: not re.match(r".*\.layers\.\d+\.", name) for name in tensors}
+    unit_of = _units(tensors)
+    whole: dict[str, int] = {}  # unsharded element counts per unit
+    for name, shape in tensors.items():
+        whole[unit_of[name]] = whole.get(unit_of[name], 0) + math.prod(shape)
+    embed, head, root = whole.get("embed", 0), whole.get("head", 0), whole.get("root", 0)
+    layer = max((v for k, v in whole.items() if k not in ("embed", "head", "root")), default=0)
     n_params = sum(local(s) for s in tensors.values())  # element counts on this rank
     n_muon = sum(local(s) for name, s in tensors.items() if name in muon_names)
-    n_root_shard = sum(local(s) for name, s in tensors.items() if is_root[name])
-    layer_params: dict[str, int] = {}
-    for name, s in tensors.items():
-        if not is_root[name]:
-            key = re.match(r"(.*\.layers\.\d+)\.", name).group(1)
-            layer_params[key] = layer_params.get(key, 0) + math.prod(s)
-    layer = max(layer_params.values(), default=0)  # unsharded element counts
-    root = sum(math.prod(s) for name, s in tensors.items() if is_root[name])
 
     tokens = train.micro_batch * train.seq_len
-    acts = {k: activation_bytes(model_config, tokens, d, k) for k in (0, 1, ac_every)}
+    acts = {k: activation_bytes(model_config, tokens, d, k, loss_cfg.impl) for k in (0, 1, par.ac_every)}
+    saved, working = acts[par.ac_every]
+    loss = loss_transient_bytes(loss_cfg, tokens, dims.hidden, dims.vocab, d, device)
     ns = train.optimizer.newton_schulz_dtype(device).itemsize
     largest = max((tensors[name] for name in muon_names), key=math.prod, default=(0, 0))
     big, short = math.prod(largest), min(largest)
     # bytes from here on
     parameters, grads = 4 * n_params, 4 * n_params
     states = 4 * n_muon + 8 * (n_params - n_muon)
-    all_gather = root * d + layer * (3 * d + 4) if fsdp else 0
     optimizer = max(8 * big + (3 * big + 2 * short * short) * ns, 8 * (n_params - n_muon))
     export = 2 * 4 * max(math.prod(s) for s in tensors.values())
-    held = grads if train.global_batch // world // train.micro_batch > 1 else 0  # accumulating micro-batches
-    phases = {"forward/backward": acts[ac_every] + all_gather + held, "optimizer step": grads + optimizer,
-              "HF export": export, "end of backward": grads}
+    every = par.sync_every_micro_batch or not fsdp
+    accumulated = 0 if every or accum == 1 else r * sum(math.prod(s) for s in tensors.values())
+    held = (grads if every else accumulated) if accum > 1 else 0
+    staged = parameters + states if train.checkpoint.async_save else 0
     if fsdp:
-        phases["root all-gather"] = 2 * root * d + n_root_shard * d + held
-        phases["end of backward"] = max(grads - 4 * n_root_shard + root * (2 * d + 4), grads + layer * (3 * d + 4))
+        always = d * root  # a tied root (embedding = lm_head) stays gathered from its forward to the end of backward
+        first = "embed" if embed else "root"  # the first unit forward gathers: output and per-parameter copy at once
+        first_gather = 2 * d * whole.get(first, 0) + d * sum(local(s) for k, s in tensors.items()
+                                                            if unit_of[k] == first)
+        rs = r + r / n  # per element of a unit's gradient: its reduce-scatter input and output
+        at_loss = d * (head + layer)  # [norm, lm_head] and the last layer, not resharded after forward
+        # the head's backward: its parameters, the loss's fp32 gradient and its d-byte copy, then the reduce-scatter
+        at_head = d * layer + head * (d + max(4 + d, d + rs)) + d * tokens * dims.hidden
+        in_backward = int(layer * (3 * d + rs))  # a layer and the prefetched next, its gradient, the reduce-scatter
+        at_end = int(max(embed * (2 * d + rs) if embed else root * (d + rs), in_backward))
+        phases = {"embedding all-gather": first_gather + held,
+                  "loss": always + saved + at_loss + loss + held,
+                  "layer backward": always + saved + working + in_backward + held,
+                  "end of backward": always + max(grads, held) + at_end}
+        if head:
+            phases["head backward"] = int(saved + at_head + held)
+        all_gather = max(first_gather, always + max(at_loss, in_backward, at_end))
+    else:
+        phases = {"loss": saved + loss + held, "layer backward": saved + working + held,
+                  "end of backward": max(grads, held)}
+        all_gather = 0
+    phases["optimizer step"] = grads + optimizer
+    phases["HF export"] = export
     phase = max(phases, key=phases.get)
-    return MemoryPlan(world=world, device=device, dtype=str(dtype).removeprefix("torch."), ac_every=ac_every,
-                      parameters=parameters, gradients=grads, muon_state=4 * n_muon,
-                      adamw_state=8 * (n_params - n_muon), activations=acts[ac_every], activations_none=acts[0],
-                      activations_full=acts[1], all_gather=all_gather, optimizer=optimizer, export=export,
-                      runtime=GPU_RUNTIME if device == "cuda" else HOST_RUNTIME,
-                      peak=parameters + states + phases[phase], peak_phase=phase, budget=budget)
+    host_staged = staged if device != "cuda" else 0
+    return MemoryPlan(world=world, device=device, dtype=str(par.dtype).removeprefix("torch."), ac_every=par.ac_every,
+                      accumulation=accum, gradient_sync=train.gradient_sync if fsdp else "every_micro_batch",
+                      loss_impl=loss_cfg.impl, parameters=parameters, gradients=grads, muon_state=4 * n_muon,
+                      adamw_state=8 * (n_params - n_muon), activations=saved + working,
+                      activations_none=sum(acts[0]), activations_full=sum(acts[1]), loss=loss,
+                      all_gather=all_gather, accumulated=accumulated, optimizer=optimizer, export=export,
+                      async_save=staged, runtime=GPU_RUNTIME if device == "cuda" else HOST_RUNTIME,
+                      peak=parameters + states + phases[phase] + host_staged, peak_phase=phase, budget=budget)
 
 
 def advice(model_config: Mapping[str, Any], train: TrainConfig, world: int, device: str, budget: int) -> str:

@@ -5,11 +5,12 @@
 
 `train(config)` is the library entry the CLI and the pipeline call; it returns the HF exports of the run. Everything
 the user can get wrong (model path, context length, data sources, batch split, memory) is checked before weights
-load. The model is built on the meta device, parallelised (training.parallel: activation checkpointing, compile,
-FSDP2 with mixed precision) and filled shard by shard from the safetensors files (training.loading); the model code
-knows nothing of it. Each step draws `global_batch` sequences, every rank keeps its slice and accumulates
-`micro_batch` at a time. Every logged step carries tokens/s and MFU (training.throughput); RUN/memory.json holds the
-memory plan and each rank's measured peak.
+load. The model is built on the meta device, parallelised (training.parallel: the chunked loss head, activation
+checkpointing, compile, FSDP2 with mixed precision) and filled shard by shard from the safetensors files
+(training.loading); the model code knows nothing of it. Each step draws `global_batch` sequences, every rank keeps its
+slice and accumulates `micro_batch` at a time, reduce-scattering each micro-batch's gradients into the sharded ones
+(`gradient_sync`). Every logged step carries tokens/s and MFU (training.throughput); RUN/memory.json holds the memory
+plan and each rank's measured peak.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ from training.config import TrainConfig
 from training.data import MixtureLoader
 from training.host_memory import fix_mmap_threshold
 from training.loading import build_meta_model, load_weights, materialize
+from training.loss import check_loss
 from training.memory_plan import MemoryPlan, check_fits, device_budget
 from training.metrics import append_metrics, truncate_metrics
 from training.mixture import Stage, resolve_stages
-from training.parallel import Parallelism, parallelize, resolve, setup_distributed
+from training.parallel import Parallelism, parallelize, setup_distributed
 from training.param_groups import build_optimizers, set_lr
 from training.schedule import lr_factor
 from training.throughput import flops_per_token, measure_peak_flops, mfu
@@ -63,6 +65,7 @@ def _check(config: TrainConfig, world: int, device: torch.device) -> tuple[Check
         raise ConfigError(f"seq_len {config.seq_len} exceeds the model's context ({context} positions, "
                           f"max_position_embeddings in {parent.path}/config.json); lower seq_len")
     config.accumulation(world)
+    check_loss(config.loss, device)
     stages = resolve_stages(config.data.mixtures, config.data.sources)
     plan = check_fits(parent.config, config, world, device.type, device_budget(device, config.device_memory))
     return parent, stages, plan
@@ -96,12 +99,15 @@ def build_model(parent: Checkpoint, plan: Parallelism, device: torch.device, loa
 
 
 def train_step(model: torch.nn.Module, batch: torch.Tensor, optimizers: list[torch.optim.Optimizer],
-               micro_batch: int, grad_clip: float, device: torch.device, sharded: bool) -> tuple[float, float]:
-    """Forward/backward over `batch` in micro-batches, clip, step; returns (mean loss over all ranks, grad norm)."""
+               micro_batch: int, grad_clip: float, device: torch.device,
+               defer_sync: bool = False) -> tuple[float, float]:
+    """Forward/backward over `batch` in micro-batches, clip, step; returns (mean loss over all ranks, grad norm).
+    Under FSDP2 each micro-batch's backward reduce-scatters its gradients unless `defer_sync` (gradient_sync:
+    last_micro_batch), which leaves only the last one to."""
     accum = batch.shape[0] // micro_batch
     loss_sum = torch.zeros((), device=device)
     for i in range(accum):
-        if sharded:
+        if defer_sync:
             model.set_requires_gradient_sync(i == accum - 1)
         x = batch[i * micro_batch:(i + 1) * micro_batch].to(device)
         loss = model(input_ids=x, labels=x).loss
@@ -126,8 +132,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
 
     fix_mmap_threshold()
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    plan = resolve(config.precision, config.activation_checkpointing, config.compile,
-                   torch.device("cuda" if torch.cuda.is_available() else "cpu"), world)
+    plan = config.parallelism("cuda" if torch.cuda.is_available() else "cpu", world)
     rank, world, device, started = setup_distributed(need_group=plan.fsdp)
     run = config.path(run_dir or config.run_dir).absolute()
     try:
@@ -166,9 +171,11 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
                     "parent_fingerprint": fingerprint, "parent_path": str(parent.path),
                     "config": as_dict(config), "tokens_by_source": loader.tokens_by_source()}
 
+        saver = checkpointing.StateSaver(run, config.checkpoint.keep_states, config.checkpoint.async_save)
+
         def checkpoint(stage: int) -> None:
             state = {"step": step, "tokens": tokens, "stage": stage, "data": loader.state_dict()}
-            checkpointing.save_state(run, step, model, optimizers, state, config.checkpoint.keep_states)
+            saver.save(step, model, optimizers, state)
             checkpointing.export_hf(run, step, model, parent, training_record(stage), config.checkpoint.export_dtype)
 
         if found and step > 0 and not (run / "checkpoints" / checkpointing.step_name(step)).exists():
@@ -186,7 +193,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
             set_lr(optimizers, lr / config.optimizer.lr)
             batch = loader.batch(stage, config.global_batch)[rank * per_rank:(rank + 1) * per_rank]
             loss, grad_norm = train_step(model, batch, optimizers, config.micro_batch, config.grad_clip, device,
-                                         plan.fsdp)
+                                         plan.fsdp and not plan.sync_every_micro_batch)
             step += 1
             tokens += config.tokens_per_step
             tokens_per_s = config.tokens_per_step / (time.perf_counter() - t0)
@@ -200,6 +207,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
                     progress(row, total)
             if step % config.checkpoint.every == 0 or step == total:
                 checkpoint(stage)
+        saver.wait()
         _write_memory(run, memory_plan, peak_memory(device), peak, rank)
         return sorted(p for p in (run / "checkpoints").glob("step-*") if p.is_dir())
     finally:

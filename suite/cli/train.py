@@ -1,5 +1,5 @@
 """`growbench train`: continual pre-training from a YAML config, with a live progress line and metrics.jsonl; or, with
---plan-memory, the memory plan of the config on N GPUs, without weights.
+--plan-memory, the memory plan of the config on N GPUs, without weights (exit 1 when it does not fit).
 
     growbench train --config training/configs/tiny.yaml --model runs/tiny-grown
     torchrun --nproc-per-node 2 -m suite.cli train --config FILE     # FSDP2; progress shows on rank 0
@@ -15,53 +15,35 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from suite.cli.console import console
+from suite.cli.console import console, err_console
 
 if TYPE_CHECKING:
     from training.config import TrainConfig
 
 
-def _plan_memory(cfg: TrainConfig, model_config: Path | None, gpus: str, gpu_memory: str) -> None:
-    """--plan-memory: the planner's table for each GPU count, and distributed Muon's traffic, from the config alone."""
+def _print_plan(cfg: TrainConfig, model_config: Path | None, gpus: str, gpu_memory: str) -> bool:
+    """--plan-memory: the run's plan per GPU count (training.run_plan); whether every count fits."""
     from rich.table import Table
 
     from growth.foundation.errors import ConfigError
-    from growth.foundation.units import gib, parse_bytes
-    from growth.grow import read_config_file
-    from training.distributed_muon import communication_bytes
-    from training.memory_plan import muon_shapes, plan_memory
+    from growth.foundation.units import parse_bytes
+    from training.run_plan import plan_run
 
-    if model_config is None and not (cfg.path(cfg.model) / "config.json").is_file():
-        raise ConfigError(f"no config.json at {cfg.model}; give the model's config with --model-config CONFIG_JSON "
-                          f"(e.g. the grown config `growbench grow --dry-run` prints)")
-    config = read_config_file(model_config or cfg.path(cfg.model))
     try:
         worlds = [int(g) for g in gpus.split(",")]
     except ValueError:
         raise ConfigError(f"--gpus takes a number or a comma-separated list, got {gpus!r}") from None
-    if any(w < 1 for w in worlds):
-        raise ConfigError(f"--gpus must be positive, got {gpus!r}")
-    budget = parse_bytes(gpu_memory)
-    plans = [plan_memory(config, cfg, w, "cuda", budget) for w in worlds]
-    table = Table(title=f"memory per GPU: {config.get('num_hidden_layers')} layers, hidden {config.get('hidden_size')}, "
-                        f"seq_len {cfg.seq_len} x micro_batch {cfg.micro_batch}, {plans[0].dtype}")
+    plan = plan_run(cfg, worlds, parse_bytes(gpu_memory), model_config)
+    table = Table(title=plan.title)
     table.add_column("")
-    for w in worlds:
-        table.add_column(f"{w} GPUs", justify="right")
-    for i, (label, _) in enumerate(plans[0].rows()):
-        table.add_row(label, *(gib(p.rows()[i][1]) for p in plans))
-    table.add_row(f"fits in {gib(budget)}", *("yes" if p.fits else "NO" for p in plans))
-    table.add_row("peak during", *(p.peak_phase for p in plans))
+    for column in plan.columns:
+        table.add_column(column, justify="right")
+    for label, cells in plan.rows:
+        table.add_row(label, *cells)
     console.print(table)
-    if cfg.optimizer.muon:
-        shapes = muon_shapes(config, cfg.optimizer)
-        ns_bytes = cfg.optimizer.newton_schulz_dtype("cuda").itemsize
-        for w in worlds:
-            c = communication_bytes(shapes, w, ns_bytes)
-            console.print(f"Muon per step on {w} GPUs: owner {c['owner_bytes'] / 1e9:.2f} GB sent per GPU, "
-                          f"{c['owner_flops'] / 1e12:.1f} TFLOP Newton-Schulz per GPU; gather "
-                          f"{c['gather_bytes'] / 1e9:.1f} GB received, {c['gather_flops'] / 1e12:.0f} TFLOP per GPU",
-                          markup=False, highlight=False)
+    for line in plan.notes:
+        console.print(line, markup=False, highlight=False)
+    return plan.fits
 
 
 def train(config: str = typer.Option(..., "--config", help="Train config: a shipped name (training/configs/) or a "
@@ -71,7 +53,8 @@ def train(config: str = typer.Option(..., "--config", help="Train config: a ship
           run_dir: str | None = typer.Option(None, help="Override the config's run_dir."),
           max_steps: int | None = typer.Option(None, help="Override the config's max_steps."),
           plan_memory: bool = typer.Option(False, "--plan-memory",
-                                           help="Print the per-GPU memory plan and exit; loads no weights."),
+                                           help="Print the per-GPU memory plan and exit (1 if it does not fit); "
+                                           "loads no weights."),
           gpus: str = typer.Option("8", help="With --plan-memory: GPUs in the run (or a list: 64,128,256)."),
           gpu_memory: str = typer.Option("80GiB", help="With --plan-memory: memory of one GPU."),
           model_config: Path | None = typer.Option(None, help="With --plan-memory: the model's config.json, when "
@@ -82,7 +65,9 @@ def train(config: str = typer.Option(..., "--config", help="Train config: a ship
     overrides = {"model": model, "run_dir": run_dir, "max_steps": max_steps}
     cfg = load_config(config, overrides)
     if plan_memory:
-        _plan_memory(cfg, model_config, gpus, gpu_memory)
+        if not _print_plan(cfg, model_config, gpus, gpu_memory):
+            err_console.print("the plan does not fit the GPU's memory at every count (NO above)", markup=False)
+            raise typer.Exit(1)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from transformers.utils import logging as hf_logging

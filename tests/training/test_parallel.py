@@ -101,6 +101,28 @@ def test_bf16_is_fsdp2_mixed_precision_over_fp32_master_weights(tiny_model):
             torch.distributed.destroy_process_group()
 
 
+def test_embedding_and_head_are_fsdp_units_of_their_own(tmp_path, tiny_model):
+    """Untied: the embedding and [final norm, lm_head] are FSDP2 units (torchtitan's); tied, both stay in the root."""
+    from torch.distributed.fsdp import FSDPModule
+
+    from growth.fixture import TinySpec, make_tiny
+    from training.loss import LMHeadLoss
+
+    untied = make_tiny(tmp_path / "untied", TinySpec(tied=False))
+    plan = resolve("bf16", "none", False, torch.device("cpu"), 1)
+    _, _, device, started = setup_distributed(need_group=True)
+    try:
+        for path, own_units in [(untied, True), (tiny_model, False)]:
+            model = build_model(Checkpoint.open(path), plan, device, load=False)
+            assert isinstance(model, FSDPModule) and isinstance(model.model.layers[0], FSDPModule)
+            assert isinstance(model.model.embed_tokens, FSDPModule) == own_units
+            assert isinstance(model.lm_head, FSDPModule) == isinstance(model.model.norm, FSDPModule) == own_units
+            assert isinstance(model.lm_head, LMHeadLoss)  # the chunked loss head, under the same name
+    finally:
+        if started:
+            torch.distributed.destroy_process_group()
+
+
 def test_bf16_run_trains_close_to_fp32(tmp_path, tiny_model):
     train(load_config(write_config(tmp_path, tiny_model, "fp32", max_steps=3)))
     train(load_config(write_config(tmp_path, tiny_model, "bf16", max_steps=3, precision="bf16")))

@@ -188,17 +188,19 @@ def test_fsdp2_two_processes_match_one(tmp_path, tiny_model):
 
 
 def test_fsdp2_resume_is_exact(tmp_path, tiny_model):
-    """Sharded DCP state (FSDP2 shards, distributed-Muon momentum) resumes to the same losses and export: a 2-process
-    run loses its last state and export, resumes from step 4 and redoes steps 5-8 exactly."""
+    """Sharded DCP state (FSDP2 shards, distributed-Muon momentum), written asynchronously (checkpoint.async_save),
+    resumes to the same losses and export: a 2-process run loses its last state and export, resumes from step 4
+    and redoes steps 5-8 exactly."""
     def torchrun(*extra: str) -> None:
         proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                                "-m", "suite.cli", "train", "--config", str(config), *extra],
                               cwd=REPO, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
 
-    config = write_config(tmp_path, tiny_model, max_steps=8, checkpoint={"every": 4})
+    config = write_config(tmp_path, tiny_model, max_steps=8, checkpoint={"every": 4, "async_save": True})
     run = tmp_path / "run"
     torchrun()
+    assert sorted(p.name for p in (run / "state").iterdir()) == ["step-000004", "step-000008"]  # all published
     first, export = losses(run), run / "checkpoints" / "step-000008"
     fingerprint = Checkpoint.open(export).fingerprint()
     shutil.rmtree(run / "state" / "step-000008")
