@@ -59,8 +59,8 @@ def select_greedy_soup(ctx: SelectContext) -> Selection:
         test = dev_difference(ctx, config.noise, scorer.dev.benchmarks, scored, best, alpha)
         if config.noise.test == "none":
             accepted, why = scored.score >= best.score, "value (no noise check)"
-        elif test is None:
-            accepted, why = False, "no noise estimate stored: kept the smaller soup"
+        elif test is None:  # neither documents nor stderrs stored: the values decide, as everywhere else
+            accepted, why = scored.score > best.score, "value (no noise estimate stored)"
         else:
             accepted = test.verdict == "better"
             why = (f"{test.test}: {test.difference:+.4f}, p = {test.p_value:.3g} "

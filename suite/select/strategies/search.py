@@ -90,10 +90,11 @@ def select_search(ctx: SelectContext) -> Selection:
             trace[-1].update(kept=kept, decided_by="value (no noise check)")
             return kept
         test = dev_difference(ctx, config.noise, scorer.dev.benchmarks, new, old, alpha)
-        kept = test is not None and test.verdict == "better"
-        if test is None:
-            trace[-1].update(kept=False, decided_by="no noise estimate stored: kept the current weights")
+        if test is None:  # neither documents nor stderrs stored: the values decide, as everywhere else
+            kept = new.score > old.score
+            trace[-1].update(kept=kept, decided_by="value (no noise estimate stored)")
         else:
+            kept = test.verdict == "better"
             trace[-1].update(kept=kept, p_value=test.p_value,
                              decided_by=f"{test.test}: {test.difference:+.4f}, p = {test.p_value:.3g} "
                                         + ("<" if kept else ">=") + f" {alpha:.3g}")
