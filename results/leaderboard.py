@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from results.marks import Cell, paired_test, significance_marks, stderr_test
+from results.marks import Cell, average_test, paired_test, significance_marks, stderr_test
 from results.measured import picked_scores
 from results.reported_scores import ReportedSet
 from suite.eval.significance import mean_stderr
@@ -179,11 +179,16 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
                          for col, col_scores, col_printed in zip(columns, scores, printed)]))
     for row in rows:
         row.marks = mark_row(row.values) if row.kind in ("score", "average") else [None] * len(columns)
+    average_se = _average_stderr_note(averages, columns, cells)
+    if average_se:
+        notes.append(average_se)
     if marks == "significance":
         _mark_significance(store, suite, rows, cells, dict(averages), alpha)
         notes.append(f"Marks: bold is the best score and every score within noise of it, underlined the best of the "
-                     f"rest likewise (paired test over the documents both runs scored, else a z-test on the standard "
-                     f"errors; alpha {alpha:g}); reported scores carry no uncertainty.")
+                     f"rest likewise (paired test over the documents both runs scored: McNemar's test with "
+                     f"continuity correction for 0/1 metrics, else the sign-flip test; averages over all their "
+                     f"benchmarks' documents; else a z-test on the standard errors; each comparison at alpha "
+                     f"{alpha:g}, not adjusted across the row); reported scores carry no uncertainty.")
     if any(v is None for row in rows if row.kind == "score" for v in row.values):
         notes.append("— marks a missing score; averages leave it out.")
     return Leaderboard(columns, rows, notes)
@@ -191,21 +196,50 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
 
 def _mark_significance(store: Store | None, suite: str | None, rows: list[Row], cells: list[dict[str, Cell]],
                        averages: dict[str, list[str]], alpha: float) -> None:
-    """Replace the value marks of score and average rows by significance marks (results/marks.py)."""
+    """Replace the value marks of score and average rows by significance marks (results/marks.py); each benchmark's
+    per-document values are loaded once, for its row and for the averages that contain it."""
     from contextlib import nullcontext
 
     from suite.eval.benchmarks import load_suite
+    from suite.eval.paired_runs import BenchmarkSamples
 
     definition = load_suite(suite) if suite else None
+    samples: dict[str, BenchmarkSamples] = {}
     with reading(store) if store is not None else nullcontext() as con:
         for row in (r for r in rows if r.kind == "score"):
             row_cells = [c.get(row.key, Cell(v if isinstance(v, float) else None))
                          for c, v in zip(cells, row.values)]
-            known = definition is not None and con is not None and row.key in definition.keys
-            test = paired_test(con, definition.get(row.key), row_cells, alpha) if known else stderr_test(alpha)
+            runs = [c.run_id for c in row_cells if c.run_id]
+            if definition is not None and con is not None and row.key in definition.keys and runs:
+                samples[row.key] = BenchmarkSamples.load(con, definition.get(row.key), runs)
+                test = paired_test(samples[row.key], alpha)
+            else:
+                test = stderr_test(alpha)
             row.marks = significance_marks(row_cells, test)
     for row in (r for r in rows if r.kind == "average"):
-        errors = [[c[k].stderr if k in c else None for k in averages[row.label]] for c in cells]
-        row_cells = [Cell(v if isinstance(v, float) else None, mean_stderr(e)) for v, e in zip(row.values, errors)]
-        row.marks = significance_marks(row_cells, stderr_test(alpha))
+        keys = averages[row.label]
+        row_cells = [Cell(v if isinstance(v, float) else None, mean_stderr([c[k].stderr if k in c else None
+                                                                            for k in keys]),
+                          parts=tuple(c[k].run_id if k in c else None for k in keys))
+                     for v, c in zip(row.values, cells)]
+        found = [samples[k] for k in keys] if all(k in samples for k in keys) else []
+        row.marks = significance_marks(row_cells, average_test(found, alpha))
 
+
+def _average_stderr_note(averages: list[tuple[str, list[str]]], columns: list[Column],
+                         cells: list[dict[str, Cell]]) -> str | None:
+    """The standard error of each measured column's averages: sqrt(sum of its benchmarks' squared standard
+    errors) / k, the benchmarks taken as independent samples."""
+    parts = []
+    for name, keys in averages:
+        shown = []
+        for column, c in zip(columns, cells):
+            se = mean_stderr([c[k].stderr if k in c else None for k in keys])
+            if column.source == "measured" and se is not None:
+                shown.append(f"{column.label} ±{se:.2f}")
+        if shown:
+            parts.append(f"{name}: {', '.join(shown)}")
+    if not parts:
+        return None
+    return ("Standard errors of the averages (points; sqrt of the sum of the benchmarks' squared standard errors, "
+            "over k): " + "; ".join(parts) + ".")

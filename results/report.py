@@ -2,7 +2,9 @@
 
     growbench report runs/tiny/report/report.html --run tiny-train
 
-It holds the card-style leaderboard of every evaluated model of the run's lineage (results/leaderboard.py), the
+It holds the card-style leaderboard of every evaluated model of the run's lineage (results/leaderboard.py), how the
+merge was chosen (the split and the scores the selector saw beside what each candidate became: results/selection.py),
+the paired tests of the final model against the seed with family-wise verdicts (results/compare.py), the
 score-vs-step plots with the merge marked and the training loss and lr from the run's metrics.jsonl
 (results/plots.py), the lineage seed -> grown -> checkpoints -> merged with the merge weights (models.parents and
 merge.json in the store), and the regression table of each merged model (results/regress.py) against the reported
@@ -27,6 +29,7 @@ from results.leaderboard_format import to_html
 from results.measured import picked_scores
 from results.regress import RegressReport, regress
 from results.reported_scores import ReportedSet, load_reported
+from suite.eval.significance import level
 from suite.store import Store
 from suite.store.queries import ResultsError, find_models, reading
 
@@ -246,13 +249,40 @@ def _evidence_section(store: Store, lineage: Lineage, suite: str, evaluated: set
     except ResultsError as e:
         return "".join(parts) + f'<p class="note">{esc(str(e))}</p>'
     rows = "".join(f'<tr><td>{esc(r.benchmark)}</td><td>{r.a:.2f}</td><td>{r.b:.2f}</td><td>{r.difference:+.2f}'
-                   f'</td><td>[{r.ci_low:+.2f}, {r.ci_high:+.2f}]</td><td>{r.p_value:.2g}</td><td>{esc(r.test)}</td>'
-                   f'<td>{r.n}</td><td>{esc(r.verdict)}</td></tr>' for r in report.rows)
-    parts.append(f"<h3>{esc(report.model_a)} vs {esc(report.model_b)}, paired over the same documents (alpha "
-                 f"{report.alpha:g})</h3><table><thead><tr><th>benchmark</th><th>final</th><th>seed</th>"
-                 "<th>difference</th><th>95% CI</th><th>p</th><th>test</th><th>documents</th><th>verdict</th></tr>"
-                 f"</thead><tbody>{rows}</tbody></table>")
+                   f'</td><td>{r.stderr:.2f}</td><td>[{r.ci_low:+.2f}, {r.ci_high:+.2f}]</td><td>{r.p_value:.2g}</td>'
+                   f'<td>{r.p_adjusted:.2g}</td><td>{esc(r.test)}</td><td>{r.n}</td><td>{esc(r.verdict)}</td></tr>'
+                   for r in report.family_rows())
+    methods = "".join(f"<li><b>{esc(t)}</b>: {esc(how)}</li>" for t, how in report.to_dict()["methods"].items())
+    parts.append(f"<h3>{esc(report.model_a)} vs {esc(report.model_b)}, paired over the same documents</h3>"
+                 f'<p class="note">{esc(report.family())}.</p><table><thead><tr><th>benchmark</th><th>final</th>'
+                 "<th>seed</th><th>difference</th><th>standard error</th>"
+                 f"<th>{level(report.alpha)} CI</th><th>p</th><th>adjusted p</th><th>test</th><th>documents</th>"
+                 f'<th>verdict</th></tr></thead><tbody>{rows}</tbody></table><ul class="note">{methods}</ul>')
     return "".join(parts)
+
+
+def _selection_section(lineage: Lineage) -> str:
+    """For each merged model: the split its selector's scores rest on, those scores (points) beside what each
+    candidate or trial became, and the rule behind each choice (results/selection.py)."""
+    from results.selection import summarize
+
+    parts = []
+    for m in lineage.merged:
+        recipe = (m["merge"] or {}).get("recipe")
+        if not recipe:
+            parts.append(f'<p class="note">{esc(m["name"] or "")}: its merge.json holds no recipe</p>')
+            continue
+        s = summarize(recipe)
+        head = "".join(f"<th>{esc(c)}</th>" for c in s.columns)
+        rows = "".join(f"<tr><td>{esc(label)}</td>"
+                       + "".join(f"<td>{'—' if v is None else f'{v:.2f}'}</td>" for v in values)
+                       + f'<td class="outcome">{esc(outcome)}</td></tr>' for label, values, outcome in s.rows)
+        table = (f'<div class="scroll"><table><thead><tr><th>{"candidate" if s.strategy == "anchors" else "trial"}'
+                 f'</th>{head}<th>became</th></tr></thead><tbody>{rows}</tbody></table></div>' if s.rows else "")
+        choices = "".join(f"<li>{esc(c)}</li>" for c in s.choices)
+        parts.append(f"<h3>{esc(m['name'] or m['model_id'][:10])}: {esc(s.strategy)}</h3>"
+                     f"<p>Selection used: {esc(s.split)}.</p>{table}<ul>{choices}</ul>")
+    return "".join(parts) or '<p class="note">no merged model in this run</p>'
 
 
 # --- the page ----------------------------------------------------------------------------------------------------
@@ -287,6 +317,7 @@ thead th { background: var(--bg); }
 .node.merged-parent { border-color: var(--accent); box-shadow: inset 3px 0 0 var(--accent); }
 .weight { float: right; color: var(--accent); font-size: 12px; font-weight: 600; }
 .recipe { margin-top: 4px; }
+td.outcome { text-align: left; white-space: normal; min-width: 240px; }
 tr.fail td, b.fail { color: #cf222e; } tr.pass .status, b.pass { color: #1a7f37; } tr.missing td { color: var(--muted); }
 code { font-size: 12px; }
 """
@@ -323,6 +354,7 @@ def render_report(store: Store, options: ReportOptions = ReportOptions()) -> str
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
         ("leaderboard", "Leaderboard", f'<div class="scroll">{to_html(board)}</div>'),
+        ("selection", "How the merge was chosen (the scores selection saw)", _selection_section(lineage)),
         ("evidence", "What the scores rest on", _evidence_section(store, lineage, suite, evaluated, options)),
         ("scores", "Scores by step (merge marked)", scores),
         ("training", "Training loss and learning rate", _training_section(lineage)),

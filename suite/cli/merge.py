@@ -62,6 +62,7 @@ def select(run: Optional[Path] = typer.Option(None, help="Training run dir: its 
     """Choose checkpoints and weights from stored scores; write the recipe; optionally build the merged model."""
     from growth.foundation.atomic import require_new
     from growth.foundation.settings import data_dir as resolve_data_dir
+    from results.selection import selection_lines
     from suite.select.selector import SelectOptions, find_candidates, write_recipe
     from suite.select.selector import build as build_merge
     from suite.select.selector import select as run_select
@@ -76,8 +77,8 @@ def select(run: Optional[Path] = typer.Option(None, help="Training run dir: its 
     candidates = find_candidates(store, run=run, models=models)
     recipe = run_select(store, candidates, strategy, chosen_by)
     write_recipe(recipe, out)
-    for m in recipe.models:
-        console.print(f"  {m.params['weight']:.4f}  {m.name}  {m.role or ''}")
+    for line in selection_lines(recipe):  # the split the scores rest on, the scores, what each candidate became
+        typer.echo(line)
     console.print(f"wrote {out} ({strategy}, {len(recipe.models)} of {len(candidates)} candidates)")
     if build is not None:
         model_id = build_merge(store, recipe, build, chosen_by, limit=build_limit, force=force)

@@ -97,19 +97,26 @@ def compare(model_a: str = typer.Argument(..., help="Model A (id, name or path).
             benchmarks: list[str] | None = options.BENCHMARKS,
             suite: str | None = typer.Option(None, "--suite", help="Suite whose runs count; default: the suite "
                                              "both models were evaluated in."),
-            alpha: float = typer.Option(0.05, help="Significance level of the verdict."),
+            alpha: float = typer.Option(0.05, help="Significance level of the verdicts (0.001 to 0.5); the "
+                                        "intervals are at 1 - alpha."),
+            adjust: str = typer.Option("holm", "--adjust", help="How the verdicts of all benchmarks (and their "
+                                       "average) are adjusted as one family: holm (family-wise error <= alpha), "
+                                       "bh (false discovery rate <= alpha) or none."),
             pick: str = options.PICK,
             json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON."),
             db: Path | None = options.DB) -> None:
-    """Paired comparison over the documents both models scored: difference, 95% CI, p and verdict per benchmark."""
+    """Paired comparison over the documents both models scored: difference, interval, raw and adjusted p, verdict
+    per benchmark and for their average."""
     from growth.foundation.atomic import write_json
     from results.compare import compare as run_compare
+    from suite.eval.significance import level
     from suite.store import Store
 
     keys = options.benchmark_keys(benchmarks)
-    report = run_compare(Store(db), model_a, model_b, benchmarks=keys or None, suite=suite, alpha=alpha, pick=pick)
+    report = run_compare(Store(db), model_a, model_b, benchmarks=keys or None, suite=suite, alpha=alpha,
+                         adjust=adjust, pick=pick)
     typer.echo(f"{report.model_a} vs {report.model_b} in {report.suite}, paired over the documents both scored "
-               "(points; 95% CI of the difference):")
+               f"(points; {level(alpha)} CI of the difference):")
     for line in report.lines():
         typer.echo("  " + line)
     if json_out:

@@ -17,8 +17,6 @@ from suite.eval.benchmarks import Benchmark
 from suite.eval.significance import PairedResult, Stratum, compare_paired, compare_stderr, strata
 from suite.store.samples import sample_values
 
-VERDICT_ITERS = 2_000  # bootstrap resamples when only a verdict is needed: p resolves to 0.0005, alpha is 0.05
-
 
 @dataclass
 class BenchmarkSamples:
@@ -53,9 +51,9 @@ class BenchmarkSamples:
 
 def compare_runs(samples: BenchmarkSamples | None, run_a: str, run_b: str, *, alpha: float,
                  a: tuple[float, float | None], b: tuple[float, float | None]) -> PairedResult | None:
-    """The verdict of two runs (no confidence interval): the paired test when both stored per-document values,
-    else the z-test on their (value, stderr) pairs; None when neither kind of uncertainty is stored."""
+    """Two runs compared: the paired test when both stored per-document values, else the z-test on their
+    (value, stderr) pairs; None when neither kind of uncertainty is stored."""
     parts = samples.strata(run_a, run_b) if samples is not None else None
     if parts is not None:
-        return compare_paired(parts, alpha=alpha, ci=False, iters=VERDICT_ITERS)
+        return compare_paired(parts, alpha=alpha)
     return compare_stderr(a[0], a[1], b[0], b[1], alpha=alpha)

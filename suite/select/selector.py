@@ -80,6 +80,7 @@ class SelectContext:
     config: Any  # the strategy's YAML mapping, or None for its defaults
     stderr: Any = None  # DataFrame like `table`: each score's standard error (NaN where none was stored)
     runs: Any = None  # DataFrame like `table`: the run_id each score comes from (for per-document tests)
+    documents: Any = None  # DataFrame like `table`: the documents each score rests on (the split selection used)
 
     def by_id(self, model_id: str) -> Candidate:
         return next(c for c in self.candidates if c.model_id == model_id)
@@ -127,16 +128,16 @@ def find_candidates(store: Store, *, run: Path | None = None, models: str | None
     return unique
 
 
-def score_tables(store: Store, candidates: list[Candidate], suite: str) -> tuple[Any, Any, Any]:
-    """(values, stderrs, run ids): per candidate and benchmark, the primary score (0..1) of the run that counts in
-    `suite` (a suite name or YAML path; runs are stored under the suite's name)."""
+def score_tables(store: Store, candidates: list[Candidate], suite: str) -> tuple[Any, Any, Any, Any]:
+    """(values, stderrs, run ids, documents): per candidate and benchmark, the primary score (0..1) of the run that
+    counts in `suite` (a suite name or YAML path; runs are stored under the suite's name)."""
     import pandas as pd
 
     from suite.eval.benchmarks import load_suite
     from suite.store.queries import picked_runs
 
     ids = [c.model_id for c in candidates]
-    columns = ("model_id", "benchmark", "value", "stderr", "run_id")
+    columns = ("model_id", "benchmark", "value", "stderr", "run_id", "n")
     rows = []
     if store.path.exists():
         with store.connect(read_only=True) as con:
@@ -154,8 +155,8 @@ def select(store: Store, candidates: list[Candidate], strategy: str, options: Se
         from growth.foundation.config import read_yaml
 
         config = read_yaml(options.config)
-    table, stderr, runs = score_tables(store, candidates, options.suite)
-    ctx = SelectContext(store, candidates, table, options, config, stderr, runs)
+    table, stderr, runs, documents = score_tables(store, candidates, options.suite)
+    ctx = SelectContext(store, candidates, table, options, config, stderr, runs, documents)
     selection = fn(ctx)
     entries = [ModelEntry(path=c.candidate.path, params={"weight": round(c.weight, 6)}, role=c.role,
                           name=c.candidate.name, evidence={"model_id": c.candidate.model_id, **c.evidence})

@@ -43,3 +43,29 @@ def test_measured_rows_are_marked_by_the_paired_test(tmp_path: Path, tiny_model:
     assert any(n.startswith("Marks: bold is the best score and every score within noise") for n in lb.notes)
     with pytest.raises(ResultsError, match="unknown marks 'loud'"):
         build_leaderboard(store, models=["A"], suite="tiny-builtin", marks="loud")
+
+
+def test_average_rows_are_tested_on_all_their_documents(tmp_path: Path, tiny_model: Path) -> None:
+    # A leads by 3 to 4 points on each of the 4 benchmarks (200 documents each): within noise on every row, but
+    # the average's paired test over all 800 documents sees it; the unpaired z-test on the averages' stderrs
+    # (2.5 points each here) would not
+    from results.compare import compare
+    from suite.eval.significance import compare_stderr
+
+    store = Store(tmp_path / "results.duckdb")
+    a, b = (add_model(store, tiny_model, tmp_path, n) for n in ("A", "B"))
+    benchmarks = {"tiny_arith_mc": ("acc", "none", (10, 4)), "tiny_cloze": ("acc_norm", "none", (12, 4)),
+                  "tiny_arith_gen": ("exact_match", "strict-match", (14, 6)), "tiny_code": ("acc", "none", (16, 8))}
+    for key, (metric, filter_, (only_a, only_b)) in benchmarks.items():
+        pair = binary_pair(only_a, only_b, 100, 100 - only_a - only_b)
+        for model, values in zip((a, b), pair):
+            add_sampled_run(store, model, key, [values], metric=metric, filter_=filter_)
+    lb = build_leaderboard(store, models=["A", "B"], suite="tiny-builtin", marks="significance")
+    assert all(_row(lb, k).marks == ["best", "best"] for k in benchmarks)
+    assert _row(lb, "avg_all").marks == ["best", "second"] and _row(lb, "avg_general").marks == ["best", "second"]
+    assert any(n.startswith("Standard errors of the averages (points") and "A ±2.50" in n for n in lb.notes)
+    avg = _row(lb, "avg_all").values
+    assert not compare_stderr(avg[0], 2.5, avg[1], 2.5).significant  # what the averages had before: unpaired
+    report = compare(store, "A", "B", suite="tiny-builtin", adjust="none")
+    assert report.average.difference == pytest.approx(3.75) and report.average.p_value < 0.05  # the marks' test
+    assert all(r.verdict == "no detectable difference" for r in report.rows)

@@ -19,6 +19,21 @@ SCORES = {"mmlu": (0.30, 0.35, 0.40, 0.45), "gsm8k": (0.10, 0.20, 0.15, 0.25), "
 MERGED = {"mmlu": 0.48, "gsm8k": 0.27, "hellaswag": 0.57}
 
 
+# the selector's record as merge.json keeps it (suite/select/strategies/anchors.py writes this shape)
+RECIPE = {"method": "linear", "normalize": True, "models": [
+    {"path": "b", "weight": 0.6, "name": "r1@400", "role": "knowledge",
+     "evidence": {"mmlu": 0.45, "rank": 1, "decided_by": "beats every other free checkpoint beyond noise"}},
+    {"path": "a", "weight": 0.4, "name": "r1@200", "role": "math",
+     "evidence": {"gsm8k": 0.20, "rank": 2, "decided_by": "tie-break later: 2 checkpoints within noise"}}],
+    "selection": {"strategy": "anchors", "suite": "openseek-mid-v1",
+                  "candidates": [{"name": f"r1@{s}"} for s in STEPS],
+                  "roles": [{"role": "knowledge", "metric": "mmlu", "weight": 0.6},
+                            {"role": "math", "metric": "gsm8k", "weight": 0.4}],
+                  "split": {"kind": "suite runs", "suite": "openseek-mid-v1", "documents": {"mmlu": [100], "gsm8k": [100]},
+                            "note": "the same runs and documents the leaderboard shows"},
+                  "scores": {k: {f"r1@{s}": v for s, v in zip(STEPS, SCORES[k])} for k in ("mmlu", "gsm8k")}}}
+
+
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Store:
     """seed s0 -> grown g0 -> run r1 (steps 100..400, metrics.jsonl) -> merged-final = 0.4 x @200 + 0.6 x @400."""
@@ -40,7 +55,7 @@ def db(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Store:
              "tokens_per_s": 1e5} for s in range(10, 401, 10)]
     (root / "r1" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     merge = {"method": "linear", "models": [{"path": "a", "fingerprint": ids[1], "weight": 0.4},
-                                            {"path": "b", "fingerprint": ids[3], "weight": 0.6}]}
+                                            {"path": "b", "fingerprint": ids[3], "weight": 0.6}], "recipe": RECIPE}
     merged = add_model(store, tiny_model, root, "merged-final", merge=merge)
     for key, value in MERGED.items():
         add_run(store, merged, key, value, 0.01)
@@ -73,6 +88,13 @@ def test_page_in_a_real_browser(db: Store, tmp_path: Path) -> None:
     assert mmlu[header.index("merged-final (measured)")] == "48.00"
     assert mmlu[header.index("r1@300 (measured)")] == "40.00"
     assert mmlu[header.index("OpenSeek-Mid-v1")] == "79.31"  # the card's number, beside ours
+    selection = page.tables["selection"]
+    assert selection[0] == ["candidate", "mmlu", "gsm8k", "became"]
+    assert selection[2] == ["r1@200", "35.00", "20.00", "math (weight 0.4): tie-break later"]
+    assert selection[4] == ["r1@400", "45.00", "25.00", "knowledge (weight 0.6): beats every other free checkpoint "
+                                                        "beyond noise"]
+    assert ("Selection used: anchors ranked each candidate's counted run in suite openseek-mid-v1 (100 documents per "
+            "benchmark): the same runs and documents the leaderboard shows.") in page.text
     regress = page.tables["regress"]
     assert regress[0][:4] == ["benchmark", "measured", "reference", "delta"]
     gsm8k = next(row for row in regress if row[0] == "gsm8k")

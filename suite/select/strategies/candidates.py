@@ -56,6 +56,14 @@ class CandidateScorer:
         return {"suite": self.ctx.options.suite, "benchmarks": self.dev.benchmarks, "limit": self.dev.limit,
                 "backend": self.dev.backend}
 
+    def split(self) -> dict[str, Any]:
+        """Which documents the dev scores rest on, for the recipe and the report."""
+        first = f"the first {self.dev.limit}" if self.dev.limit else "all"
+        return {"kind": "dev split", "suite": self.ctx.options.suite, "benchmarks": self.dev.benchmarks,
+                "limit": self.dev.limit,
+                "note": f"{first} documents of each dev benchmark (lm-eval --limit): a subset of the documents the "
+                        "leaderboard shows, not held out from them"}
+
     def key(self, members: list[Candidate], weights: list[float]) -> str:
         mix = sorted((m.model_id, round(w, 6)) for m, w in zip(members, weights))
         return hashlib.sha256(json.dumps([mix, self.record()], sort_keys=True).encode()).hexdigest()[:16]

@@ -1,10 +1,12 @@
 """Greedy soup (Wortsman et al., 2022, "Model soups", Recipe 1), noise-aware: rank the checkpoints by their
 stored suite average, start the soup with the best, and add each next one only if the uniform average of the soup
 plus it scores higher on the dev split than the soup did, beyond noise: the paired test of the two dev evaluations
-over their documents (suite/select/noise.py) must say "better" at alpha. Wortsman et al. accept on "at least as
-well"; on a dev split of 50 documents that accepts noise, so growbench keeps the smaller soup unless the rise is
-measurable (`noise: {test: none}` restores the plain comparison). Every soup tried is really merged and evaluated
-(cached in DuckDB).
+over their documents (suite/select/noise.py) must say "better". Every trial is tested on the same dev split, so
+alpha is spent across them: each of the (candidates - 1) possible trials is tested at alpha / (candidates - 1), and
+the chance that any ingredient is kept for noise stays <= alpha. Wortsman et al. accept on "at least as well"; on a
+dev split of 50 documents that accepts noise, so growbench keeps the smaller soup unless the rise is measurable
+(`noise: {test: none}` restores the plain comparison). Every soup tried is really merged and evaluated (cached in
+DuckDB); the recipe records each trial's dev scores, test, p-value and the level it had to beat.
 
 Config (`--config`, all optional):
     dev: {benchmarks: [hellaswag, arc_challenge], limit: 50, backend: hf}
@@ -45,29 +47,34 @@ def select_greedy_soup(ctx: SelectContext) -> Selection:
     order = [ctx.by_id(m) for m in average.index]
     soup = [order[0]]
     best = scorer.score(soup, [1.0])
+    trials = len(order) - 1
+    alpha = config.noise.trial_alpha(trials)
     steps = [{"tried": [order[0].name], "dev_score": best.score, "dev_scores": best.scores, "accepted": True,
-              "cached": best.cached}]
+              "decided_by": "the start: the best suite average", "cached": best.cached}]
     for candidate in order[1:]:
         if config.max_models is not None and len(soup) >= config.max_models:
             break
         trial = soup + [candidate]
         scored = scorer.score(trial, [1.0] * len(trial))
-        test = dev_difference(ctx, config.noise, scorer.dev.benchmarks, scored, best)
+        test = dev_difference(ctx, config.noise, scorer.dev.benchmarks, scored, best, alpha)
         if config.noise.test == "none":
             accepted, why = scored.score >= best.score, "value (no noise check)"
-        elif test is None:
-            accepted, why = False, "no noise estimate stored: kept the smaller soup"
+        elif test is None:  # neither documents nor stderrs stored: the values decide, as everywhere else
+            accepted, why = scored.score > best.score, "value (no noise estimate stored)"
         else:
             accepted = test.verdict == "better"
-            why = f"{test.test}: {test.difference:+.4f}, p = {test.p_value:.3g}" + ("" if accepted else
-                                                                                   " (within noise)")
+            why = (f"{test.test}: {test.difference:+.4f}, p = {test.p_value:.3g} "
+                   + ("<" if accepted else ">=") + f" {alpha:.3g}" + ("" if accepted else " (within noise)"))
         steps.append({"tried": [c.name for c in trial], "dev_score": scored.score,
                       "dev_scores": scored.scores, "accepted": accepted, "decided_by": why, "cached": scored.cached})
         if accepted:
             soup, best = trial, scored
     chosen = [Chosen(c, 1 / len(soup), "soup ingredient",
                      {"suite_average": float(average[c.model_id]), "rank": order.index(c) + 1}) for c in soup]
-    return Selection(chosen, {"dev": scorer.record(), "noise": config.noise.record(), "dev_score": best.score,
+    return Selection(chosen, {"dev": scorer.record(), "split": scorer.split(),
+                              "noise": {**config.noise.record(), "trials": trials, "alpha_per_trial": alpha,
+                                        "spent": "Bonferroni"},
+                              "dev_score": best.score,
                               "order": [{"name": c.name, "suite_average": float(average[c.model_id])}
                                         for c in order],
                               "steps": steps})

@@ -3,7 +3,9 @@
 Start from uniform weights. For each checkpoint i in turn, try moving the weights a step toward vertex i (w +
 s (e_i - w)) and away from it (w - s (e_i - w), clipped at 0 and renormalised); keep a move only if the merged
 model's dev score rises beyond noise (the paired test of the two dev evaluations, suite/select/noise.py; `noise:
-{test: none}` keeps any rise). When a full pass over the k coordinates improves nothing, halve the step, down to
+{test: none}` keeps any rise). All moves are tested on one dev split, so alpha is spent across the budget: each of
+the (budget - 1) possible trials is tested at alpha / (budget - 1), and the chance that any kept move is noise stays
+<= alpha. The recipe records every trial's weights, dev scores, p-value and the level it had to beat. When a full pass over the k coordinates improves nothing, halve the step, down to
 `min_step`. Every candidate is really merged and evaluated; `budget` counts candidates including cached ones,
 so a re-run walks the same path and is answered entirely from the DuckDB cache.
 
@@ -73,23 +75,34 @@ def select_search(ctx: SelectContext) -> Selection:
     members: list[Candidate] = [ctx.by_id(m) for m in average.index[:config.k]]
     scorer = CandidateScorer(ctx, dev_config(ctx, config.dev))
     trace: list[dict] = []
+    trials = config.budget - 1
+    alpha = config.noise.trial_alpha(trials)
 
     def score(weights: list[float]) -> Scored:
         scored = scorer.score(members, weights)
         trace.append({"weights": dict(zip((m.name for m in members), weights)), "dev_score": scored.score,
-                      "cached": scored.cached})
+                      "dev_scores": scored.scores, "cached": scored.cached})
         return scored
 
     def rises(new: Scored, old: Scored) -> bool:
         if config.noise.test == "none":
-            return new.score > old.score
-        test = dev_difference(ctx, config.noise, scorer.dev.benchmarks, new, old)
-        if test is not None:
-            trace[-1]["p_value"] = test.p_value
-        return test is not None and test.verdict == "better"
+            kept = new.score > old.score
+            trace[-1].update(kept=kept, decided_by="value (no noise check)")
+            return kept
+        test = dev_difference(ctx, config.noise, scorer.dev.benchmarks, new, old, alpha)
+        if test is None:  # neither documents nor stderrs stored: the values decide, as everywhere else
+            kept = new.score > old.score
+            trace[-1].update(kept=kept, decided_by="value (no noise estimate stored)")
+        else:
+            kept = test.verdict == "better"
+            trace[-1].update(kept=kept, p_value=test.p_value,
+                             decided_by=f"{test.test}: {test.difference:+.4f}, p = {test.p_value:.3g} "
+                                        + ("<" if kept else ">=") + f" {alpha:.3g}")
+        return kept
 
     weights = move([1.0 / config.k] * config.k, 0, 0.0)
     best = score(weights)
+    trace[-1].update(kept=True, decided_by="the start: uniform weights")
     seen = {tuple(weights)}
     step = config.step
     while len(trace) < config.budget and step >= config.min_step:
@@ -107,6 +120,9 @@ def select_search(ctx: SelectContext) -> Selection:
             step /= 2
     chosen = [Chosen(m, w, "search", {"suite_average": float(average[m.model_id])})
               for m, w in zip(members, weights) if w > 0]
-    return Selection(chosen, {"dev": scorer.record(), "noise": config.noise.record(), "dev_score": best.score,
+    return Selection(chosen, {"dev": scorer.record(), "split": scorer.split(),
+                              "noise": {**config.noise.record(), "trials": trials, "alpha_per_trial": alpha,
+                                        "spent": "Bonferroni"},
+                              "dev_score": best.score,
                               "budget": config.budget,
                               "steps": trace})

@@ -102,10 +102,14 @@ def test_anchor_errors(run: Path, store: Store, tmp_path: Path) -> None:
         find_candidates(store, run=run, models="mid@*")
 
 
-def test_cli_writes_a_recipe_that_merge_reads(cli: Callable[..., int], run: Path, store: Store, tmp_path: Path) -> None:
+def test_cli_writes_a_recipe_that_merge_reads(cli: Callable[..., int], run: Path, store: Store, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "recipe.yaml"
     assert cli("select", "--run", str(run), "--strategy", "anchors", "--out", str(out),
                 "--db", str(store.path)) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("selection: anchors ranked each candidate's counted run in suite openseek-mid-v1")
+    assert printed[1].split() == ["mbpp", "gpqa_diamond", "evalplus", "bbh"]  # the roles' metrics, in role order
     recipe = yaml.safe_load(out.read_text())
     assert [m["weight"] for m in recipe["models"]] == [0.30, 0.25, 0.15, 0.15, 0.15]
     assert recipe["models"][0]["evidence"]["mbpp"] == pytest.approx(0.79)

@@ -16,6 +16,7 @@ from results_store import add_run
 
 from growth.checkpoint import Checkpoint
 from growth.fixture import TinySpec, make_tiny
+from results.selection import selection_lines
 from suite.select.selector import SelectOptions, find_candidates, select
 from suite.store import Store
 
@@ -63,6 +64,14 @@ def test_greedy_soup_merges_and_evaluates_then_reuses_the_cache(env: dict) -> No
     # and the recipe says why
     assert not steps[1]["accepted"] and "within noise" in steps[1]["decided_by"]
     assert [m.name for m in recipe.models] == ["cand-a"] and recipe.selection["noise"]["alpha"] == 0.05
+    # one possible trial (2 candidates): alpha is spent on it whole; the recipe names the split its scores rest on
+    assert recipe.selection["noise"]["trials"] == 1 and recipe.selection["noise"]["alpha_per_trial"] == 0.05
+    assert recipe.selection["split"]["kind"] == "dev split" and recipe.selection["split"]["limit"] == 2
+    lines = selection_lines(recipe)
+    assert lines[0].startswith("selection: greedy-soup scored merges on the dev split of suite")
+    assert "the first 2 documents of each dev benchmark" in lines[0] and "each trial at alpha 0.05 / 1" in lines[0]
+    assert lines[1].split() == ["piqa", "dev", "mean"] and lines[2].split()[:2] == ["start:", "cand-a"]
+    assert "not kept" in lines[3] and "within noise" in lines[3]
     assert not list((env["root"] / "work").glob("candidate-*"))
     assert [c.name for c in find_candidates(store, models="cand*")] == ["cand-a", "cand-b"]  # scratch: gone
     again = select(store, env["candidates"], "greedy-soup", options(env, DEV))
@@ -83,8 +92,12 @@ def test_search_walks_the_simplex_with_real_candidates(env: dict) -> None:
     assert [list(t["weights"].values()) for t in trace] == [[0.5, 0.5], [0.6, 0.4], [0.4, 0.6]]
     assert trace[0]["cached"] and not trace[1]["cached"]  # the uniform mix is greedy-soup's 2-soup
     assert dev_runs(store) == before + 2
-    # no move rises beyond noise on 2 documents: the uniform start stays
+    # no move rises beyond noise on 2 documents: the uniform start stays; each of the 2 trials had alpha / 2
     assert recipe.selection["dev_score"] == trace[0]["dev_score"]
+    assert recipe.selection["noise"]["alpha_per_trial"] == pytest.approx(0.025)
+    assert trace[0]["kept"] and not any(t["kept"] for t in trace[1:]) and all(">= 0.025" in t["decided_by"]
+                                                                             for t in trace[1:])
+    assert selection_lines(recipe)[3].split()[:4] == ["trial", "1:", "0.6", "cand-a,"]
     assert recipe.resolved["weights"] == pytest.approx([0.5, 0.5])
     assert sum(recipe.resolved["weights"]) == pytest.approx(1.0)
     again = select(store, env["candidates"], "search", options(env, config))
