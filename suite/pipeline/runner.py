@@ -56,15 +56,8 @@ class Context:
     def name(self, what: str) -> str:
         return f"{self.config.name}-{what}"
 
-    def eval_options(self, limit: int | None = None) -> Any:
-        from suite.eval.evaluate import EvalOptions
-
-        ev = self.config.eval
-        configured = ev.limit if self.suite == ev.suite else ev.offline_limit
-        return EvalOptions(suite=self.suite, benchmarks=tuple(ev.benchmarks) if self.suite == ev.suite else (),
-                           limit=limit if limit is not None else configured, backend=ev.backend,
-                           data_dir=self.data_dir, allow_code_execution=ev.allow_code_execution,
-                           batch_size=ev.batch_size, engine=dict(ev.engine))
+    def eval_options(self) -> Any:
+        return self.config.eval.options(self.data_dir)
 
     def distribution(self) -> Any:
         return self.config.eval.distribution()
@@ -452,7 +445,7 @@ def card_steps_note(config: PipelineConfig, suite: str, total: int, tc: Any, tok
     from suite.select.strategies.anchors import load_anchors
 
     given = config.select.config if config.select.config and suite == config.eval.suite else None
-    roles = load_anchors(suite, read_yaml(config.resolve(given) or given) if given else None).roles
+    roles = load_anchors(load_suite(suite), read_yaml(config.resolve(given) or given) if given else None).roles
     card = sorted(r.card_step for r in roles if r.card_step is not None)
     if not card or card[-1] <= total:
         return []
