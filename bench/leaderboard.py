@@ -26,7 +26,7 @@ import duckdb
 from results.leaderboard import build_leaderboard
 from results.leaderboard_format import render
 from results.regress import regress
-from results.reported_scores import load_reported
+from results.reported_scores import CARD_REPORTED, load_reported
 from suite.store import Store
 
 TARGET_S = 1.0
@@ -89,7 +89,7 @@ def main() -> None:
     build_s = time.perf_counter() - start
     counts = store.query("SELECT (SELECT count(*) FROM models) AS models, (SELECT count(*) FROM eval_runs) AS runs, "
                          "(SELECT count(*) FROM scores) AS scores").iloc[0]
-    card = load_reported("openseek-mid-v1")
+    card = load_reported(CARD_REPORTED)
     cases = {
         "leaderboard: card + 10 measured (md)": lambda: render(
             build_leaderboard(store, reported=card, models=["run03@*0000"]), "md"),

@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from suite.eval.benchmarks import load_suite
+from suite.eval.benchmarks import DEFAULT_SUITE, load_suite
 from suite.eval.paired_runs import BenchmarkSamples
 from suite.eval.significance import RESAMPLES, Stratum, compare_paired, compare_stderr, strata
 from suite.store import Store
@@ -69,7 +69,7 @@ def main() -> None:
     write_s = populate(store, args.models)
     rows = args.models * DOCS_PER_MODEL * ROWS_PER_DOC
     size = store.path.stat().st_size
-    mmlu = load_suite("openseek-mid-v1").get("mmlu")
+    mmlu = load_suite(DEFAULT_SUITE).get("mmlu")
     runs = [f"run{m:06d}" for m in range(min(args.models, CANDIDATES))]
 
     def load() -> BenchmarkSamples:

@@ -68,6 +68,26 @@ def plan_checkpoint(src: str | Path, plan: str | Path | PlanConfig, *, seed: int
     return source, plan_growth(source.config, plan, seed=seed, tensors=table, meta_check=meta_check)
 
 
+def plan_source(src: str | Path | None, config: str | Path | None, plan: str | Path | PlanConfig, *,
+                seed: int | None = None) -> GrowthPlan:
+    """The dry run's plan: of checkpoint `src` (headers only) or of a config.json (`config`), exactly one of them."""
+    if (config is None) == (src is None):
+        raise ConfigError("--dry-run needs exactly one of SRC or --config CONFIG_JSON")
+    if src is not None:
+        return plan_checkpoint(src, plan, seed=seed)[1]
+    return plan_growth(read_config_file(config), plan, seed=seed)
+
+
+def measured_snr(record: dict[str, Any]) -> str | None:
+    """One line on the noise a grow added, from its growth.json record: the SNR measured over every noised tensor
+    (None when no step added noise)."""
+    values = [v for s in record["steps"] for v in s["snr_db_measured"].values() if v is not None]
+    if not values:
+        return None
+    return (f"measured SNR over {len(values)} tensors: mean {sum(values) / len(values):.3f} dB, "
+            f"min {min(values):.3f}, max {max(values):.3f}")
+
+
 def read_config_file(source: str | Path) -> dict[str, Any]:
     """A model's config.json: from a checkpoint folder, a config file, or a shipped seed config by name
     (`qwen3-4b-base`, see SEED_CONFIGS)."""

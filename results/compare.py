@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from suite.eval.benchmarks import DEFAULT_SUITE
 from suite.eval.multiplicity import ADJUSTMENTS, describe
 from suite.eval.multiplicity import adjust as adjusted_p
 from suite.eval.significance import METHODS, PairedResult, level, verdict
@@ -142,7 +143,7 @@ def _suite(con: Any, a: dict[str, Any], b: dict[str, Any], suite: str | None) ->
     if len(shared) > 1:
         raise ResultsError(f"{a['name']} and {b['name']} were both evaluated in suites {', '.join(shared)}; "
                            "choose one with --suite")
-    return shared[0] if shared else "openseek-mid-v1"
+    return shared[0] if shared else DEFAULT_SUITE
 
 
 def compare(store: Store, model_a: str, model_b: str, *, benchmarks: list[str] | None = None,

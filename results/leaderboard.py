@@ -16,6 +16,7 @@ from typing import Any, Literal
 from results.marks import Cell, average_test, paired_test, significance_marks, stderr_test
 from results.measured import picked_scores
 from results.reported_scores import ReportedSet
+from suite.eval.benchmarks import DEFAULT_SUITE, Suite, as_suite, load_suite
 from suite.eval.significance import mean_stderr
 from suite.store import Store
 from suite.store.queries import ResultsError, evaluated_models, reading, resolve_models
@@ -69,11 +70,9 @@ def mark_row(values: list[float | str | None]) -> list[Mark]:
     return marks
 
 
-def suite_layout(suite: str) -> tuple[list[tuple[str, str]], list[tuple[str, list[str]]]]:
+def suite_layout(suite: str | Suite) -> tuple[list[tuple[str, str]], list[tuple[str, list[str]]]]:
     """(key, title) rows and (name, keys) averages of a suite, for leaderboards without a reported set."""
-    from suite.eval.benchmarks import load_suite
-
-    benchmarks = load_suite(suite).benchmarks
+    benchmarks = as_suite(suite).benchmarks
     general = [b.key for b in benchmarks if b.in_avg_general]
     return ([(b.key, b.title) for b in benchmarks],
             [("Avg General", general), ("Avg All", [b.key for b in benchmarks])])
@@ -135,19 +134,20 @@ def _average(name: str, keys: list[str], column: Column, scores: dict[str, float
 
 
 def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = None, models: list[str] | None = None,
-                      suite: str | None = "openseek-mid-v1", pick: str = "latest", marks: str = "value",
+                      suite: str | None = DEFAULT_SUITE, pick: str = "latest", marks: str = "value",
                       alpha: float = 0.05) -> Leaderboard:
     """Assemble the table. `models` are store patterns (default: every evaluated model unless only `reported`).
     `marks`: value (the card's: best and second by the 2 decimals shown) or significance (results/marks.py)."""
     if marks not in MARKS:
         raise ResultsError(f"unknown marks {marks!r}; use one of {', '.join(MARKS)}")
+    definition = load_suite(suite) if suite else None
     if reported is not None:
-        if suite:
-            reported.require([k for k, _ in suite_layout(suite)[0]], suite)
+        if definition is not None:
+            reported.require(definition.keys, suite)
         layout = [(r.key, r.title) for r in reported.rows]
         averages = [(a.name, list(a.benchmarks)) for a in reported.averages]
     else:
-        layout, averages = suite_layout(suite or "openseek-mid-v1")
+        layout, averages = suite_layout(definition or DEFAULT_SUITE)
     keys = [k for k, _ in layout]
     columns: list[Column] = []
     scores: list[dict[str, float | None]] = []
@@ -183,7 +183,7 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
     if average_se:
         notes.append(average_se)
     if marks == "significance":
-        _mark_significance(store, suite, rows, cells, dict(averages), alpha)
+        _mark_significance(store, definition, rows, cells, dict(averages), alpha)
         notes.append(f"Marks: bold is the best score and every score within noise of it, underlined the best of the "
                      f"rest likewise (paired test over the documents both runs scored: McNemar's test with "
                      f"continuity correction for 0/1 metrics, else the sign-flip test; averages over all their "
@@ -194,16 +194,14 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
     return Leaderboard(columns, rows, notes)
 
 
-def _mark_significance(store: Store | None, suite: str | None, rows: list[Row], cells: list[dict[str, Cell]],
-                       averages: dict[str, list[str]], alpha: float) -> None:
+def _mark_significance(store: Store | None, definition: Suite | None, rows: list[Row],
+                       cells: list[dict[str, Cell]], averages: dict[str, list[str]], alpha: float) -> None:
     """Replace the value marks of score and average rows by significance marks (results/marks.py); each benchmark's
     per-document values are loaded once, for its row and for the averages that contain it."""
     from contextlib import nullcontext
 
-    from suite.eval.benchmarks import load_suite
     from suite.eval.paired_runs import BenchmarkSamples
 
-    definition = load_suite(suite) if suite else None
     samples: dict[str, BenchmarkSamples] = {}
     with reading(store) if store is not None else nullcontext() as con:
         for row in (r for r in rows if r.kind == "score"):

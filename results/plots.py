@@ -24,6 +24,7 @@ from growth.foundation.atomic import write_bytes
 from results.leaderboard import format_tokens, suite_layout
 from results.measured import picked_scores
 from results.reported_scores import ReportedSet
+from suite.eval.benchmarks import DEFAULT_SUITE
 from suite.store import Store
 from suite.store.queries import ResultsError, merged_children, reading, resolve_one, run_checkpoints
 
@@ -55,13 +56,13 @@ def _tokens_axis(ax: Any, per_step: float) -> None:
     top.set_xlabel("tokens")
 
 
-def plot_run(store: Store, run: str, out: str | Path, *, suite: str | None = "openseek-mid-v1",
+def plot_run(store: Store, run: str, out: str | Path, *, suite: str | None = DEFAULT_SUITE,
              pick: str = "latest", benchmarks: list[str] | None = None) -> Path:
     """`run_figure` as a PNG file."""
     return _save(run_figure(store, run, suite=suite, pick=pick, benchmarks=benchmarks), out)
 
 
-def run_figure(store: Store, run: str, *, suite: str | None = "openseek-mid-v1", pick: str = "latest",
+def run_figure(store: Store, run: str, *, suite: str | None = DEFAULT_SUITE, pick: str = "latest",
                benchmarks: list[str] | None = None) -> Any:
     """One panel per benchmark: score vs step (tokens on top), stderr band, merged models as dashed levels."""
     from matplotlib.figure import Figure
@@ -148,12 +149,12 @@ def training_figure(metrics: list[dict[str, Any]], *, run: str, checkpoints: lis
 
 
 def plot_compare(store: Store, model: str, reported: ReportedSet, out: str | Path, *,
-                 suite: str | None = "openseek-mid-v1", pick: str = "latest") -> Path:
+                 suite: str | None = DEFAULT_SUITE, pick: str = "latest") -> Path:
     """`compare_figure` as a PNG file."""
     return _save(compare_figure(store, model, reported, suite=suite, pick=pick), out)
 
 
-def compare_figure(store: Store, model: str, reported: ReportedSet, *, suite: str | None = "openseek-mid-v1",
+def compare_figure(store: Store, model: str, reported: ReportedSet, *, suite: str | None = DEFAULT_SUITE,
                    pick: str = "latest") -> Any:
     """Grouped bars per benchmark: every reported model of the card, then the measured model with stderr."""
     from matplotlib.figure import Figure

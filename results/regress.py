@@ -20,6 +20,7 @@ from typing import Any
 
 from results.measured import picked_scores
 from results.reported_scores import load_reported
+from suite.eval.benchmarks import DEFAULT_SUITE
 from suite.store import Store
 from suite.store.queries import ResultsError, reading, resolve_one
 
@@ -101,7 +102,7 @@ def _reference(con: Any, against: str, suite: str | None, pick: str) -> tuple[st
 
 
 def regress(store: Store, model: str, against: str, *, abs_tol: float = 1.0, z: float = 2.0, pick: str = "latest",
-            suite: str | None = "openseek-mid-v1", benchmarks: list[str] | None = None,
+            suite: str | None = DEFAULT_SUITE, benchmarks: list[str] | None = None,
             allow_mismatch: bool = False) -> RegressReport:
     """Compare `model`'s picked runs with the reference; raises on a mismatch unless allowed, or nothing to compare."""
     if abs_tol < 0 or z < 0:

@@ -19,6 +19,9 @@ from growth.foundation.registry import Shipped, suggestions
 REPORTED_DIR = Path(__file__).with_name("reported")
 REPORTED = Shipped("reported set", REPORTED_DIR, env="GROWBENCH_REPORTED_DIR")
 """The project's reported sets; $GROWBENCH_REPORTED_DIR (os.pathsep-separated) adds folders searched first."""
+CARD_REPORTED = "openseek-mid-v1"
+"""The reported set measured models stand beside by default: the OpenSeek-Mid-v1 card's table (a set of reported
+scores, not the suite of the same name)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,11 @@ the dataclass, recursing into nested dataclass fields and lists of them; cross-f
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -78,15 +82,18 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
+        plain = [a for a in inner if a in (int, float, str, bool)]
+        if len(plain) > 1 and type(value) in plain:  # int | str: a value of either type is as it should be
+            return value
         return _convert(inner[0], value, where)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
         return build(tp, value, where)
-    if origin is list:
+    if origin in (list, tuple):
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
-        return [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return origin(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
@@ -107,6 +114,22 @@ def build(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
     converted = {k: _convert(hints[k], v, f"{where}.{k}") if k in hints else v for k, v in data.items()}
     return from_mapping(cls, converted, where)
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's docstring (the string under it) of dataclass `cls` and its dataclass bases, whitespace folded:
+    the one text that documents a field in the source and as its --help."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        for node, after in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr) \
+                    and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
+                docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

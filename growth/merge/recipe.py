@@ -139,3 +139,13 @@ def inline_recipe(specs: Sequence[str], params: Mapping[str, Any], dtype: str | 
     """The recipe for `--model PATH:WEIGHT ...` on the command line (linear method)."""
     models = [ModelEntry(path=p, params={"weight": w}) for p, w in map(parse_model_weight, specs)]
     return MergeRecipe(models=models, params=dict(params), dtype=dtype)
+
+
+def given_recipe(recipe: str | Path | None, models: Sequence[str], *, dtype: str | None = None,
+                 normalize: bool | None = None, allow_negative: bool | None = None) -> MergeRecipe:
+    """The recipe `growbench merge` names, a recipe file or inline PATH:WEIGHT models (exactly one), with the given
+    overrides (None: as the recipe says)."""
+    if (recipe is None) == (not models):
+        raise ConfigError("give either --recipe FILE or one or more --model PATH:WEIGHT")
+    given = load_recipe(recipe) if recipe is not None else inline_recipe(models, {})
+    return with_overrides(given, dtype=dtype, normalize=normalize, allow_negative=allow_negative)

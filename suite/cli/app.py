@@ -1,7 +1,8 @@
 """The `growbench` command line: one typer app, one thin command per pipeline verb.
 
 Each command module defines its commands as plain functions and lists them in `register(app)`; each command parses
-its options (shared ones come from suite/cli/options.py), calls one library function and prints a summary. Heavy
+its options (shared ones come from suite/cli/options.py, and a typed options object such as EvalOptions gets one
+flag per field from it), calls one library function and prints a summary. Heavy
 imports (torch, vLLM, DuckDB) happen inside command bodies so `growbench --help` stays instant. User mistakes raise
 `GrowbenchError`: `main()` prints them on one line and exits with code 2.
 """

@@ -2,43 +2,34 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
+from growth.foundation.config import field_docs
+from growth.foundation.settings import data_dir as resolve_data_dir
 from suite.cli import options
 from suite.cli.console import console
-
-DTYPE = typer.Option("auto", "--dtype", help="auto (the checkpoint's), float32, bfloat16, float16.")
-BATCH = typer.Option("auto", "--batch-size", help="Engine batch size (auto, or a number).")
-SAMPLES = typer.Option(False, "--log-samples", help="Also store full per-sample outputs (responses) in the samples "
-                       "table; per-document scores are always stored.")
-RERUN = typer.Option(False, "--force", help="Re-run benchmarks that already have a finished result.")
-ENGINE_ARG = typer.Option(None, "--engine-arg", help="Engine setting KEY=VALUE (repeat): max_num_seqs=64, "
-                          "enable_prefix_caching=false, kv_cache_dtype=fp8, or any vLLM engine argument.")
-TP = typer.Option(None, "--tensor-parallel-size", help="GPUs per engine (vLLM tensor parallelism).")
-GPU_MEM = typer.Option(None, "--gpu-memory-utilization", help="Fraction of each GPU vLLM may use (default 0.9).")
-MAX_LEN = typer.Option(None, "--max-model-len", help="Context window in tokens (can move scores: hashed).")
+from suite.cli.options import Flag
+from suite.eval.engine_settings import EngineSettings, parse_engine_args
+from suite.eval.options import Distribution, EvalOptions
 
 
-def _options(suite: str, benchmarks: list[str] | None, limit: int | None, backend: str | None,
-             data_dir: Path | None, allow_code_execution: bool, dtype: str, batch_size: str, log_samples: bool,
-             force: bool, engine_args: list[str] | None, tensor_parallel_size: int | None,
-             gpu_memory_utilization: float | None, max_model_len: int | None) -> Any:
-    from growth.foundation.settings import data_dir as resolve_data_dir
-    from suite.eval.engine_settings import parse_engine_args
-    from suite.eval.evaluate import EvalOptions
+def _engine_flag(name: str) -> Flag:
+    """An engine setting as a flag of its own (help: the first sentence of its EngineSettings docstring)."""
+    doc = field_docs(EngineSettings)[name].split(". ")[0].rstrip(".") + "."
+    return Flag(type=options.optional(typing.get_type_hints(EngineSettings)[name]), into="engine", help=doc)
 
-    keys = tuple(options.benchmark_keys(benchmarks))
-    batch: int | str = int(batch_size) if batch_size.isdigit() else batch_size
-    engine = parse_engine_args(engine_args)
-    named = {"tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
-             "max_model_len": max_model_len}
-    engine.update({k: v for k, v in named.items() if v is not None})
-    return EvalOptions(suite=suite, benchmarks=keys, limit=limit, backend=backend,
-                       data_dir=resolve_data_dir(data_dir), allow_code_execution=allow_code_execution, dtype=dtype,
-                       batch_size=batch, log_samples=log_samples, force=force, engine=engine)
+
+EVAL_FLAGS = {"suite": Flag(type=str), "data_dir": Flag(parse=resolve_data_dir), "batch_size": Flag(type=str),
+              "benchmarks": Flag(("--benchmarks", "-b"), Optional[list[str]], options.benchmark_keys),
+              "engine": Flag(("--engine-arg",), Optional[list[str]], parse_engine_args),
+              **{name: _engine_flag(name) for name in ("tensor_parallel_size", "gpu_memory_utilization",
+                                                       "max_model_len")}}
+"""EvalOptions on the command line: every field a flag (but `seed`), -b, engine settings as KEY=VALUE and the three
+that change most often as flags of their own."""
 
 
 def _table(results: list) -> Any:
@@ -53,52 +44,33 @@ def _table(results: list) -> Any:
     return table
 
 
-def eval_(model: Path = typer.Argument(..., help="Checkpoint folder."), suite: str = options.SUITE,
-          benchmarks: Optional[list[str]] = options.BENCHMARKS, limit: Optional[int] = options.LIMIT,
-          backend: Optional[str] = options.BACKEND, data_dir: Optional[Path] = options.DATA_DIR,
-          allow_code_execution: bool = options.CODE, db: Optional[Path] = options.DB, dtype: str = DTYPE,
-          batch_size: str = BATCH, log_samples: bool = SAMPLES, force: bool = RERUN,
-          engine_arg: Optional[list[str]] = ENGINE_ARG, tensor_parallel_size: Optional[int] = TP,
-          gpu_memory_utilization: Optional[float] = GPU_MEM, max_model_len: Optional[int] = MAX_LEN) -> None:
+@options.takes(EvalOptions, "opts", skip=("seed",), flags=EVAL_FLAGS)
+def eval_(model: Path = typer.Argument(..., help="Checkpoint folder."), db: Optional[Path] = options.DB, *,
+          opts: EvalOptions) -> None:
     """Evaluate one checkpoint on a suite; scores go to the DuckDB store (skips finished, same config)."""
-    from suite.eval.evaluate import evaluate_with
+    from suite.eval.evaluate import evaluate
     from suite.store import Store
 
-    opts = _options(suite, benchmarks, limit, backend, data_dir, allow_code_execution, dtype, batch_size,
-                    log_samples, force, engine_arg, tensor_parallel_size, gpu_memory_utilization, max_model_len)
     store = Store(db)
-    results = evaluate_with(model, opts, store,
-                            progress=lambda e: console.print(f"running {e}") if isinstance(e, str) else None)
+    results = evaluate(model, opts, store=store,
+                       progress=lambda e: console.print(f"running {e}") if isinstance(e, str) else None)
     console.print(_table(results))
     console.print(f"database: {store.path}")
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
 
 
+@options.takes(Distribution, "distribution", skip=("retries",))
+@options.takes(EvalOptions, "opts", skip=("seed",), flags=EVAL_FLAGS)
 def sweep(paths: list[str] = typer.Argument(..., help="Checkpoints, run folders, folders of step-* or globs."),
-          suite: str = options.SUITE, benchmarks: Optional[list[str]] = options.BENCHMARKS,
-          limit: Optional[int] = options.LIMIT, backend: Optional[str] = options.BACKEND,
-          data_dir: Optional[Path] = options.DATA_DIR, allow_code_execution: bool = options.CODE,
-          db: Optional[Path] = options.DB, dtype: str = DTYPE, batch_size: str = BATCH, log_samples: bool = SAMPLES,
-          force: bool = RERUN, engine_arg: Optional[list[str]] = ENGINE_ARG, tensor_parallel_size: Optional[int] = TP,
-          gpu_memory_utilization: Optional[float] = GPU_MEM, max_model_len: Optional[int] = MAX_LEN,
+          db: Optional[Path] = options.DB,
           shard: Optional[str] = typer.Option(None, "--shard", help="i/N: this machine's share (0 <= i < N)."),
-          workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes, one engine each "
-                                                "(on GPUs: tensor_parallel_size GPUs each)."),
-          devices: Optional[str] = typer.Option(None, "--devices", help="GPUs for the local workers, e.g. 0,1,2,3 "
-                                                "(one worker per tensor_parallel_size of them)."),
-          executor: str = typer.Option("local", "--executor", help="local (this machine) or ray."),
-          ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join: auto, "
-                                                    "host:port (default: start a local one)."),
-          progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar.")) -> None:
+          progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."), *,
+          opts: EvalOptions, distribution: Distribution) -> None:
     """Evaluate every checkpoint x benchmark in step order; resumable, shardable, spread over devices or Ray."""
-    from suite.eval.sweep import Distribution
     from suite.eval.sweep import sweep as run_sweep
     from suite.store import Store
 
-    opts = _options(suite, benchmarks, limit, backend, data_dir, allow_code_execution, dtype, batch_size,
-                    log_samples, force, engine_arg, tensor_parallel_size, gpu_memory_utilization, max_model_len)
-    distribution = Distribution(executor=executor, workers=workers, devices=devices, ray_address=ray_address)
     report = run_sweep(paths, opts, store=Store(db), shard=shard, show_progress=progress, distribution=distribution)
     console.print(_table(report.results))
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("finished", "skipped", "failed", "unavailable", "busy")

@@ -45,14 +45,6 @@ def _print_checks(checks: list[dict]) -> bool:
     return ok
 
 
-def _snr_line(record: dict) -> str | None:
-    values = [v for s in record["steps"] for v in s["snr_db_measured"].values() if v is not None]
-    if not values:
-        return None
-    return (f"measured SNR over {len(values)} tensors: mean {sum(values) / len(values):.3f} dB, "
-            f"min {min(values):.3f}, max {max(values):.3f}")
-
-
 def grow(src: Optional[Path] = typer.Argument(None, help="Source checkpoint directory."),
          out: Optional[Path] = typer.Argument(None, help="Output checkpoint directory."),
          plan: str = typer.Option(..., help="Shipped plan name (e.g. openseek-mid-v1) or a plan YAML file."),
@@ -69,15 +61,10 @@ def grow(src: Optional[Path] = typer.Argument(None, help="Source checkpoint dire
     # Growing allocates gigabytes of short-lived tensors; huge pages cut the page-fault time (read at torch import).
     os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
     from growth.grow import grow as run_grow
-    from growth.grow import plan_checkpoint, plan_growth, read_config_file
+    from growth.grow import measured_snr, plan_source
 
     if dry_run:
-        if (config is None) == (src is None):
-            raise ConfigError("--dry-run needs exactly one of SRC or --config CONFIG_JSON")
-        if src is not None:
-            _, grown = plan_checkpoint(src, plan, seed=seed)
-        else:
-            grown = plan_growth(read_config_file(config), plan, seed=seed)
+        grown = plan_source(src, config, plan, seed=seed)
         _print_plan(grown, show_ops)
         console.print("grown config:", markup=False)
         console.print(json.dumps(grown.final.config, indent=2, sort_keys=True), markup=False, highlight=False,
@@ -99,7 +86,7 @@ def grow(src: Optional[Path] = typer.Argument(None, help="Source checkpoint dire
         result = run_grow(src, out, plan, seed=seed, dtype=dtype, verify=verify, force=force,
                           progress=progress)
     _print_plan(result.plan, show_ops)
-    snr = _snr_line(result.lineage)
+    snr = measured_snr(result.lineage)
     if snr:
         console.print(snr, markup=False, highlight=False)
     extra = [result.lineage["verify_output"]] if "verify_output" in result.lineage else []

@@ -25,16 +25,13 @@ def merge(out: Path = typer.Argument(..., help="Output checkpoint directory."),
     """Weighted average of checkpoints of one architecture, streamed tensor by tensor; registered in DuckDB."""
     from growth.dtype import dtype_name
     from growth.foundation.atomic import write_text
-    from growth.foundation.errors import ConfigError
     from growth.merge.execute import plan_merge, run_merge
     from growth.merge.mergekit import mergekit_yaml
-    from growth.merge.recipe import inline_recipe, load_recipe, with_overrides
+    from growth.merge.recipe import given_recipe
     from suite.store import Store
 
-    if (recipe is None) == (not model):
-        raise ConfigError("give either --recipe FILE or one or more --model PATH:WEIGHT")
-    given = load_recipe(recipe) if recipe is not None else inline_recipe(model or [], {})
-    plan_recipe = with_overrides(given, dtype=dtype, normalize=normalize, allow_negative=allow_negative or None)
+    plan_recipe = given_recipe(recipe, model or [], dtype=dtype, normalize=normalize,
+                               allow_negative=allow_negative or None)
     plan = plan_merge(plan_recipe)
     out_dtype = dtype_name(plan.out_dtype)
     path = run_merge(plan, out, force=force)
@@ -63,9 +60,8 @@ def select(run: Optional[Path] = typer.Option(None, help="Training run dir: its 
     from growth.foundation.atomic import require_new
     from growth.foundation.settings import data_dir as resolve_data_dir
     from results.selection import selection_lines
-    from suite.select.selector import SelectOptions, find_candidates, write_recipe
+    from suite.select.selector import SelectOptions, select_recipe
     from suite.select.selector import build as build_merge
-    from suite.select.selector import select as run_select
     from suite.store import Store
 
     if build is not None:
@@ -74,9 +70,7 @@ def select(run: Optional[Path] = typer.Option(None, help="Training run dir: its 
     chosen_by = SelectOptions(suite=suite, config=config, limit=limit, backend=backend,
                               data_dir=resolve_data_dir(data_dir), work_dir=work_dir,
                               allow_code_execution=allow_code_execution)
-    candidates = find_candidates(store, run=run, models=models)
-    recipe = run_select(store, candidates, strategy, chosen_by)
-    write_recipe(recipe, out)
+    recipe, candidates = select_recipe(store, strategy, chosen_by, out, run=run, models=models)
     for line in selection_lines(recipe):  # the split the scores rest on, the scores, what each candidate became
         typer.echo(line)
     console.print(f"wrote {out} ({strategy}, {len(recipe.models)} of {len(candidates)} candidates)")

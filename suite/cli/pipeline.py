@@ -1,4 +1,5 @@
-"""`growbench pipeline`: the whole chain from one config (see suite/pipeline/runner.py)."""
+"""`growbench pipeline`: the whole chain from one config, planned (suite/pipeline/plan.py), then executed
+(suite/pipeline/execute.py)."""
 
 from __future__ import annotations
 
@@ -22,40 +23,18 @@ def pipeline(ctx: typer.Context,
     """Run grow -> train -> sweep -> select -> merge -> evaluate -> report; re-runs continue where they stopped."""
     from growth.foundation.settings import data_dir as resolve_data_dir
     from suite.pipeline.config import load_pipeline
-    from suite.pipeline.runner import dry_run as plan_run
-    from suite.pipeline.runner import run_pipeline
+    from suite.pipeline.execute import run_pipeline, summary
+    from suite.pipeline.plan import describe, plan_pipeline
     from suite.store import Store
 
-    cfg = load_pipeline(config)
-    mirror = resolve_data_dir(data_dir)
+    plan = plan_pipeline(load_pipeline(config), workdir, resolve_data_dir(data_dir))
     if dry_run:
-        for line in plan_run(cfg, mirror):
-            typer.echo(line)
+        typer.echo("\n".join(describe(plan)))
         return
     store = Store(db)
-    work = workdir or Path("runs") / cfg.name
-    out = run_pipeline(cfg, work, store, data_dir=mirror, start=start, only=only,
-                       verbose=bool((ctx.obj or {}).get("verbose")))
-    report = out.get("report")
-    if report:
-        table = [line for line in report["table"].splitlines() if line.startswith("|")]
-        typer.echo("\n".join(table) + f"\n(notes under the table: {report['leaderboard']})")
-        for line in report.get("precision", []):
-            typer.echo("  " + line)
-        if "growth_check" in report:
-            typer.echo("growth: " + report["growth_check"])
-        if "final_vs_seed" in report:
-            typer.echo(f"final vs seed, paired over the same documents (points; details: {report['evidence']}):")
-            for line in report["final_vs_seed"]:
-                typer.echo("  " + line)
-        typer.echo(f"database: {store.path}")
-        typer.echo(f"final model: {out['build']['path']}")
-        plots = [report[k] for k in ("run_plot", "compare_plot") if k in report]
-        typer.echo(f"leaderboard: {report['leaderboard']}; plots: {', '.join(plots)}")
-        if "regress" in report:
-            typer.echo(f"regress vs reported: {report['regress']['json']}")
-        if "page" in report:
-            typer.echo(f"report: {report['page']}")
+    out = run_pipeline(plan, store, start=start, only=only, verbose=bool((ctx.obj or {}).get("verbose")))
+    for line in summary(out, store):
+        typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

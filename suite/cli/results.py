@@ -7,8 +7,10 @@ from pathlib import Path
 
 import typer
 
+from results.reported_scores import CARD_REPORTED
 from suite.cli import options
 from suite.cli.console import console
+from suite.eval.benchmarks import DEFAULT_SUITE
 
 plot_app = typer.Typer(no_args_is_help=True, help="Plot stored results as PNG.")
 
@@ -37,7 +39,7 @@ def leaderboard(suite: str | None = typer.Option(None, "--suite", help="Suite wh
     if fmt not in FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
     reported_set = load_reported(reported) if reported else None
-    suite = suite or (reported_set.suite if reported_set else None) or "openseek-mid-v1"
+    suite = suite or (reported_set.suite if reported_set else None) or DEFAULT_SUITE
     store = Store(db) if models or reported_set is None else None
     text = render(build_leaderboard(store, reported=reported_set, models=models or None, suite=suite, pick=pick,
                                     marks=marks), fmt)
@@ -137,7 +139,7 @@ def plot_run(run: str = typer.Argument(..., help="Training run id (models.traini
 
 
 def plot_compare(model: str = typer.Argument(..., help="Measured model (id, name or path)."),
-                 reported: str = typer.Option("openseek-mid-v1", help="Reported set to compare with."),
+                 reported: str = typer.Option(CARD_REPORTED, help="Reported set to compare with."),
                  out: Path = typer.Option(..., help="PNG file to write."),
                  suite: str = options.SUITE,
                  pick: str = options.PICK,

@@ -18,6 +18,8 @@ from growth.foundation.config import build, load_yaml
 from growth.foundation.errors import ConfigError
 from growth.foundation.registry import Shipped, unknown_message
 
+DEFAULT_SUITE = "openseek-mid-v1"
+"""The suite a command evaluates in when none is named: the model card's 14 benchmarks."""
 CATEGORIES = ("knowledge", "reasoning", "commonsense", "math", "stem", "code")
 AGGREGATES = ("lm-eval", "mean")
 
@@ -91,10 +93,16 @@ class Suite:
     description: str = ""
     source: Path | None = None
     engine: dict[str, Any] = field(default_factory=dict)  # engine settings for this suite (engine_settings.py)
+    ref: str = ""
+    """The name or path it was loaded by: a worker process or Ray task loads it by that (a shipped suite from its own
+    install), not by this machine's absolute paths."""
     _by_key: dict[str, Benchmark] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._by_key.update({b.key: b for b in self.benchmarks})
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return load_suite, (self.ref or str(self.source),)
 
     @property
     def keys(self) -> list[str]:
@@ -156,7 +164,12 @@ def _benchmark(key: str, entry: BenchmarkEntry, include_paths: tuple[Path, ...],
     return Benchmark(key=key, tasks=refs, include_paths=tuple(dict.fromkeys(include_paths + own)), **values)
 
 
-def load_suite(name_or_path: str | Path = "openseek-mid-v1") -> Suite:
+def as_suite(suite: str | Path | Suite) -> Suite:
+    """A suite given by name or path, resolved; a Suite as it is (callers resolve once and pass the object down)."""
+    return suite if isinstance(suite, Suite) else load_suite(suite)
+
+
+def load_suite(name_or_path: str | Path = DEFAULT_SUITE) -> Suite:
     """Read a suite by name (suite/eval/suites/<name>.yaml) or path; `extends` starts from another suite."""
     path = SUITES.resolve(name_or_path)
     where = f"suite file {path}"
@@ -174,5 +187,6 @@ def load_suite(name_or_path: str | Path = "openseek-mid-v1") -> Suite:
         benchmarks[key] = _benchmark(key, entry, include, where, path.parent)
     if not benchmarks:
         raise ConfigError(f"{where} defines no benchmarks")
+    by_path = path == Path(str(name_or_path)).expanduser()  # a file path, not a shipped name
     return Suite(name=raw.name or path.stem, benchmarks=tuple(benchmarks.values()), description=raw.description,
-                 source=path, engine=engine)
+                 source=path, engine=engine, ref=str(path.absolute()) if by_path else str(name_or_path))

@@ -12,33 +12,17 @@ from __future__ import annotations
 import atexit
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from growth.foundation.settings import scoped_environ
 from suite.eval.backends import BACKENDS, EngineOptions, default_backend
-from suite.eval.benchmarks import Benchmark, load_suite
+from suite.eval.benchmarks import Benchmark
 from suite.eval.engine_settings import resolve_engine
+from suite.eval.options import EvalOptions
 from suite.eval.scores import sample_rows, sample_scores, score_rows
 from suite.eval.tasks import DataUnavailable
-
-
-@dataclass(frozen=True)
-class EvalOptions:
-    suite: str | Path = "openseek-mid-v1"
-    benchmarks: tuple[str, ...] = ()  # empty: the whole suite
-    limit: int | None = None  # documents per lm-eval task (testing only; recorded and hashed)
-    backend: str | None = None  # None: vllm when importable, else hf
-    data_dir: Path | None = None  # local benchmark mirror; None: the hub
-    allow_code_execution: bool = False
-    dtype: str = "auto"
-    seed: int = 1234
-    batch_size: int | str = "auto"
-    log_samples: bool = False  # also store full per-sample outputs (responses) in the samples table; per-document
-    # metric values are always stored (sample_scores), compactly, for paired comparisons
-    force: bool = False  # re-run benchmarks that already have a finished result
-    engine: dict[str, Any] = field(default_factory=dict)  # engine settings over the suite's (engine_settings.py)
 
 
 @dataclass(frozen=True)
@@ -80,7 +64,7 @@ class EngineRunner:
         self.options = options
         self.backend = options.backend or default_backend()
         self._backend = BACKENDS.get(self.backend)  # unknown backend -> ConfigError before any work
-        self.suite = load_suite(options.suite)
+        self.suite = options.suite
         self.benchmarks: list[Benchmark] = self.suite.select(list(options.benchmarks))
         self.engine = resolve_engine(self.suite.engine, options.engine, backend=self.backend)
         self.sandbox: dict[str, Any] | None = None  # the code sandbox's layers, stored with code benchmarks' configs

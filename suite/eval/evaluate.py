@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,12 @@ from growth.checkpoint import Checkpoint
 from growth.dtype import config_dtype, dtype_name
 from growth.foundation.errors import CheckpointError
 from suite.eval.benchmarks import Benchmark
-from suite.eval.engine_run import EngineRunner, EvalOptions, Job, Outcome
+from suite.eval.engine_run import EngineRunner, Job, Outcome
+from suite.eval.options import EvalOptions
 from suite.store import Store
 from suite.store.claims import Heartbeat, JobSpec, claim_checkpoint
 
-__all__ = ["BenchmarkResult", "EvalOptions", "Evaluator", "config_hash", "evaluate", "evaluate_with", "resolve_dtype"]
+__all__ = ["BenchmarkResult", "EvalOptions", "Evaluator", "config_hash", "evaluate", "resolve_dtype"]
 
 
 @dataclass
@@ -175,23 +176,14 @@ class Evaluator:
 _TAKEN_OVER = "its claim went stale and was taken over by another process; this result was dropped"
 
 
-def evaluate(model_path: str | Path, *, suite: str | Path = "openseek-mid-v1", benchmarks: list[str] | None = None,
-             limit: int | None = None, backend: str | None = None, data_dir: str | Path | None = None,
-             allow_code_execution: bool = False, store: Store | None = None, progress: Progress | None = None,
-             **options: Any) -> list[BenchmarkResult]:
-    """Evaluate one checkpoint (see module docstring); `options` are further EvalOptions fields."""
-    opts = EvalOptions(suite=suite, benchmarks=tuple(benchmarks or ()), limit=limit, backend=backend,
-                       data_dir=Path(data_dir) if data_dir else None, allow_code_execution=allow_code_execution,
-                       **options)
-    return evaluate_with(model_path, opts, store or Store(), progress)
-
-
-def evaluate_with(model_path: str | Path, options: EvalOptions, store: Store,
-                  progress: Progress | None = None) -> list[BenchmarkResult]:
-    """Evaluate one checkpoint with prepared options (what `growbench eval` calls)."""
+def evaluate(model_path: str | Path, options: EvalOptions | None = None, *, store: Store | None = None,
+             progress: Progress | None = None, **fields: Any) -> list[BenchmarkResult]:
+    """Evaluate one checkpoint (see module docstring) with `options`; `fields` are EvalOptions fields, over
+    `options` when both are given (`evaluate(path, benchmarks=["piqa"], limit=20)`)."""
     if not Path(model_path).is_dir():
         raise CheckpointError(f"model {model_path} does not exist (expected a checkpoint folder)")
-    with Evaluator(options, store) as evaluator:
+    opts = replace(options, **fields) if options is not None else EvalOptions(**fields)
+    with Evaluator(opts, store or Store()) as evaluator:
         return evaluator.run(model_path, progress)
 
 

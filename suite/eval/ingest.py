@@ -24,7 +24,7 @@ from typing import Any
 
 from growth.checkpoint import Checkpoint
 from growth.foundation.errors import ConfigError, DataError
-from suite.eval.benchmarks import Benchmark, Suite, TaskRef, load_suite
+from suite.eval.benchmarks import DEFAULT_SUITE, Benchmark, Suite, TaskRef, as_suite
 from suite.eval.evaluate import config_hash
 from suite.eval.scores import sample_rows, sample_scores, score_rows
 from suite.store import Store
@@ -218,11 +218,11 @@ def _model(store: Store, model: str) -> tuple[Checkpoint | None, str | None]:
     return None, known[0]["model_id"] if known else None
 
 
-def ingest(files: list[str | Path], model: str, *, suite: str | Path = "openseek-mid-v1",
+def ingest(files: list[str | Path], model: str, *, suite: str | Path | Suite = DEFAULT_SUITE,
            store: Store | None = None) -> IngestReport:
     """Import lm-eval results files for one model; see the module docstring."""
     store = store or Store()
-    chosen = load_suite(suite)
+    chosen = as_suite(suite)
     if not files:
         raise DataError("give at least one lm-eval results_*.json file")
     planned = []

@@ -24,8 +24,9 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from growth.foundation.errors import BackendError
-from suite.eval.engine_run import EvalOptions, Job, JobResult, error_line, first_line, runner_for
+from suite.eval.engine_run import Job, JobResult, error_line, first_line, runner_for
 from suite.eval.engine_settings import EngineSettings
+from suite.eval.options import EvalOptions
 
 
 def evaluate_checkpoint(options: EvalOptions, job: Job) -> JobResult:

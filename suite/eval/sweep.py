@@ -28,12 +28,11 @@ from typing import Any, Protocol
 from growth.foundation.errors import ConfigError, GrowbenchError
 from growth.foundation.terminal import terminal
 from suite.eval.engine_run import Job, JobResult
-from suite.eval.evaluate import BenchmarkResult, EvalOptions, Evaluator, Plan
-from suite.eval.workers import MAX_RETRIES
+from suite.eval.evaluate import BenchmarkResult, Evaluator, Plan
+from suite.eval.options import Distribution, EvalOptions
 from suite.store import Store
 
 _STEP = re.compile(r"step-0*(\d+)")
-EXECUTORS = ("local", "ray")
 log = logging.getLogger(__name__)
 
 
@@ -95,30 +94,6 @@ def find_checkpoints(patterns: list[str]) -> list[Path]:
         raise ConfigError(f"no checkpoints (folders holding config.json) found in {', '.join(patterns)}")
     steps = {p: step_of(p) for p in found}
     return sorted(found, key=lambda p: (steps[p] is None, steps[p] or 0, str(p)))
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """How a sweep spreads its checkpoints: local workers (none: this process) or a Ray cluster."""
-
-    executor: str = "local"
-    """local | ray."""
-    workers: int | None = None
-    """Local worker processes (default 1: evaluate in this process)."""
-    devices: str | None = None
-    """Devices of the local workers, e.g. '0,1,2,3' (tensor_parallel_size x pipeline_parallel_size per worker)."""
-    ray_address: str | None = None
-    """Ray cluster to join ('auto', 'host:6379'); none: start a local one."""
-    retries: int = MAX_RETRIES
-    """Times a job whose worker died is retried before it is recorded as failed."""
-
-    def __post_init__(self) -> None:
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"unknown executor {self.executor!r}; use one of {', '.join(EXECUTORS)}")
-        if self.executor == "ray" and (self.workers is not None or self.devices):
-            raise ConfigError("--workers/--devices are for the local executor; Ray places tasks on its own devices")
-        if self.executor != "ray" and self.ray_address:
-            raise ConfigError("--ray-address needs --executor ray")
 
 
 def sweep(patterns: list[str], options: EvalOptions, *, store: Store | None = None, shard: str | None = None,

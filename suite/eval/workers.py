@@ -20,9 +20,8 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from growth.foundation.errors import ConfigError
-from suite.eval.engine_run import EvalOptions, Job, JobResult, error_line, runner_for
-
-MAX_RETRIES = 2
+from suite.eval.engine_run import Job, JobResult, error_line, runner_for
+from suite.eval.options import MAX_RETRIES, EvalOptions
 
 
 def parse_devices(text: str) -> list[str]:

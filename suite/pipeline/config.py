@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from growth.foundation.config import build, load_yaml
 from growth.foundation.errors import ConfigError
 from growth.foundation.registry import Shipped
+from results.reported_scores import CARD_REPORTED
+from suite.eval.options import Distribution, EvalConfig, EvalOptions
 
 PIPELINES = Shipped("pipeline config", Path(__file__).with_name("configs"))
 
@@ -56,46 +58,43 @@ class TrainSection:
     """Keys merged into the train config (nested mappings merge), e.g. {max_steps: 64, checkpoint: {every: 16}}."""
 
 
-@dataclass
-class EvalSection:
-    suite: str = "openseek-mid-v1"
-    """Suite name or YAML file. When no benchmark mirror is set and `offline_suite` is given, that suite is used."""
+@dataclass(frozen=True, kw_only=True)
+class EvalSection(EvalConfig, Distribution):
+    """The eval steps' settings: EvalConfig's fields (suite, benchmarks, limit, backend, batch_size, engine, ...;
+    suite/eval/options.py), Distribution's (executor, workers, devices, ray_address, retries) and the keys below."""
+
     offline_suite: str | None = None
-    """Suite for machines with no mirror and no hub (the tiny config's generated `tiny-builtin` set)."""
-    benchmarks: list[str] = field(default_factory=list)
-    """Benchmark keys to run (default: the whole suite)."""
-    limit: int | None = None
-    """Documents per lm-eval task of `suite`; set for smoke runs only (recorded with every score)."""
+    """Suite for machines with no benchmark mirror and no hub (the tiny config's generated `tiny-builtin` set): with
+    no mirror set, it runs instead of `suite`, all of its benchmarks, `offline_limit` documents per task."""
     offline_limit: int | None = None
     """Documents per lm-eval task of `offline_suite` (None: all of them)."""
-    backend: str | None = None
-    """vllm or hf (default: vllm when importable)."""
-    allow_code_execution: bool = False
-    """Let code benchmarks run model-written code in the sandbox."""
     seed_model: bool = True
     """Also evaluate the seed and the grown model (the reference points the report compares the final model with),
     and, when the plan starts with function-preserving steps but is not all of them, the checkpoint those steps
     make (the grow step writes it: e.g. the card's width-expanded stage), whose scores must equal the seed's."""
-    batch_size: int | str = "auto"
-    """Engine batch size; a fixed number skips lm-eval's auto detection, which probes the full context length."""
-    engine: dict[str, Any] = field(default_factory=dict)
-    """Engine settings over the suite's (suite/eval/engine_settings.py), e.g. {tensor_parallel_size: 2,
-    gpu_memory_utilization: 0.85, max_model_len: 4096}; unknown keys are errors."""
-    executor: str = "local"
-    """local (this machine: in-process, or `workers`/`devices`) or ray (tasks on a Ray cluster)."""
-    workers: int | None = None
-    """Local worker processes, one engine each (default: evaluate in the pipeline's process)."""
-    devices: str | None = None
-    """GPUs of the local workers, e.g. "0,1,2,3,4,5,6,7": one worker per tensor_parallel_size of them."""
-    ray_address: str | None = None
-    """The Ray cluster to join (auto, host:port); none: a local one."""
 
-    def distribution(self) -> Any:
-        """How the sweep spreads (suite/eval/sweep.py's Distribution, which checks these four fields together)."""
-        from suite.eval.sweep import Distribution
+    def __post_init__(self) -> None:
+        EvalConfig.__post_init__(self)
+        Distribution.__post_init__(self)
 
-        return Distribution(executor=self.executor, workers=self.workers, devices=self.devices,
-                            ray_address=self.ray_address)
+    def offline(self, data_dir: Path | None) -> bool:
+        """Whether the eval steps run `offline_suite`: there is one and no benchmark mirror (`data_dir`)."""
+        return data_dir is None and self.offline_suite is not None
+
+    def suite_for(self, data_dir: Path | None) -> str:
+        """The suite the eval steps run, as the config names it."""
+        return self.offline_suite if self.offline(data_dir) else self.suite
+
+    def options(self, data_dir: Path | None) -> EvalOptions:
+        """The eval steps' options on a machine with (or without) a benchmark mirror."""
+        config = {f.name: getattr(self, f.name) for f in fields(EvalConfig)}
+        if self.offline(data_dir):
+            config.update(suite=self.offline_suite, limit=self.offline_limit, benchmarks=())
+        return EvalOptions(**config, data_dir=data_dir)
+
+    def distribution(self) -> Distribution:
+        """How the sweep spreads (checked as the sweep checks it)."""
+        return Distribution(**{f.name: getattr(self, f.name) for f in fields(Distribution)})
 
 
 @dataclass
@@ -110,7 +109,7 @@ class SelectSection:
 
 @dataclass
 class ReportSection:
-    reported: str = "openseek-mid-v1"
+    reported: str = CARD_REPORTED
     """Reported set whose models stand beside the measured ones on the leaderboard and in regress."""
     abs_tol: float = 1.0
     """regress: absolute tolerance in points."""

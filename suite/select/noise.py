@@ -73,13 +73,11 @@ class TableNoise:
 
     def _loaded(self, benchmark: str) -> Any:
         if benchmark not in self._samples:
-            from suite.eval.benchmarks import load_suite
             from suite.eval.paired_runs import BenchmarkSamples
 
             runs = self.ctx.runs[benchmark].dropna().tolist()
             with self.ctx.store.connect(read_only=True) as con:
-                self._samples[benchmark] = BenchmarkSamples.load(
-                    con, load_suite(self.ctx.options.suite).get(benchmark), runs)
+                self._samples[benchmark] = BenchmarkSamples.load(con, self.ctx.options.suite.get(benchmark), runs)
         return self._samples[benchmark]
 
     def test(self, benchmark: str, a: str, b: str) -> PairedResult | None:
@@ -102,10 +100,9 @@ def dev_difference(ctx: Any, rule: NoiseRule, benchmarks: list[str], new: Any, o
     tested on their documents jointly (each benchmark weighs 1/k, its documents as its headline weighs them)."""
     if rule.test == "none":
         return None
-    from suite.eval.benchmarks import load_suite
     from suite.eval.paired_runs import BenchmarkSamples
 
-    suite = load_suite(ctx.options.suite)
+    suite = ctx.options.suite
     paired: list[list[Stratum]] = []
     if rule.test == "paired":
         with ctx.store.connect(read_only=True) as con:

@@ -24,12 +24,13 @@ from growth.checkpoint import Checkpoint
 from growth.foundation.atomic import write_text
 from growth.foundation.errors import ConfigError
 from growth.merge.recipe import MergeRecipe, ModelEntry
+from suite.eval.benchmarks import DEFAULT_SUITE, Suite, as_suite
 from suite.select.strategies import STRATEGIES
 from suite.store import Store
 from suite.store.queries import find_models
 
-DEFAULT_SUITE = "openseek-mid-v1"
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -55,7 +56,7 @@ class Selection:
 
 @dataclass(frozen=True)
 class SelectOptions:
-    suite: str = DEFAULT_SUITE
+    suite: Suite = DEFAULT_SUITE  # given as a name or path, it becomes its Suite in __post_init__
     """Suite whose stored scores rank the candidates and on which --build evaluates."""
     config: Path | None = None
     """Strategy config YAML (anchors: roles file; greedy-soup/search: dev split and budget)."""
@@ -69,6 +70,9 @@ class SelectOptions:
     """Where candidate merges are written while evaluated (default: candidates/ beside the database)."""
     allow_code_execution: bool = False
     """Let code benchmarks (mbpp, evalplus) run model-written code in --build and dev evaluations."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "suite", as_suite(self.suite))
 
 
 @dataclass
@@ -89,7 +93,7 @@ class SelectContext:
         """Each candidate's mean over the benchmarks every candidate has; a Series sorted best first."""
         common = self.table.dropna(axis=1, how="any")
         if common.shape[1] == 0:
-            raise ConfigError(f"no benchmark of suite {self.options.suite!r} is scored for every candidate; "
+            raise ConfigError(f"no benchmark of suite {self.options.suite.name!r} is scored for every candidate; "
                               "evaluate them with `growbench sweep` first")
         return common.mean(axis=1).sort_values(ascending=False, kind="stable")
 
@@ -128,12 +132,11 @@ def find_candidates(store: Store, *, run: Path | None = None, models: str | None
     return unique
 
 
-def score_tables(store: Store, candidates: list[Candidate], suite: str) -> tuple[Any, Any, Any, Any]:
+def score_tables(store: Store, candidates: list[Candidate], suite: Suite) -> tuple[Any, Any, Any, Any]:
     """(values, stderrs, run ids, documents): per candidate and benchmark, the primary score (0..1) of the run that
-    counts in `suite` (a suite name or YAML path; runs are stored under the suite's name)."""
+    counts in `suite` (runs are stored under the suite's name)."""
     import pandas as pd
 
-    from suite.eval.benchmarks import load_suite
     from suite.store.queries import picked_runs
 
     ids = [c.model_id for c in candidates]
@@ -141,7 +144,7 @@ def score_tables(store: Store, candidates: list[Candidate], suite: str) -> tuple
     rows = []
     if store.path.exists():
         with store.connect(read_only=True) as con:
-            rows = picked_runs(con, ids, suite=load_suite(suite).name, columns=columns)
+            rows = picked_runs(con, ids, suite=suite.name, columns=columns)
     df = pd.DataFrame(rows, columns=list(columns))
     return tuple((df.pivot(index="model_id", columns="benchmark", values=column) if len(df) else pd.DataFrame())
                  .reindex(index=ids) for column in columns[2:])
@@ -161,15 +164,25 @@ def select(store: Store, candidates: list[Candidate], strategy: str, options: Se
     entries = [ModelEntry(path=c.candidate.path, params={"weight": round(c.weight, 6)}, role=c.role,
                           name=c.candidate.name, evidence={"model_id": c.candidate.model_id, **c.evidence})
                for c in selection.chosen]
-    record = {"strategy": strategy, "suite": options.suite,
+    record = {"strategy": strategy, "suite": options.suite.name,
               "candidates": [{"name": c.name, "model_id": c.model_id, "path": c.path} for c in candidates],
               **selection.trace}
-    return MergeRecipe(models=entries, params={"normalize": True}, name=f"{strategy}-{options.suite}",
+    return MergeRecipe(models=entries, params={"normalize": True}, name=f"{strategy}-{options.suite.name}",
                        selection=record)
 
 
 def write_recipe(recipe: MergeRecipe, path: Path) -> Path:
     return write_text(path, recipe.to_yaml())
+
+
+def select_recipe(store: Store, strategy: str, options: SelectOptions, out: Path, *, run: Path | None = None,
+                  models: str | None = None) -> tuple[MergeRecipe, list[Candidate]]:
+    """Find the candidates (a run's checkpoints, or models matching a glob), choose among them with `strategy` and
+    write the recipe to `out`; returns it with the candidates."""
+    candidates = find_candidates(store, run=run, models=models)
+    recipe = select(store, candidates, strategy, options)
+    write_recipe(recipe, out)
+    return recipe, candidates
 
 
 def build(store: Store, recipe: MergeRecipe, out: Path, options: SelectOptions, *, limit: int | None = None,
@@ -180,6 +193,6 @@ def build(store: Store, recipe: MergeRecipe, out: Path, options: SelectOptions, 
 
     path = run_merge(plan_merge(recipe), out, force=force)
     model_id = store.register_model(path)
-    evaluate(path, suite=options.suite, limit=limit, backend=options.backend, data_dir=options.data_dir,
-             store=store, allow_code_execution=options.allow_code_execution)
+    evaluate(path, store=store, suite=options.suite, limit=limit, backend=options.backend, data_dir=options.data_dir,
+             allow_code_execution=options.allow_code_execution)
     return model_id

@@ -26,6 +26,7 @@ from typing import Any
 from growth.foundation.config import build, read_yaml
 from growth.foundation.errors import ConfigError
 from growth.foundation.registry import Shipped
+from suite.eval.benchmarks import Suite
 from suite.select.noise import NoiseRule, TableNoise
 from suite.select.selector import Chosen, SelectContext, Selection
 
@@ -67,13 +68,11 @@ class AnchorsConfig:
             raise ConfigError(f"anchors tie_break must be one of {', '.join(TIE_BREAKS)}, got {self.tie_break!r}")
 
 
-def load_anchors(suite: str, config: Any = None) -> AnchorsConfig:
+def load_anchors(suite: Suite, config: Any = None) -> AnchorsConfig:
     """The roles given (--config's mapping), else the shipped recipe for the suite (a suite with none: pass
     --config)."""
     if config is None:
-        from suite.eval.benchmarks import load_suite
-
-        name = load_suite(suite).name
+        name = suite.name
         if name not in RECIPES.names():
             raise ConfigError(f"no shipped anchors recipe for suite {name!r} (there are: "
                               f"{', '.join(RECIPES.names())}); pass --config ROLES.yaml")
@@ -147,7 +146,7 @@ def select_anchors(ctx: SelectContext) -> Selection:
     for role in config.roles:
         if role.metric not in ctx.table.columns or ctx.table[role.metric].isna().all():
             raise ConfigError(f"role {role.role!r}: no stored {role.metric!r} score for any candidate in "
-                              f"suite {ctx.options.suite!r}; evaluate the candidates on it first")
+                              f"suite {ctx.options.suite.name!r}; evaluate the candidates on it first")
         ranked = ctx.table[role.metric].dropna().sort_values(ascending=False, kind="stable")
         free = [m for m in ranked.index if m not in taken]
         if not free:

@@ -38,10 +38,7 @@ def dev_config(ctx: SelectContext, dev: DevConfig) -> DevConfig:
     suite's offline, non-code "Avg General" benchmarks."""
     benchmarks = dev.benchmarks
     if benchmarks is None:
-        from suite.eval.benchmarks import load_suite
-
-        suite = load_suite(ctx.options.suite)
-        benchmarks = [b.key for b in suite.benchmarks if b.in_avg_general and b.offline and not b.code]
+        benchmarks = [b.key for b in ctx.options.suite.benchmarks if b.in_avg_general and b.offline and not b.code]
     return DevConfig(benchmarks=list(benchmarks), limit=ctx.options.limit or dev.limit,
                      backend=ctx.options.backend or dev.backend)
 
@@ -53,7 +50,7 @@ class CandidateScorer:
         self.work = ctx.options.work_dir or ctx.store.path.parent / "candidates"
 
     def record(self) -> dict[str, Any]:
-        return {"suite": self.ctx.options.suite, "benchmarks": self.dev.benchmarks, "limit": self.dev.limit,
+        return {"suite": self.ctx.options.suite.name, "benchmarks": self.dev.benchmarks, "limit": self.dev.limit,
                 "backend": self.dev.backend}
 
     def split(self) -> dict[str, Any]:
@@ -76,12 +73,11 @@ class CandidateScorer:
         key = self.key(members, weights)
         cached = self.ctx.store.cached_candidate(key)
         if cached is not None:
-            from suite.eval.benchmarks import load_suite
             from suite.store.samples import latest_runs
 
             score, scores, model_id = cached
             with self.ctx.store.connect(read_only=True) as con:
-                runs = latest_runs(con, model_id, load_suite(self.ctx.options.suite).name, self.dev.benchmarks,
+                runs = latest_runs(con, model_id, self.ctx.options.suite.name, self.dev.benchmarks,
                                    self.dev.limit)
             return Scored(score, scores, model_id, cached=True, runs={k: r for k, (r, _) in runs.items()},
                           stderrs={k: e for k, (_, e) in runs.items()})
@@ -103,8 +99,8 @@ class CandidateScorer:
             path, model_id = scratch, self.ctx.store.register_model(scratch)
         try:
             options, dev = self.ctx.options, self.dev
-            results = evaluate(path, suite=options.suite, benchmarks=dev.benchmarks, limit=dev.limit,
-                               backend=dev.backend, data_dir=options.data_dir, store=self.ctx.store,
+            results = evaluate(path, store=self.ctx.store, suite=options.suite, benchmarks=dev.benchmarks,
+                               limit=dev.limit, backend=dev.backend, data_dir=options.data_dir,
                                allow_code_execution=options.allow_code_execution)
         finally:
             if scratch is not None:

@@ -132,21 +132,20 @@ def test_pipeline_yaml_carries_engine_settings_and_distribution(tmp_path: Path) 
     import yaml
 
     from suite.pipeline.config import load_pipeline
-    from suite.pipeline.runner import Context, dry_run
+    from suite.pipeline.plan import describe, plan_pipeline
 
     data = yaml.safe_load(Path(load_pipeline("openseek-mid-v1").source).read_text())
     data["eval"].update(engine={"tensor_parallel_size": 2, "gpu_memory_utilization": 0.85}, devices="0,1,2,3,4,5,6,7")
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(data))
-    config = load_pipeline(path)
-    ctx = Context(config, tmp_path, Store(tmp_path / "x.duckdb"), None, print)
-    assert ctx.eval_options().engine == {"tensor_parallel_size": 2, "gpu_memory_utilization": 0.85}
-    assert ctx.distribution().devices == "0,1,2,3,4,5,6,7"
-    lines = dry_run(config)
+    plan = plan_pipeline(load_pipeline(path), tmp_path)
+    assert plan.eval.options.engine == {"tensor_parallel_size": 2, "gpu_memory_utilization": 0.85}
+    assert plan.eval.distribution.devices == "0,1,2,3,4,5,6,7"
+    lines = describe(plan)
     assert any("64 engine loads (one per model), on 4 local workers on devices 0,1,2,3,4,5,6,7" in line
                for line in lines), lines
     data["eval"]["engine"] = {"tensor_paralel_size": 2}
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="unknown engine setting 'tensor_paralel_size'. Did you mean "
                                           "tensor_parallel_size"):
-        dry_run(load_pipeline(path))
+        plan_pipeline(load_pipeline(path), tmp_path)

@@ -21,7 +21,7 @@ from suite.pipeline.config import load_pipeline
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
-CONSOLE_BUDGET = 4096  # bytes of stdout + stderr for the whole default run
+CONSOLE_BUDGET = 5120  # bytes of stdout + stderr for the whole default run
 
 
 def small_config(tmp_path: Path) -> Path:
@@ -47,11 +47,19 @@ def run(cmd: list[str]) -> subprocess.CompletedProcess:
     return proc
 
 
-def test_tiny_pipeline_fills_the_store_and_resumes_after_a_kill(tmp_path: Path, benchmark_mirror: Path) -> None:
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory, benchmark_mirror: Path) -> dict:
+    """One real run of the cut-down tiny config (CLI, fresh store), shared by the tests that read it back."""
+    tmp = tmp_path_factory.mktemp("small-run")
+    config, workdir, db = small_config(tmp), tmp / "work", tmp / "results.duckdb"
+    proc = run(pipeline_cmd(config, workdir, db, benchmark_mirror))
+    return {"config": config, "workdir": workdir, "db": db, "proc": proc, "tmp": tmp}
+
+
+def test_tiny_pipeline_fills_the_store(small_run: dict) -> None:
     from suite.store import Store
 
-    config, workdir, db = small_config(tmp_path), tmp_path / "work", tmp_path / "results.duckdb"
-    proc = run(pipeline_cmd(config, workdir, db, benchmark_mirror))
+    workdir, db, proc = small_run["workdir"], small_run["db"], small_run["proc"]
     assert "Avg General" in proc.stdout and "ci-final" in proc.stdout
     assert f"database: {db}" in proc.stdout and "final model:" in proc.stdout
 
@@ -87,6 +95,44 @@ def test_tiny_pipeline_fills_the_store_and_resumes_after_a_kill(tmp_path: Path, 
     for png in ("run.png", "compare.png"):
         assert (workdir / "report" / png).read_bytes()[:4] == b"\x89PNG"
 
+
+def test_the_dry_run_prints_the_plan_the_real_run_executed(small_run: dict, benchmark_mirror: Path) -> None:
+    """The plan `--dry-run` prints is the one the run executes: the models it evaluated (by name), the benchmarks,
+    the checkpoint steps, the parameters and the job count, read back from the step markers and the store."""
+    from suite.pipeline.plan import describe, plan_pipeline
+    from suite.store import Store
+
+    config, workdir, db = small_run["config"], small_run["workdir"], small_run["db"]
+    plan = plan_pipeline(load_pipeline(config), workdir, benchmark_mirror)
+    dry = subprocess.run(pipeline_cmd(config, workdir, db, benchmark_mirror, "--dry-run"), capture_output=True,
+                         text=True, timeout=300)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == describe(plan)
+    assert "3 benchmarks x 7 models (seed, width-expanded, grown, 3 checkpoints, final) = 21 eval jobs" in dry.stdout
+
+    markers = {p.stem: json.loads(p.read_text())["outputs"] for p in (workdir / ".steps").glob("*.json")}
+    assert markers["grow"]["num_parameters"] == plan.grow.growth.final.num_parameters
+    assert markers["grow"]["stage"]["name"] == plan.grow.stage.name
+    assert markers["train"]["checkpoints"] == [str(m.path) for m in plan.train.checkpoints]
+    assert plan.train.steps == [4, 8, 12]
+    assert markers["sweep"]["checkpoints"] == markers["sweep"]["engine_loads"] == len(plan.eval.swept)
+    assert sum(markers["sweep"]["jobs"].values()) + len(markers["evaluate"]["results"]) == plan.eval.jobs
+    assert markers["build"]["path"] == str(plan.eval.final.path)
+
+    runs = Store(db).query("SELECT m.name, m.step, r.benchmark, r.suite, r.limit_n FROM eval_runs r "
+                           "JOIN models m USING (model_id)")
+    assert len(runs) == plan.eval.jobs
+    assert set(zip(runs["name"], runs["benchmark"])) == {(m.name, b.key) for m in plan.eval.models
+                                                         for b in plan.eval.benchmarks}
+    assert sorted(int(s) for s in set(runs["step"].dropna())) == plan.train.steps
+    assert set(runs["suite"]) == {plan.eval.suite.name} and set(runs["limit_n"]) == {plan.eval.options.limit}
+
+
+def test_a_run_killed_during_training_resumes(small_run: dict, benchmark_mirror: Path) -> None:
+    from suite.store import Store
+
+    config, tmp_path = small_run["config"], small_run["tmp"]
+    runs = Store(small_run["db"]).query("SELECT run_id FROM eval_runs")
     # A second run in a fresh work dir, killed during training, then re-run: finished steps are not redone.
     workdir2 = tmp_path / "work2"
     db2 = tmp_path / "second.duckdb"  # a fresh store, so the re-run's evaluations are really done, not reused

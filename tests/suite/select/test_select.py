@@ -14,6 +14,7 @@ import yaml
 from results_store import add_run, variant
 
 from growth.foundation.errors import ConfigError
+from suite.eval.benchmarks import load_suite
 from suite.select.selector import SelectOptions, find_candidates, score_tables, select
 from suite.store import Store
 from suite.store.queries import find_models
@@ -54,7 +55,7 @@ def test_candidates_and_table_prefer_full_runs(run: Path, store: Store) -> None:
     assert [c.name for c in candidates] == [f"mid@{s}" for s in SCORES]
     add_run(store, candidates[0].model_id, "mbpp", 0.99, limit=5)  # a later --limit run must not displace it
     add_run(store, candidates[0].model_id, "mmlu", 0.5, suite="other-suite")
-    table = score_tables(store, candidates, "openseek-mid-v1")[0]
+    table = score_tables(store, candidates, load_suite("openseek-mid-v1"))[0]
     assert sorted(table.columns) == ["bbh", "evalplus", "gpqa_diamond", "mbpp"]
     assert table.loc[candidates[0].model_id, "mbpp"] == pytest.approx(0.60)
     assert find_candidates(store, models="mid@[23]00") == candidates[1:3]
