@@ -131,7 +131,7 @@ def split_record(ctx: SelectContext, metrics: list[str]) -> dict[str, Any]:
     saw, not held-out estimates."""
     documents = {k: sorted({int(n) for n in ctx.documents[k].dropna()}) for k in metrics
                  if ctx.documents is not None and k in ctx.documents.columns}
-    return {"kind": "suite runs", "suite": ctx.options.suite, "documents": documents,
+    return {"kind": "suite runs", "suite": ctx.options.suite.name, "documents": documents,
             "note": "the same runs and documents the leaderboard shows (not held out)"}
 
 

@@ -56,7 +56,7 @@ class CandidateScorer:
     def split(self) -> dict[str, Any]:
         """Which documents the dev scores rest on, for the recipe and the report."""
         first = f"the first {self.dev.limit}" if self.dev.limit else "all"
-        return {"kind": "dev split", "suite": self.ctx.options.suite, "benchmarks": self.dev.benchmarks,
+        return {"kind": "dev split", "suite": self.ctx.options.suite.name, "benchmarks": self.dev.benchmarks,
                 "limit": self.dev.limit,
                 "note": f"{first} documents of each dev benchmark (lm-eval --limit): a subset of the documents the "
                         "leaderboard shows, not held out from them"}
