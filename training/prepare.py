@@ -386,9 +386,7 @@ def prepare(config: Any, out: str | Path, workers: int | None = None, only: list
     for s in selected:
         want = int(drawn[s.name] * 1.01) + held_out + 2 * config.seq_len
         src_units = plan_units(s, shard_size, want, config.data.seed)
-        if not src_units:
-            raise DataError(f"source {s.name}: no input files")
-        if s.files and all(u.size == 0 for u in src_units):
+        if all(u.size == 0 for u in src_units):
             raise DataError(f"source {s.name}: its files are empty")
         plan = _source_plan(src_units, identity, dtype, shard_size)
         folder = out / s.name
