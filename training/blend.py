@@ -50,8 +50,8 @@ def build_blend(weights: list[float], size: int) -> tuple[np.ndarray, np.ndarray
     """(source of each sequence, that source's running count) for `size` sequences, by megatron-core's helper."""
     with warnings.catch_warnings():  # megatron-core warns that Transformer Engine and Apex, unused here, are absent
         warnings.filterwarnings("ignore", message=".*Transformer Engine and Apex are not installed.*")
-        try:
-            from megatron.core.datasets import helpers  # ~5 s import; only when a stage's index is not cached yet
+        try:  # ~5 s import; only when a stage's index is not cached yet
+            from megatron.core.datasets import helpers
         except ImportError as e:
             raise BackendError(f"prepared data builds its blend index with megatron-core, which does not import "
                                f"({e}); pip install --no-deps megatron-core==0.16.1") from None

@@ -36,7 +36,7 @@ from training.prepared import (
     check_tokenizer,
     check_vocabulary,
     read_manifest,
-    source_prefixes,
+    source_shards,
 )
 
 ON_THE_FLY_TOKENS_PER_S = 0.33e6
@@ -126,7 +126,7 @@ class PreparedLoader:
         blend = self.blends[stage]
         end = first + self.global_batch
         counts = np.full(len(blend.names), -1, dtype=np.int64)
-        chunk, stop = 1 << 16, end
+        chunk, stop = 1 << 12, end
         while stop > 0 and (counts < 0).any():
             start = max(0, stop - chunk)
             which, pos = blend.sources(start, stop)[::-1], blend.positions(start, stop)[::-1]
@@ -241,8 +241,8 @@ def open_sources(stages: list, data: Any, tokenizer: Any, seq_len: int) -> dict[
         for s in st.sources:
             if s.name in out:
                 continue
-            prefixes = source_prefixes(s.name, manifest, directory, s.prepared)
-            out[s.name] = PreparedSource(s.name, prefixes, seq_len, data.validation.sequences
+            shards = source_shards(s.name, manifest, directory, s.prepared)
+            out[s.name] = PreparedSource(s.name, shards, seq_len, data.validation.sequences
                                          if data.validation.every else 0, data.seed)
             if s.prepared:
                 check_vocabulary(out[s.name], len(tokenizer))

@@ -19,6 +19,7 @@ without it training refuses DIR. A corrupt JSONL line stops the run with its fil
 
 from __future__ import annotations
 
+import gc
 import glob
 import json
 import math
@@ -253,6 +254,16 @@ def unit_documents(unit: Unit) -> Iterator[tuple[str, int]]:
 _worker: dict[str, Any] = {}
 
 
+def encoder(tokenizer: Any) -> Callable[[list[str]], list[list[int]]]:
+    """Token ids of a batch of documents, no special tokens: the same ids as `tokenizer(texts,
+    add_special_tokens=False)`, through the Rust tokenizer's encode_batch_fast when there is one (it skips the
+    offsets transformers computes and drops: ~1.4x the rate, measured)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and hasattr(backend, "encode_batch_fast"):
+        return lambda texts: [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
+    return lambda texts: tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+
+
 def _init_worker(tokenizer: Any, queue: Any, parent: int) -> None:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     _worker.update(tokenizer=tokenizer, queue=queue, parent=parent)
@@ -261,7 +272,7 @@ def _init_worker(tokenizer: Any, queue: Any, parent: int) -> None:
 def tokenize_unit(unit: Unit, out: str, dtype: str) -> tuple[int, int]:
     """Write one unit's shard; returns (documents, tokens). Runs in a worker process."""
     tokenizer, queue = _worker["tokenizer"], _worker.get("queue")
-    eos = tokenizer.eos_token_id
+    eos, encode = tokenizer.eos_token_id, encoder(tokenizer)
     writer = IndexedWriter(Path(out) / unit.prefix, np.dtype(dtype))
     budget = unit.tokens if unit.kind in ("generator", "hf") else None
     texts: list[str] = []
@@ -269,7 +280,7 @@ def tokenize_unit(unit: Unit, out: str, dtype: str) -> tuple[int, int]:
 
     def flush() -> None:
         nonlocal texts, text_bytes, consumed, reported
-        for ids in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []:
+        for ids in encode(texts) if texts else []:
             ids.append(eos)
             writer.add_document(np.asarray(ids, dtype=writer.dtype))
         done = consumed if budget is None else 4 * writer.tokens  # generated units count 4 bytes per token
@@ -440,7 +451,9 @@ def _run(pending: list[Unit], out: Path, dtype: np.dtype, tokenizer: Any, worker
     ctx = mp.get_context("fork" if "fork" in methods else "spawn")
     queue = ctx.Queue()
     done = 0
+    gc.freeze()  # forked workers then leave the inherited objects alone instead of copying every page the GC touches
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(tokenizer, queue, os.getpid()))
+    gc.unfreeze()
     try:
         jobs = [pool.apply_async(tokenize_unit, (u, str(out), dtype.name)) for u in pending]
         while jobs:

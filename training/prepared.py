@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from growth.foundation.errors import DataError
-from training.indexed import IndexedDataset
+from training.indexed import IndexedDataset, paths
 
 MANIFEST = "manifest.json"
 FORMAT = "growbench-prepared/1"
@@ -98,21 +99,53 @@ def permute(i: np.ndarray, n: int, key: str) -> np.ndarray:
     return out.astype(np.int64)
 
 
-class PreparedSource:
-    """One source's tokens over its shards: a held-out tail of whole documents and `windows` training windows."""
+@dataclass(frozen=True)
+class Shard:
+    """One indexed dataset of a source; the counts and sizes come from the manifest (None: read from the files)."""
 
-    def __init__(self, name: str, prefixes: list[str], seq_len: int, held_out: int, seed: int) -> None:
+    prefix: str
+    tokens: int | None = None
+    documents: int | None = None
+    bin: int | None = None
+    idx: int | None = None
+
+
+def check_sizes(shard: Shard) -> None:
+    """A manifest shard's files exist with the sizes prepare recorded (a stat each: cheap for thousands of shards)."""
+    bin_path, idx_path = paths(shard.prefix)
+    for p, size in ((idx_path, shard.idx), (bin_path, shard.bin)):
+        if not p.is_file():
+            raise DataError(f"{p} is missing: indexed datasets come as a .bin and an .idx")
+        actual = p.stat().st_size
+        if actual != size:
+            raise DataError(f"{p} has {actual} bytes where the manifest records {size}: "
+                            f"{'truncated' if actual < size else 'replaced'}; prepare it again")
+
+
+class PreparedSource:
+    """One source's tokens over its shards: a held-out tail of whole documents and `windows` training windows.
+
+    Shards listed in a manifest are checked by size and opened when first read, so opening a source costs a stat
+    per shard whatever its size; prefixes without a manifest are opened (and so fully checked) at once."""
+
+    def __init__(self, name: str, shards: list[Shard], seq_len: int, held_out: int, seed: int) -> None:
         self.name, self.seq_len, self.seed = name, seq_len, seed
-        shards = [IndexedDataset(p) for p in prefixes]
-        self.shards = [s for s in shards if s.num_tokens]
-        dtypes = {s.dtype for s in self.shards}
-        if len(dtypes) > 1:
-            raise DataError(f"source {name}: its shards mix token dtypes ({', '.join(map(str, dtypes))})")
-        self.offsets = np.cumsum([0] + [s.num_tokens for s in self.shards], dtype=np.int64)
+        known, opened = [], {}
+        for shard in shards:
+            if shard.tokens is None:
+                d = IndexedDataset(shard.prefix)
+                shard = Shard(shard.prefix, d.num_tokens, d.sequences, **d.nbytes())
+                opened[shard.prefix] = d
+            else:
+                check_sizes(shard)
+            known.append(shard)
+        self.documents = sum(s.documents for s in known)
+        self.shards = [s for s in known if s.tokens]
+        self._open = {k: opened[s.prefix] for k, s in enumerate(self.shards) if s.prefix in opened}
+        self.offsets = np.cumsum([0] + [s.tokens for s in self.shards], dtype=np.int64)
         self.num_tokens = int(self.offsets[-1])
-        self.documents = sum(s.sequences for s in shards)
         if not self.num_tokens:
-            raise DataError(f"source {name}: its prepared data holds no tokens ({', '.join(prefixes)})")
+            raise DataError(f"source {name}: its prepared data holds no tokens ({', '.join(s.prefix for s in shards)})")
         self.held_out = held_out
         self.train_tokens = self._document_start_before(self.num_tokens - held_out * seq_len) if held_out else \
             self.num_tokens
@@ -122,12 +155,23 @@ class PreparedSource:
             raise DataError(f"source {name}: {self.num_tokens:,} tokens leave no training sequence of {seq_len} "
                             f"tokens{what}; prepare more of it or lower data.validation.sequences")
 
+    def dataset(self, k: int) -> IndexedDataset:
+        """Shard k, opened on first use (and checked against the manifest's token count)."""
+        if k not in self._open:
+            d = IndexedDataset(self.shards[k].prefix)
+            if d.num_tokens != self.shards[k].tokens:
+                raise DataError(f"{d.idx_path} counts {d.num_tokens} tokens where the manifest records "
+                                f"{self.shards[k].tokens}; prepare it again")
+            self._open[k] = d
+        return self._open[k]
+
     def _document_start_before(self, limit: int) -> int:
         """The start of the last document that begins at or before token `limit` of the stream (-1: none)."""
         for k in range(len(self.shards) - 1, -1, -1):
-            shard, base = self.shards[k], int(self.offsets[k])
+            base = int(self.offsets[k])
             if base > limit:
                 continue
+            shard = self.dataset(k)
             byte = (limit - base) * shard.dtype.itemsize
             j = int(np.searchsorted(shard.pointers, byte, side="right")) - 1
             return base + int(shard.pointers[j]) // shard.dtype.itemsize
@@ -138,7 +182,7 @@ class PreparedSource:
         k = int(np.searchsorted(self.offsets, start, side="right")) - 1
         parts = []
         while start < stop:
-            base, shard = int(self.offsets[k]), self.shards[k]
+            base, shard = int(self.offsets[k]), self.dataset(k)
             end = min(stop, base + shard.num_tokens)
             parts.append(shard.tokens(start - base, end - base))
             start, k = end, k + 1
@@ -167,21 +211,22 @@ class PreparedSource:
 
     def identity(self) -> dict[str, Any]:
         """What the sample stream depends on, for the loader's fingerprint (file names and sizes, not locations)."""
-        return {"shards": [[Path(s.prefix).name, s.nbytes()["bin"], s.sequences] for s in self.shards],
+        return {"shards": [[Path(s.prefix).name, s.bin, s.documents] for s in self.shards],
                 "tokens": self.num_tokens, "held_out": self.held_out}
 
 
-def source_prefixes(name: str, manifest: dict[str, Any] | None, directory: Path | None,
-                    own: list[str]) -> list[str]:
+def source_shards(name: str, manifest: dict[str, Any] | None, directory: Path | None,
+                  own: list[str]) -> list[Shard]:
     """Where source `name` is prepared: its own Megatron prefixes, else the prepared directory's shards."""
     if own:
-        return own
+        return [Shard(p) for p in own]
     entry = (manifest or {}).get("sources", {}).get(name)
     if entry is None:
         have = ", ".join(sorted((manifest or {}).get("sources", {}))) or "none"
         raise DataError(f"source {name} is in the mixture but has no prepared data in {directory} (prepared: {have}); "
                         f"run `growbench data prepare --config CONFIG --out {directory} --sources {name}`")
-    return [str(directory / shard["prefix"]) for shard in entry["shards"]]
+    return [Shard(str(directory / s["prefix"]), s["tokens"], s["documents"], s["bin"], s["idx"])
+            for s in entry["shards"]]
 
 
 def check_vocabulary(source: PreparedSource, vocab_size: int, sample_tokens: int = 1 << 20) -> None:

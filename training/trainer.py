@@ -18,6 +18,7 @@ and each rank's measured peak.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import time
@@ -36,7 +37,15 @@ from growth.foundation.errors import ConfigError
 from training import checkpointing
 from training.config import TrainConfig
 from training.host_memory import fix_mmap_threshold
-from training.loader import Batches, Prefetcher, build_loader, open_sources, stage_of, uses_prepared
+from training.loader import (
+    Batches,
+    Prefetcher,
+    build_loader,
+    on_the_fly_note,
+    open_sources,
+    stage_of,
+    uses_prepared,
+)
 from training.loading import build_meta_model, load_weights, materialize
 from training.memory_plan import MemoryPlan, check_fits, device_budget
 from training.metrics import append_metrics, truncate_metrics
@@ -46,10 +55,11 @@ from training.param_groups import build_optimizers, set_lr
 from training.prepared import PreparedSource
 from training.schedule import lr_factor
 from training.sinks import Sinks
-from training.throughput import flops_per_token, measure_peak_flops, mfu
+from training.throughput import flops_per_token, measure_peak_flops, mfu, planned_step_seconds
 from training.validation import held_out_loss
 
 ProgressFn = Callable[[dict[str, Any], int], None]
+log = logging.getLogger(__name__)
 
 
 def stage_steps(stages: list[Stage], tokens_per_step: int) -> list[int]:
@@ -198,6 +208,10 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
         per_token = flops_per_token(parent.config, config.seq_len)
         peak = config.peak_tflops * 1e12 if config.peak_tflops else \
             measure_peak_flops(parent.config, config.micro_batch * config.seq_len, plan.dtype, device)
+        note = on_the_fly_note(config.tokens_per_step, world, planned_step_seconds(
+            parent.config, config.seq_len, config.tokens_per_step, world, peak)) if sources is None else None
+        if note and rank == 0 and device.type == "cuda":
+            log.warning(note)
         every = config.data.validation.every
         while step < total:
             t0 = time.perf_counter()

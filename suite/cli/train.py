@@ -62,6 +62,25 @@ def _plan_memory(cfg: TrainConfig, model_config: Path | None, gpus: str, gpu_mem
                           f"{c['owner_flops'] / 1e12:.1f} TFLOP Newton-Schulz per GPU; gather "
                           f"{c['gather_bytes'] / 1e9:.1f} GB received, {c['gather_flops'] / 1e12:.0f} TFLOP per GPU",
                           markup=False, highlight=False)
+    _plan_data(cfg, config, worlds)
+
+
+def _plan_data(cfg: TrainConfig, model_config: dict, worlds: list[int]) -> None:
+    """--plan-memory: the planned GPU step time per GPU count, and a note when the on-the-fly data path cannot keep
+    up with it (training.loader.on_the_fly_note)."""
+    from training.loader import on_the_fly_note, uses_prepared
+    from training.mixture import resolve_stages
+    from training.throughput import H100_BF16_PEAK, PLANNED_MFU, planned_step_seconds
+
+    peak = cfg.peak_tflops * 1e12 if cfg.peak_tflops else H100_BF16_PEAK
+    prepared = uses_prepared(resolve_stages(cfg.data.mixtures, cfg.data.sources, inputs=False), cfg.data)
+    for w in worlds:
+        step_s = planned_step_seconds(model_config, cfg.seq_len, cfg.tokens_per_step, w, peak)
+        console.print(f"step on {w} GPUs: ~{step_s:.1f} s of GPU time at {PLANNED_MFU:.0%} MFU of "
+                      f"{peak / 1e12:.0f} TFLOP/s", markup=False, highlight=False)
+        note = None if prepared else on_the_fly_note(cfg.tokens_per_step, w, step_s)
+        if note:
+            console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 def train(config: str = typer.Option(..., "--config", help="Train config: a shipped name (training/configs/) or a "

@@ -13,7 +13,7 @@ from training.blend import build_blend, next_source, normalized
 from training.indexed import IndexedWriter
 from training.loader import PreparedLoader
 from training.mixture import resolve_stages
-from training.prepared import PreparedSource, permute
+from training.prepared import PreparedSource, Shard, permute
 
 SEQ = 16
 
@@ -44,7 +44,7 @@ def run(tmp_path):
                 for name, docs, seed in (("a", 60, 1), ("b", 8, 2), ("c", 40, 3))}
 
     def loader(rank: int = 0, world: int = 1, held_out: int = 0, global_batch: int = 8) -> PreparedLoader:
-        sources = {n: PreparedSource(n, p, SEQ, held_out, seed=5) for n, p in prefixes.items()}
+        sources = {n: PreparedSource(n, [Shard(x) for x in p], SEQ, held_out, seed=5) for n, p in prefixes.items()}
         ends = [1536 // (SEQ * global_batch), 1536 // (SEQ * global_batch) + 1024 // (SEQ * global_batch)]
         return PreparedLoader(stages, sources, SEQ, global_batch, ends, tmp_path / "cache", 5, rank, world)
 
@@ -124,10 +124,26 @@ def test_validation_sequences_are_never_trained_on(run):
     loader = run(held_out=2)
     for name, source in loader.sources.items():
         assert source.num_tokens - source.train_tokens >= 2 * SEQ
-        starts = np.concatenate([source.offsets[k] + s.starts() for k, s in enumerate(source.shards)])
+        starts = np.concatenate([source.offsets[k] + source.dataset(k).starts() for k in range(len(source.shards))])
         assert source.train_tokens in starts  # the held-out tail begins at a document
         assert source.windows * SEQ <= source.train_tokens
         held = loader.validation()[name]
         assert held.shape == (2, SEQ)
         assert torch.equal(held[0], torch.from_numpy(source.tokens(source.train_tokens,
                                                                    source.train_tokens + SEQ).astype(np.int64)))
+
+
+def test_the_planner_says_when_the_on_the_fly_path_cannot_feed_the_gpus():
+    from pathlib import Path
+
+    from growth.grow import plan_growth, read_config_file
+    from training.loader import on_the_fly_note
+    from training.throughput import planned_step_seconds
+
+    seed = read_config_file(Path(__file__).resolve().parents[2] / "growth/plans/qwen3-4b-base.config.json")
+    grown = plan_growth(seed, "openseek-mid-v1").final.config
+    step = {w: planned_step_seconds(grown, 8192, 2048 * 8192, w) for w in (64, 256)}
+    assert step[256] == pytest.approx(13.9, abs=0.05) and step[64] == pytest.approx(4 * step[256])
+    note = on_the_fly_note(2048 * 8192, 256, step[256])
+    assert "every one of the 256 ranks tokenizes all 16,777,216 tokens" in note and "growbench data prepare" in note
+    assert on_the_fly_note(8 * 128, 1, 0.5) is None  # the tiny default: 1,024 tokens a step

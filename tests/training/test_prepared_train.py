@@ -197,8 +197,8 @@ def test_bad_prepared_data_is_one_line_before_the_run_starts(tmp_path, prepared,
     shard = tokens / "maths/shard-00000.bin"
     content = shard.read_bytes()
     shard.write_bytes(content[:-10])
-    assert one_line_error(config).startswith(f"error: {shard} has {len(content) - 10} bytes where its index "
-                                             f"announces {len(content)}: truncated")
+    assert one_line_error(config) == f"error: {shard} has {len(content) - 10} bytes where the manifest records " \
+                                     f"{len(content)}: truncated; prepare it again"
     shard.write_bytes(content)
     (tokens / "code/shard-00000.idx").rename(tokens / "code/x.idx")
     assert one_line_error(config) == f"error: {tokens}/code/shard-00000.idx is missing: indexed datasets come as " \
