@@ -33,7 +33,8 @@ from training.blend import next_source, normalized
 from training.mixture import Source, Stage
 
 
-def _file_format(path: str, fmt: str) -> str:
+def file_format(path: str, fmt: str) -> str:
+    """A file's input format: `fmt`, or by extension when auto (.jsonl/.json, .parquet, else plain text)."""
     if fmt != "auto":
         return fmt
     if path.endswith((".jsonl", ".json")):
@@ -42,7 +43,7 @@ def _file_format(path: str, fmt: str) -> str:
 
 
 def _read_file(path: str, fmt: str, text_field: str) -> Iterator[str]:
-    fmt = _file_format(path, fmt)
+    fmt = file_format(path, fmt)
     if fmt == "text":
         yield Path(path).read_text(errors="replace")
     elif fmt == "jsonl":

@@ -35,10 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from growth.foundation.atomic import write_json
+from growth.foundation.atomic import pid_alive, write_json
 from growth.foundation.errors import ConfigError, DataError
 from growth.tinytext import documents, python_stdlib_files
 from training.blend import normalized
+from training.data import file_format
 from training.indexed import IndexedDataset, IndexedWriter, token_dtype
 from training.mixture import Source, Stage, resolve_stages
 from training.prepared import FORMAT, MANIFEST, read_manifest, tokenizer_identity
@@ -109,14 +110,6 @@ class PrepareSummary:
         return sum(s.tokens for s in self.sources)
 
 
-def _file_format(path: str, fmt: str) -> str:
-    if fmt != "auto":
-        return fmt
-    if path.endswith((".jsonl", ".json")):
-        return "jsonl"
-    return "parquet" if path.endswith(".parquet") else "text"
-
-
 def drawn_tokens(stages: list[Stage]) -> dict[str, float]:
     out: dict[str, float] = {}
     for st in stages:
@@ -143,7 +136,7 @@ def plan_units(source: Source, shard_size: int, tokens: int, seed: int) -> list[
             texts, text_bytes = [], 0
 
     for path in sorted({f for pattern in source.files for f in glob.glob(pattern)}):
-        fmt, size = _file_format(path, source.format), os.path.getsize(path)
+        fmt, size = file_format(path, source.format), os.path.getsize(path)
         if fmt == "jsonl":
             flush_texts()
             for start in range(0, size, shard_size):
@@ -331,18 +324,8 @@ def _source_plan(units: list[Unit], identity: dict[str, Any], dtype: np.dtype, s
 def _remove_stale_temporaries(folder: Path) -> None:
     for tmp in folder.glob(".shard-*.tmp-*"):
         pid = tmp.name.split(".tmp-")[1].split("-")[0]
-        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+        if pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
             tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def prepare(config: Any, out: str | Path, workers: int | None = None, only: list[str] | None = None,

@@ -204,10 +204,10 @@ class PreparedSource:
             row[:] = self.tokens(int(w) * self.seq_len, (int(w) + 1) * self.seq_len)
 
     def validation(self) -> np.ndarray:
-        """The held-out sequences, [held_out, seq_len]: the tail after the training tokens, in order."""
+        """The held-out sequences, [held_out, seq_len] int32: the tail after the training tokens, in order."""
         start = self.train_tokens
         rows = [self.tokens(start + k * self.seq_len, start + (k + 1) * self.seq_len) for k in range(self.held_out)]
-        return np.stack(rows).astype(np.int64) if rows else np.zeros((0, self.seq_len), np.int64)
+        return np.stack(rows).astype(np.int32) if rows else np.zeros((0, self.seq_len), np.int32)
 
     def identity(self) -> dict[str, Any]:
         """What the sample stream depends on, for the loader's fingerprint (file names and sizes, not locations)."""

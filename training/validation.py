@@ -42,7 +42,7 @@ def held_out_loss(model: torch.nn.Module, sequences: dict[str, torch.Tensor], de
     with torch.no_grad():
         for j in range(per_rank):
             k, i = mine[j] if j < len(mine) else items[0]
-            x = sequences[names[k]][i:i + 1].to(device)
+            x = sequences[names[k]][i:i + 1].to(device=device, dtype=torch.long)
             loss = model(input_ids=x, labels=x).loss.double()
             if j < len(mine):
                 sums[k] += loss

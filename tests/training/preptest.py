@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import yaml
+from traintest import write_config
 
 from growth.tinytext import documents
 
@@ -41,18 +42,10 @@ def write_mixture(folder: Path) -> Path:
 
 
 def write_train_config(folder: Path, model: Path, name: str = "run", **over) -> Path:
-    """A tiny prepared run: 4 x 16-token sequences per step (2 per micro-batch), one CPU thread."""
-    cfg = {"model": str(model), "run_dir": str(folder / name), "seq_len": 16, "global_batch": 4, "micro_batch": 2,
-           "threads": 1, "data": {"mixtures": [str(folder / "mix.yaml")]}, "optimizer": {"lr": 0.003},
-           "schedule": {"warmup_steps": 2}, "checkpoint": {"every": 4}}
-    for key, value in over.items():
-        if isinstance(value, dict):
-            cfg.setdefault(key, {}).update(value)
-        else:
-            cfg[key] = value
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    """A tiny run on the corpus's mixture: 4 x 16-token sequences per step (2 per micro-batch), one CPU thread."""
+    data = {"mixtures": [str(folder / "mix.yaml")], **over.pop("data", {})}
+    return write_config(folder, model, name, seq_len=16, max_steps=over.pop("max_steps", None),
+                        checkpoint={"every": 4, **over.pop("checkpoint", {})}, data=data, **over)
 
 
 def tree_bytes(folder: Path) -> dict[str, bytes]:

@@ -130,7 +130,7 @@ def test_validation_sequences_are_never_trained_on(run):
         held = loader.validation()[name]
         assert held.shape == (2, SEQ)
         assert torch.equal(held[0], torch.from_numpy(source.tokens(source.train_tokens,
-                                                                   source.train_tokens + SEQ).astype(np.int64)))
+                                                                   source.train_tokens + SEQ).astype(np.int32)))
 
 
 def test_the_planner_says_when_the_on_the_fly_path_cannot_feed_the_gpus():

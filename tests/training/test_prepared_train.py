@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 from preptest import write_corpus, write_mixture, write_train_config
-from traintest import REPO, losses
-from traintest import cli as command
+from traintest import REPO, losses, run_and_kill
 
 from growth.checkpoint import Checkpoint
 from training.config import load_config
@@ -61,18 +57,7 @@ def test_killed_run_resumes_bit_for_bit_and_stages_switch(tmp_path, prepared, ti
 
     config = config_for(tmp_path, prepared, tiny_model, "killed", checkpoint={"every": 2})
     run = tmp_path / "killed"
-    proc = subprocess.Popen(command("train", "--config", str(config)), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
-            if (run / "metrics.jsonl").exists() and len(losses(run)) >= 7:
-                break
-            time.sleep(0.005)
-        assert proc.poll() is None, "the run ended before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    run_and_kill(config, run, 7)
     assert len(losses(run)) < steps
     train(load_config(config), resume=True)
     assert losses(run) == losses(tmp_path / "ref")
