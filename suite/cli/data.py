@@ -25,7 +25,8 @@ def _tokens(n: float) -> str:
 
 def prepare(config: str = typer.Option(..., "--config", help="Train config whose mixtures name the sources (its model "
                                        "gives the tokenizer)."),
-            out: Path = typer.Option(..., "--out", help="Output directory (a killed run resumes into it)."),
+            out: Path | None = typer.Option(None, "--out", help="Output directory (a killed run resumes into it; "
+                                            "default: the config's data.prepared)."),
             workers: int | None = typer.Option(None, "--workers", help="Tokenizer processes (default: all cores)."),
             sources: str | None = typer.Option(None, "--sources", help="Only these sources (comma-separated)."),
             shard_size: str = typer.Option("256MiB", "--shard-size", help="Input bytes per output shard."),
@@ -36,11 +37,15 @@ def prepare(config: str = typer.Option(..., "--config", help="Train config whose
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
+    from growth.foundation.errors import ConfigError
     from growth.foundation.units import parse_bytes
     from training.config import load_config
     from training.prepare import prepare as run_prepare
 
     cfg = load_config(config, {"model": model})
+    if out is None and not cfg.data.prepared:
+        raise ConfigError("give --out DIR (or set data.prepared in the config, where training will read it)")
+    out = out or cfg.path(cfg.data.prepared)
     only = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     columns = (TextColumn("tokenizing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bar:
