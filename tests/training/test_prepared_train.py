@@ -11,6 +11,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -83,26 +84,37 @@ def test_two_processes_see_the_same_batches_and_held_out_losses(tmp_path, prepar
     assert (tmp_path / "fsdp/data-cache").is_dir()
 
 
-def wandb_history(run) -> list[dict]:
-    """The history rows of an offline W&B run, read from its .wandb file (LevelDB-style log of protobuf records)."""
+def wandb_records(path) -> list:
+    """The protobuf records of a .wandb file (a LevelDB-style log: 32 KiB blocks of chunked records)."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    (path,) = glob.glob(str(run / "wandb/offline-run-*/run-*.wandb"))
-    data, pos, rows, pending = open(path, "rb").read(), 7, [], b""
+    data, pos, records, pending = open(path, "rb").read(), 7, [], b""
     assert data[:4] == b":W&B"
     while pos + 7 <= len(data):
         if 32768 - pos % 32768 < 7:
             pos += 32768 - pos % 32768
             continue
         _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if pos + 7 + length > len(data):
+            break  # a record still being written
         chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
         pending = chunk if kind in (1, 2) else pending + chunk
         if kind in (1, 4):
             record = pb.Record()
             record.ParseFromString(pending)
-            if record.WhichOneof("record_type") == "history":
-                rows.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item})
-    return rows
+            records.append(record)
+    return records
+
+
+def wandb_history(run) -> list[dict]:
+    """The history rows of an offline W&B run, once W&B's service (which writes the file after `finish()` returns)
+    has written the run's exit record."""
+    (path,) = glob.glob(str(run / "wandb/offline-run-*/run-*.wandb"))
+    deadline = time.time() + 60
+    while not any(r.WhichOneof("record_type") == "exit" for r in wandb_records(path)) and time.time() < deadline:
+        time.sleep(0.1)
+    return [{i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item}
+            for r in wandb_records(path) if r.WhichOneof("record_type") == "history"]
 
 
 def test_held_out_loss_per_source_reaches_tensorboard_and_wandb(tmp_path, prepared, tiny_model, monkeypatch):
