@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
@@ -40,7 +39,8 @@ from training.prepared import (
 )
 
 ON_THE_FLY_TOKENS_PER_S = 0.33e6
-"""Tokens per second one process packs on the fly (python -m bench.data_loader measures it on this machine's CPU)."""
+"""Tokens per second one process packs on the fly: measured on the 2-core VM with the fixture's tokenizer (issue 20;
+`python -m bench.data_loader` measures it again, 0.18 to 0.44M under varying load)."""
 
 
 class Batches(Protocol):
@@ -51,6 +51,9 @@ class Batches(Protocol):
 
     def tokens_by_source(self, step: int) -> list[dict[str, int]]:
         """Tokens trained per stage and source once steps [0, step) are done."""
+
+    def validation(self) -> dict[str, torch.Tensor]:
+        """Each source's held-out sequences (none on the fly)."""
 
     def state_dict(self) -> dict[str, Any]: ...
 
@@ -191,23 +194,20 @@ class StreamingLoader:
 
 
 class Prefetcher:
-    """Reads step N + 1 in a background thread while step N trains; `wait_s` is how long the loop last waited."""
+    """Reads step N + 1 in a background thread while step N trains (pinned on GPU, for a non-blocking copy)."""
 
     def __init__(self, loader: PreparedLoader, total: int, pin: bool = False) -> None:
         self.loader, self.total, self.pin = loader, total, pin
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
         self.pending: dict[int, Future] = {}
-        self.wait_s = 0.0
 
     def _read(self, step: int) -> torch.Tensor:
         batch = self.loader.batch(step)
         return batch.pin_memory() if self.pin else batch
 
     def batch(self, step: int) -> torch.Tensor:
-        t = time.perf_counter()
         future = self.pending.pop(step, None)
         batch = future.result() if future is not None else self._read(step)
-        self.wait_s = time.perf_counter() - t
         if step + 1 < self.total:
             self.pending[step + 1] = self.pool.submit(self._read, step + 1)
         return batch

@@ -87,7 +87,6 @@ class SourceSummary:
     """Tokens the mixture's stages draw from this source (stage budget x weight, summed)."""
     dataset_tokens_b: float | None
     """The card's size of the whole dataset, billions of tokens."""
-    redone: bool = False
 
     @property
     def epochs(self) -> float:
@@ -374,28 +373,27 @@ def prepare(config: Any, out: str | Path, workers: int | None = None, only: list
 
     drawn = drawn_tokens(stages)
     held_out = config.data.validation.sequences * config.seq_len if config.data.validation.every else 0
-    notes: list[str] = []
-    units: list[Unit] = []
-    redone: set[str] = set()
-    for s in selected:
+    plans: dict[str, list[Unit]] = {}
+    for s in selected:  # every source planned (and refused) before anything is written
         want = int(drawn[s.name] * 1.01) + held_out + 2 * config.seq_len
-        src_units = plan_units(s, shard_size, want, config.data.seed)
-        if all(u.size == 0 for u in src_units):
+        plans[s.name] = plan_units(s, shard_size, want, config.data.seed)
+        if all(u.size == 0 for u in plans[s.name]):
             raise DataError(f"source {s.name}: its files are empty")
+    notes: list[str] = []
+    for name, src_units in plans.items():
         plan = _source_plan(src_units, identity, dtype, shard_size)
-        folder = out / s.name
+        folder = out / name
         old = folder / PLAN
         if old.exists() and json.loads(old.read_text()) != plan:
-            if s.name in manifest["sources"]:
-                del manifest["sources"][s.name]
+            if name in manifest["sources"]:
+                del manifest["sources"][name]
                 write_json(out / MANIFEST, manifest)
             shutil.rmtree(folder)
-            notes.append(f"{s.name}: its inputs or settings changed since the last prepare; redone whole")
-            redone.add(s.name)
+            notes.append(f"{name}: its inputs or settings changed since the last prepare; redone whole")
         folder.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(folder)
         write_json(old, plan)
-        units += src_units
+    units = [u for src_units in plans.values() for u in src_units]
 
     pending = sorted((u for u in units if not _done(out, u)), key=lambda u: -u.size)
     workers = min(workers or os.cpu_count() or 1, max(1, len(pending)))
@@ -418,8 +416,7 @@ def prepare(config: Any, out: str | Path, workers: int | None = None, only: list
             "inputs": json.loads((out / s.name / PLAN).read_text())["inputs"],
             "generated": bool(s.generator), "hf": s.hf.dataset if s.hf else None}
         summaries.append(SourceSummary(s.name, docs, tokens, len(shards), sum(u.size for u in shards),
-                                       drawn[s.name], s.dataset_tokens_b, s.name in redone))
-    manifest["dtype"] = dtype.name
+                                       drawn[s.name], s.dataset_tokens_b))
     write_json(out / MANIFEST, manifest)
     return PrepareSummary(out, summaries, len(units), len(units) - len(pending), workers,
                           time.perf_counter() - t0, notes)
