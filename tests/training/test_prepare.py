@@ -165,7 +165,7 @@ def test_bad_input_is_one_line_exit_2_and_no_manifest(tmp_path, setup, cli, caps
     empty = write_train_config(tmp_path, tiny_model, "empty", data={"mixtures": [str(mix)]})
     code = cli("data", "prepare", "--config", str(empty), "--out", str(tmp_path / "e"))
     assert one_line(capsys, code) == "error: source e: its files are empty"
-    assert not (tmp_path / "e" / MANIFEST).exists()
+    assert not (tmp_path / "e").exists()  # refused before anything was written
 
     assert cli("data", "prepare", "--config", str(config_path), "--out", str(out), "--sources", "code") == 0
     other = make_tiny(tmp_path / "other", TinySpec(vocab=600))
