@@ -26,6 +26,8 @@ from training.mixture import SourceData
 from training.parallel import PRECISIONS, Parallelism, resolve
 from training.param_groups import OptimizerConfig
 from training.schedule import ScheduleConfig
+from training.sinks import MetricsConfig
+from training.validation import ValidationConfig
 
 TRAIN_CONFIGS = Shipped("train config", Path(__file__).with_name("configs"))
 
@@ -37,7 +39,17 @@ class DataConfig:
     sources: dict[str, SourceData] = field(default_factory=dict)
     """Source name -> its data (files, hf or generator), for mixtures that name datasets without locations."""
     seed: int = 0
-    """Seeds file order per epoch and the generators; the sampler itself is deterministic."""
+    """Seeds file order per epoch and the generators (on the fly), or each source's sample order (prepared data); the
+    blend itself is deterministic."""
+    prepared: str | None = None
+    """A directory `growbench data prepare` wrote: the run reads every source's tokens from it (memory-mapped, each
+    rank its own sequences) instead of tokenizing on the fly. Sources may instead list their own Megatron prefixes
+    (data.sources.NAME.prepared)."""
+    cache_dir: str | None = None
+    """Where prepared runs cache each stage's blend index (default RUN/data-cache; shared by every rank)."""
+    prefetch: bool = True
+    """Prepared data: read step N + 1 in a background thread while step N trains."""
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
 
 
 @dataclass
@@ -104,6 +116,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "global_batch", "micro_batch", "log_every"):

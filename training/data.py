@@ -5,14 +5,14 @@ dataset), tokenized with the model's tokenizer with EOS appended after every doc
 sequences (documents run across sequence boundaries; EOS marks where one ends). A stream is keyed by source name, so a
 source used in both stages continues where stage 1 left it.
 
-Which source supplies the next sequence is Megatron's blended-dataset rule: the source whose realised count lags its
-weight the most (ties to the earlier source). It is deterministic, needs no RNG state, and keeps the realised token
-shares within one sequence of the weights at every point of the run. The whole state is the per-source counts plus,
+Which source supplies the next sequence is Megatron's blended-dataset rule (training/blend.py), the same sequence by
+sequence as prepared data's cached index. The whole state is the per-source counts plus,
 per stream, the number of documents consumed and the tokens left over; resuming replays the document streams up to
 that point without tokenizing them.
 
 Under torchrun every rank draws the same global batch and keeps its own slice, so any world size sees the same
-data as one process. (At the card's scale, pre-tokenized shards per rank would avoid the repeated tokenization.)
+data as one process. At the card's scale that repeated tokenization would keep the GPUs waiting: such runs read
+prepared data instead (`growbench data prepare`, training/loader.py).
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ import torch
 
 from growth.foundation.errors import DataError
 from growth.tinytext import documents, python_stdlib_files
+from training.blend import next_source, normalized
 from training.mixture import Source, Stage
 
 
-def _file_format(path: str, fmt: str) -> str:
+def file_format(path: str, fmt: str) -> str:
+    """A file's input format: `fmt`, or by extension when auto (.jsonl/.json, .parquet, else plain text)."""
     if fmt != "auto":
         return fmt
     if path.endswith((".jsonl", ".json")):
@@ -41,7 +43,7 @@ def _file_format(path: str, fmt: str) -> str:
 
 
 def _read_file(path: str, fmt: str, text_field: str) -> Iterator[str]:
-    fmt = _file_format(path, fmt)
+    fmt = file_format(path, fmt)
     if fmt == "text":
         yield Path(path).read_text(errors="replace")
     elif fmt == "jsonl":
@@ -151,9 +153,8 @@ class MixtureLoader:
     def next_source(self, stage: int) -> Source:
         """The source whose realised share lags its weight the most (Megatron's blending rule)."""
         st, counts = self.stages[stage], self.counts[stage]
-        n = sum(counts.values()) + 1
-        weights = st.weights()
-        return max(st.sources, key=lambda s: weights[s.name] * n - counts[s.name])
+        weights = normalized([s.weight for s in st.sources])
+        return st.sources[next_source(weights, [counts[s.name] for s in st.sources])]
 
     def batch(self, stage: int, n: int) -> torch.Tensor:
         rows = []
@@ -167,7 +168,7 @@ class MixtureLoader:
         return [{k: v * self.seq_len for k, v in c.items()} for c in self.counts]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "seq_len": self.seq_len, "counts": [dict(c) for c in self.counts],
+        return {"kind": "on-the-fly", "seed": self.seed, "seq_len": self.seq_len, "counts": [dict(c) for c in self.counts],
                 "streams": {k: s.state_dict() for k, s in self.streams.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -1,5 +1,7 @@
 """A training run's metrics.jsonl: one JSON row per logged step (step, tokens, stage, loss, lr, grad_norm,
-tokens_per_s, mfu, memory_gib). The trainer appends to it; the pipeline's summary and the report page read it."""
+tokens_per_s, mfu, data_wait_s, memory_gib; on evaluation steps val_loss {source: loss}, and every
+metrics.mixture_every steps mixture {source: realised token share of the stage}). The trainer appends to it (and sends
+the same rows to training/sinks.py); the pipeline's summary and the report page read it."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ A mixture file holds one or more stages; a train config lists mixture files in o
 `openseek-mid-v1-stage1` then `openseek-mid-v1-stage2`). A source says where its text comes from with exactly one
 of `files` (JSONL with a text field, parquet, plain text; globs), `hf` (a hub dataset, streamed; needs the network)
 or `generator` (offline text: prose, math, code from `growth.tinytext`, or python-stdlib, the interpreter's own
-source files). The card's mixtures name datasets without locations: the train config's `data.sources` maps each
+source files), or `prepared` (Megatron indexed datasets tokenized elsewhere, by path prefix). The card's mixtures name datasets without locations: the train config's `data.sources` maps each
 name to its data, e.g.
 
     data:
@@ -52,9 +52,13 @@ class SourceData:
     hf: HFSource | None = None
     generator: str | None = None
     """prose, math, code (growth.tinytext) or python-stdlib."""
+    prepared: list[str] = field(default_factory=list)
+    """Megatron indexed datasets already tokenized with the model's tokenizer: path prefixes (PREFIX.bin and
+    PREFIX.idx), read in order as one stream, e.g. the `--output-prefix` of Megatron's preprocess_data.py."""
 
     def kinds(self) -> list[str]:
-        return [k for k, v in (("files", self.files), ("hf", self.hf), ("generator", self.generator)) if v]
+        return [k for k, v in (("files", self.files), ("hf", self.hf), ("generator", self.generator),
+                               ("prepared", self.prepared)) if v]
 
 
 @dataclass
@@ -112,8 +116,9 @@ def load_mixture(name_or_path: str | Path) -> Mixture:
     return mixture
 
 
-def resolve_stages(names: list[str], sources: dict[str, SourceData]) -> list[Stage]:
-    """Load the listed mixtures, apply the user's source mapping, and check every source has usable data."""
+def resolve_stages(names: list[str], sources: dict[str, SourceData], inputs: bool = True) -> list[Stage]:
+    """Load the listed mixtures, apply the user's source mapping, and check every source has usable data (with
+    `inputs` false, when a prepared directory supplies the data, only that each source's mapping is well formed)."""
     stages = [st for n in names for st in load_mixture(n).stages]
     if not stages:
         raise ConfigError("data.mixtures is empty; name at least one mixture")
@@ -127,14 +132,16 @@ def resolve_stages(names: list[str], sources: dict[str, SourceData]) -> list[Sta
                 mapped = sources[s.name]
                 stage.sources[i] = s = dataclasses.replace(s, files=mapped.files, format=mapped.format,
                                                            text_field=mapped.text_field, hf=mapped.hf,
-                                                           generator=mapped.generator)
-            check_source(stage.name, s)
+                                                           generator=mapped.generator, prepared=mapped.prepared)
+            check_source(stage.name, s, inputs)
     return stages
 
 
-def check_source(stage: str, s: Source) -> None:
+def check_source(stage: str, s: Source, inputs: bool = True) -> None:
     kinds = s.kinds()
-    if not kinds:
+    if "/" in s.name or s.name.startswith("."):
+        raise ConfigError(f"stage {stage}: source name {s.name!r} cannot name a folder (no '/', no leading '.')")
+    if not kinds and inputs:
         raise DataError(f"stage {stage}: source {s.name} has no data; map it in the train config's data.sources "
                         f"(files, hf or generator)")
     if len(kinds) > 1:
@@ -143,6 +150,6 @@ def check_source(stage: str, s: Source) -> None:
         raise ConfigError(f"source {s.name}: format must be one of {FORMATS}, got {s.format!r}")
     if s.generator and s.generator not in GENERATORS:
         raise ConfigError(f"source {s.name}: generator must be one of {GENERATORS}, got {s.generator!r}")
-    for pattern in s.files:
+    for pattern in s.files if inputs else []:
         if not glob.glob(pattern):
             raise DataError(f"stage {stage}: source {s.name}: no file matches {pattern}")

@@ -1,6 +1,6 @@
 """A run's plan at several GPU counts, from the train config and the model's config alone, before any GPU is rented:
-the memory planner's per-GPU table (training.memory_plan) and distributed Muon's traffic per step
-(training.distributed_muon). `growbench train --plan-memory` prints it and exits 1 when a count does not fit.
+the memory planner's per-GPU table (training.memory_plan), distributed Muon's traffic per step
+(training.distributed_muon) and the planned GPU step time the data path must keep up with (training.loader). `growbench train --plan-memory` prints it and exits 1 when a count does not fit.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class RunPlan:
     rows: list[tuple[str, list[str]]]
     """A label and one cell per GPU count: every memory component, the total, whether it fits, the peak's phase."""
     notes: list[str]
-    """Distributed Muon's traffic and Newton-Schulz work per GPU count."""
+    """Distributed Muon's traffic and Newton-Schulz work, the planned GPU step time and, for on-the-fly data that
+    cannot keep up, a note; per GPU count."""
     plans: list[MemoryPlan]
 
     @property
@@ -59,7 +60,28 @@ def plan_run(cfg: TrainConfig, worlds: list[int], gpu_memory: int, model_config:
             notes.append(f"Muon per step on {w} GPUs: owner {c['owner_bytes'] / 1e9:.2f} GB sent per GPU, "
                          f"{c['owner_flops'] / 1e12:.1f} TFLOP Newton-Schulz per GPU; gather "
                          f"{c['gather_bytes'] / 1e9:.1f} GB received, {c['gather_flops'] / 1e12:.0f} TFLOP per GPU")
+    notes += data_notes(cfg, config, worlds)
     title = (f"memory per GPU: {config.get('num_hidden_layers')} layers, hidden {config.get('hidden_size')}, "
              f"seq_len {cfg.seq_len} x micro_batch {cfg.micro_batch}, global_batch {cfg.global_batch}, "
              f"{plans[0].dtype}")
     return RunPlan(title=title, columns=[f"{w} GPUs" for w in worlds], rows=rows, notes=notes, plans=plans)
+
+
+def data_notes(cfg: TrainConfig, model_config: dict, worlds: list[int]) -> list[str]:
+    """The planned GPU step time per GPU count, and a note when the on-the-fly data path cannot keep up with it
+    (training.loader.on_the_fly_note)."""
+    from training.loader import on_the_fly_note, uses_prepared
+    from training.mixture import resolve_stages
+    from training.throughput import H100_BF16_PEAK, PLANNED_MFU, planned_step_seconds
+
+    peak = cfg.peak_tflops * 1e12 if cfg.peak_tflops else H100_BF16_PEAK
+    prepared = uses_prepared(resolve_stages(cfg.data.mixtures, cfg.data.sources, inputs=False), cfg.data)
+    notes = []
+    for w in worlds:
+        step_s = planned_step_seconds(model_config, cfg.seq_len, cfg.tokens_per_step, w, peak)
+        notes.append(f"step on {w} GPUs: ~{step_s:.1f} s of GPU time at {PLANNED_MFU:.0%} MFU of "
+                     f"{peak / 1e12:.0f} TFLOP/s")
+        note = None if prepared else on_the_fly_note(cfg.tokens_per_step, w, step_s)
+        if note:
+            notes.append(f"note: {note}")
+    return notes

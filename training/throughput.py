@@ -80,3 +80,15 @@ def measure_peak_flops(config: Mapping[str, Any], tokens: int, dtype: torch.dtyp
 def mfu(tokens_per_s_per_device: float, flops_per_token_: float, peak_flops: float) -> float:
     """Model FLOPs utilisation: achieved model FLOP/s per device over the peak."""
     return tokens_per_s_per_device * flops_per_token_ / peak_flops
+
+
+H100_BF16_PEAK = 989e12
+"""Dense bf16 FLOP/s of one H100 SXM (NVIDIA's datasheet, no sparsity): the planner's GPU unless peak_tflops says."""
+PLANNED_MFU = 0.4
+
+
+def planned_step_seconds(config: Mapping[str, Any], seq_len: int, tokens_per_step: int, world: int,
+                         peak_flops: float = H100_BF16_PEAK, utilisation: float = PLANNED_MFU) -> float:
+    """The planner's GPU time of one optimizer step: the step's model FLOPs over `world` devices at `utilisation`
+    of `peak_flops` (the card's run on 256 H100s at 40% MFU: 13.9 s)."""
+    return flops_per_token(config, seq_len) * tokens_per_step / (world * peak_flops * utilisation)

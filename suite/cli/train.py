@@ -42,7 +42,7 @@ def _print_plan(cfg: TrainConfig, model_config: Path | None, gpus: str, gpu_memo
         table.add_row(label, *cells)
     console.print(table)
     for line in plan.notes:
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return plan.fits
 
 

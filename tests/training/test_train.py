@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
-from traintest import GOLDEN, REPO, cli, losses, write_config
+from traintest import GOLDEN, REPO, cli, losses, run_and_kill, write_config
 
 from growth.checkpoint import Checkpoint
 from growth.foundation.errors import CheckpointError, ConfigError, DataError
@@ -100,19 +98,7 @@ def test_resume_after_kill_reproduces_losses_exactly(tmp_path, tiny_model):
     assert problem is None, problem
     config = write_config(tmp_path, tiny_model, "killed", max_steps=steps, checkpoint={"every": 4})
     run = tmp_path / "killed"
-    proc = subprocess.Popen(cli("train", "--config", str(config)), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
-            metrics = run / "metrics.jsonl"
-            if metrics.exists() and len(metrics.read_text().splitlines()) >= 7:
-                break
-            time.sleep(0.005)
-        assert proc.poll() is None, "the run ended before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    run_and_kill(config, run, 7)
     assert len(losses(run)) < steps
     assert sorted(p.name for p in (run / "state").glob("step-*"))[-1] >= "step-000004"
     with pytest.raises(ConfigError, match="pass --resume"):

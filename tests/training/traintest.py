@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -39,3 +43,20 @@ def losses(run: Path) -> list[float]:
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "suite.cli", *args]
+
+
+def run_and_kill(config: Path, run: Path, after_steps: int) -> None:
+    """Start `growbench train --config CONFIG` and SIGKILL it once metrics.jsonl has `after_steps` rows."""
+    proc = subprocess.Popen(cli("train", "--config", str(config)), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            metrics = run / "metrics.jsonl"
+            if metrics.exists() and len(metrics.read_text().splitlines()) >= after_steps:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
