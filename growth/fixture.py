@@ -4,6 +4,9 @@ Every test builds its models here, and so does the embedded tiny pipeline. The w
 generator seeded by (seed, tensor name), so the same arguments give byte-identical safetensors whatever the
 transformers version's own init order. The tokenizer is a byte-level BPE trained locally on `growth.tinytext`.
 The default geometry keeps head_dim >= 32, which vLLM's CPU attention requires.
+
+`random_init` draws the same way for any Qwen3 config.json and takes its tokenizer from another checkpoint: a growth
+study's scratch control, the grown architecture from random init (suite/study/).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import torch
 
-from growth.checkpoint import CheckpointWriter, TensorSpec, parse_dtype
+from growth.checkpoint import Checkpoint, CheckpointWriter, TensorSpec, parse_dtype
 from growth.foundation.errors import ConfigError
 from growth.tinytext import tokenizer_corpus
 
@@ -158,3 +161,20 @@ def make_tiny(out: str | Path, spec: TinySpec = TinySpec(), *, force: bool = Fal
                 (w.path / f.name).write_bytes(f.read_bytes())
             return w.commit()
 
+
+def random_init(out: str | Path, config: dict[str, Any], tokenizer_from: str | Path, seed: int = 0, *,
+                force: bool = False) -> Path:
+    """A Qwen3 checkpoint of `config` with seeded random weights (norms 1, the rest N(0, initializer_range)), written
+    tensor by tensor, with the tokenizer and generation files of checkpoint `tokenizer_from`."""
+    if config.get("model_type") != "qwen3":
+        raise ConfigError(f"random init builds qwen3 models; this config's model_type is {config.get('model_type')!r}")
+    source = Checkpoint.open(tokenizer_from)
+    dtype = parse_dtype(str(config.get("dtype") or config.get("torch_dtype") or "float32"))
+    specs = [TensorSpec(n, s, dtype) for n, s in qwen3_tensor_shapes(config).items()]
+    std = float(config.get("initializer_range", 0.02))
+    with CheckpointWriter(out, specs, force=force) as w:
+        for spec in specs:
+            w.add(spec.name, init_tensor(spec.name, spec.shape, seed, std).to(dtype))
+        w.write_config(config)
+        w.copy_aux_from(source, exclude=("fixture.json",))
+        return w.commit()

@@ -68,14 +68,16 @@ class CompareReport:
     rows: list[CompareRow] = field(default_factory=list)  # one per benchmark compared
     average: CompareRow | None = None  # their unweighted mean, when 2 or more were compared
     skipped: dict[str, str] = field(default_factory=dict)  # benchmark -> why it was not compared
+    family_size: int | None = None
+    """Tests adjusted together when this report is one of several (compare_family); None: its own rows."""
 
     def family_rows(self) -> list[CompareRow]:
-        """Every row whose verdict the adjustment covers: the benchmarks, then the average."""
+        """This report's rows whose verdicts the adjustment covers: the benchmarks, then the average."""
         return self.rows + ([self.average] if self.average is not None else [])
 
     @property
     def tests(self) -> int:
-        return len(self.family_rows())
+        return self.family_size or len(self.family_rows())
 
     def family(self) -> str:
         """How the verdicts were reached, in one line."""
@@ -197,10 +199,34 @@ def compare(store: Store, model_a: str, model_b: str, *, benchmarks: list[str] |
         names = [r.benchmark for r in report.rows]
         report.average = CompareRow.of(AVERAGE, f"unweighted mean of {', '.join(names)}",
                                        compare_paired(average_strata(paired), alpha=alpha))
-    family = [CompareRow(**{**asdict(r), "p_adjusted": q, "verdict": verdict(r.difference, q, alpha)})
-              for r, q in zip(report.family_rows(), adjusted_p([r.p_value for r in report.family_rows()], adjust))]
-    report.rows, report.average = family[:len(report.rows)], (family[-1] if report.average is not None else None)
+    _adjust_together([report], adjust)
     return report
+
+
+def compare_family(store: Store, pairs: list[tuple[str, str]], *, suite: str | None = None, alpha: float = 0.05,
+                   adjust: str = "holm", pick: str = "latest") -> list[CompareReport]:
+    """`compare` for several pairs of models read together (a study's arms against its controls): the p-values of
+    every row of every pair are adjusted as one family, and each report says how many tests that family holds."""
+    if adjust not in ADJUSTMENTS:
+        raise ResultsError(f"unknown --adjust {adjust!r}; use one of {', '.join(ADJUSTMENTS)}")
+    reports = [compare(store, a, b, suite=suite, alpha=alpha, adjust="none", pick=pick) for a, b in pairs]
+    for report in reports:
+        report.adjust = adjust
+    _adjust_together(reports, adjust)
+    return reports
+
+
+def _adjust_together(reports: list[CompareReport], method: str) -> None:
+    """Adjust the raw p-values of all the reports' rows as one family and set each row's verdict from its adjusted
+    p (a report alone: its own benchmarks and average)."""
+    rows = [r for report in reports for r in report.family_rows()]
+    adjusted = iter(adjusted_p([r.p_value for r in rows], method))
+    for report in reports:
+        family = [CompareRow(**{**asdict(r), "p_adjusted": q, "verdict": verdict(r.difference, q, report.alpha)})
+                  for r, q in zip(report.family_rows(), adjusted)]
+        report.rows = family[:len(report.rows)]
+        report.average = family[-1] if report.average is not None else None
+        report.family_size = len(rows) if len(reports) > 1 else None
 
 
 def same_scores(store: Store, model_a: str, model_b: str, *, suite: str, pick: str = "latest") -> list[str]:

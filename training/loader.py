@@ -152,7 +152,7 @@ class PreparedLoader:
 
     def validation(self) -> dict[str, torch.Tensor]:
         """Each source's held-out sequences (every rank gets all; validation splits them)."""
-        return {name: torch.from_numpy(s.validation()) for name, s in self.sources.items() if s.held_out}
+        return validation_sequences(self.sources)
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": "prepared", "fingerprint": self.fingerprint}
@@ -247,6 +247,11 @@ def open_sources(stages: list, data: Any, tokenizer: Any, seq_len: int) -> dict[
             if s.prepared:
                 check_vocabulary(out[s.name], len(tokenizer))
     return out
+
+
+def validation_sequences(sources: Mapping[str, PreparedSource]) -> dict[str, torch.Tensor]:
+    """Each source's held-out sequences (sources that hold out none are left out)."""
+    return {name: torch.from_numpy(s.validation()) for name, s in sources.items() if s.held_out}
 
 
 def on_the_fly_note(tokens_per_step: int, world: int, gpu_step_s: float) -> str | None:

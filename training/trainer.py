@@ -46,6 +46,7 @@ from training.loader import (
     open_sources,
     stage_of,
     uses_prepared,
+    validation_sequences,
 )
 from training.loading import build_meta_model, load_weights, materialize
 from training.loss import check_loss
@@ -258,6 +259,24 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
             sinks.close()
         if started:
             dist.destroy_process_group()
+
+
+def held_out_at_start(config: TrainConfig) -> dict[str, float]:
+    """The held-out loss per source of `config.model` before any training step, on the sequences the run evaluates
+    (the point its loss curve starts from), in one process: a GPU when there is one, else the CPU. Needs prepared data
+    and data.validation."""
+    if not config.data.validation.every:
+        raise ConfigError("the held-out loss at the start needs data.validation.every > 0 (and prepared data)")
+    fix_mmap_threshold()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    parent, _, _, _, sources = _check(config, 1, device)
+    if sources is None:
+        raise ConfigError("the held-out loss needs prepared data (data.prepared)")
+    model = build_model(parent, config.parallelism(device, 1), device)
+    model.eval()
+    return held_out_loss(model, validation_sequences(sources), device, 0, 1)
 
 
 def _write_memory(run: Path, plan: MemoryPlan, measured: dict[str, int], peak_flops: float, rank: int) -> None:

@@ -15,7 +15,7 @@ from importlib.metadata import version
 import typer
 
 from growth.foundation.errors import GrowbenchError
-from suite.cli import data, db, env, evaluate, grow, ingest, merge, pipeline, report, results, train
+from suite.cli import data, db, env, evaluate, grow, ingest, merge, pipeline, report, results, study, train
 from suite.cli.console import console, err_console
 
 app = typer.Typer(name="growbench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -39,7 +39,7 @@ def _root(ctx: typer.Context,
     ctx.obj = {"verbose": verbose}
 
 
-for _module in (env, grow, train, data, evaluate, ingest, db, merge, results, report, pipeline):
+for _module in (env, grow, train, data, evaluate, ingest, db, merge, results, report, pipeline, study):
     _module.register(app)
 
 

@@ -119,18 +119,11 @@ class ReportSection:
     """Leaderboard marks: significance (bold: the best and every score within noise of it) or value (the card's)."""
 
 
-@dataclass
-class PipelineConfig:
-    name: str
-    seed: SeedSection
-    grow: GrowSection
-    train: TrainSection
-    eval: EvalSection = field(default_factory=EvalSection)
-    select: SelectSection = field(default_factory=SelectSection)
-    report: ReportSection = field(default_factory=ReportSection)
-    description: str = ""
-    source: Path | None = None
-    """The file this config was read from (set by the loader)."""
+class ConfigFile:
+    """What a config read from a YAML file (`source`) offers its steps: paths resolved beside the file, and hashes of
+    its sections for the markers that make runs resumable."""
+
+    source: Path | None
 
     def resolve(self, value: str | None) -> str | None:
         """A path as written in the config: relative to the config file when it exists there, else as given."""
@@ -143,6 +136,20 @@ class PipelineConfig:
         """Hash of the named sections: a step is redone when the sections it depends on change."""
         data = {n: asdict(getattr(self, n)) for n in names}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class PipelineConfig(ConfigFile):
+    name: str
+    seed: SeedSection
+    grow: GrowSection
+    train: TrainSection
+    eval: EvalSection = field(default_factory=EvalSection)
+    select: SelectSection = field(default_factory=SelectSection)
+    report: ReportSection = field(default_factory=ReportSection)
+    description: str = ""
+    source: Path | None = None
+    """The file this config was read from (set by the loader)."""
 
 
 def load_pipeline(name_or_path: str | Path) -> PipelineConfig:

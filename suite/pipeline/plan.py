@@ -22,7 +22,10 @@ from growth.foundation.errors import ConfigError
 from results.evidence import GrowthClaim
 from suite.eval.benchmarks import Benchmark, Suite
 from suite.eval.options import Distribution, EvalOptions
-from suite.pipeline.config import PipelineConfig
+from suite.pipeline.config import EvalSection, GrowSection, PipelineConfig, SeedSection, TrainSection
+
+Resolve = Callable[[str | None], str | None]
+"""How a config resolves a path it names (PipelineConfig.resolve: beside the config file when it exists there)."""
 
 STEPS = ("seed", "grow", "train", "sweep", "select", "build", "evaluate", "report")
 
@@ -162,14 +165,16 @@ def plan_pipeline(config: PipelineConfig, workdir: Path | None = None, data_dir:
     def model(label: str, what: str, *path: str) -> Model:
         return Model(label, f"{config.name}-{what}", workdir.joinpath(*path))
 
-    seed = _seed(config, model("seed", "seed", "seed"))
-    grow = _grow(config, seed, model)
-    train = _train(config, workdir, grow.model)
+    from growth.plan import load_plan
+
+    seed = plan_seed(config.seed, config.resolve, model("seed", "seed", "seed"))
+    grow = plan_grow(config.grow, load_plan(config.resolve(config.grow.plan) or config.grow.plan), seed, model)
+    train = plan_train(config.train, config.resolve, grow.model, workdir / "train", f"{config.name}-train")
     offline = config.eval.offline(data_dir)
     options = config.eval.options(data_dir)
     references = [seed.model, *([grow.stage] if grow.stage else []), grow.model] if config.eval.seed_model else []
     final = model("final", "final", "final")
-    engine, distribution, groups = eval_spread(config, options)
+    engine, distribution, groups = eval_spread(config.eval, options)
     eval_plan = EvalPlan(options, options.suite.select(list(options.benchmarks)), offline, engine, distribution,
                          groups, references, [*references, *train.checkpoints], final)
     return PipelinePlan(config, workdir, data_dir, config.eval.suite_for(data_dir), seed, grow, train, eval_plan,
@@ -177,31 +182,32 @@ def plan_pipeline(config: PipelineConfig, workdir: Path | None = None, data_dir:
                         _report(config, eval_plan, seed, grow, train, workdir))
 
 
-def _seed(config: PipelineConfig, fixture_model: Model) -> SeedPlan:
+def plan_seed(seed: SeedSection, resolve: Resolve, fixture_model: Model) -> SeedPlan:
+    """The seed: the tiny fixture (written to `fixture_model`'s folder) or a checkpoint, whose config.json comes from
+    the checkpoint, else from `seed.config` (a dry run without the weights)."""
     from growth.fixture import TinySpec, qwen3_config
     from growth.grow import read_config_file
 
-    seed = config.seed
     if seed.fixture is not None:
         spec = TinySpec(**seed.fixture)
         return SeedPlan(fixture_model, spec, qwen3_config(spec, 0, 0))
-    where = config.resolve(seed.path) or ""
+    where = resolve(seed.path) or ""
     if Path(where, "config.json").exists():
         found = read_config_file(where)
     elif seed.config:
-        found = read_config_file(config.resolve(seed.config) or seed.config)
+        found = read_config_file(resolve(seed.config) or seed.config)
     else:
         raise ConfigError(f"seed {where} is not on this machine; give seed.config (a config.json) to plan the run "
                           "without it (--dry-run)")
     return SeedPlan(Model("seed", fixture_model.name, Path(where)), None, found)
 
 
-def _grow(config: PipelineConfig, seed: SeedPlan, model: Callable[..., Model]) -> GrowPlan:
+def plan_grow(g: GrowSection, plan: Any, seed: SeedPlan, model: Callable[..., Model]) -> GrowPlan:
+    """Growth of the seed by `plan` (a growth.plan.PlanConfig) with the section's seed, dtype and verify; `model`
+    names the outputs: model(label, name suffix, folder)."""
     from growth.grow import plan_growth
-    from growth.plan import first_steps, load_plan, preserving_steps
+    from growth.plan import first_steps, preserving_steps
 
-    g = config.grow
-    plan = load_plan(config.resolve(g.plan) or g.plan)
     preserving = preserving_steps(plan)
     stage, stage_plan = None, None
     if 0 < preserving < len(plan.steps):
@@ -213,18 +219,18 @@ def _grow(config: PipelineConfig, seed: SeedPlan, model: Callable[..., Model]) -
                     g.dtype, g.verify, preserving, stage, stage_plan)
 
 
-def _train(config: PipelineConfig, workdir: Path, grown: Model) -> TrainPlan:
+def plan_train(t: TrainSection, resolve: Resolve, start: Model, run_dir: Path, run_id: str,
+               overrides: dict[str, Any] | None = None) -> TrainPlan:
+    """Training of `start` per the section (and `overrides` over its own), into `run_dir` as run `run_id`."""
     from growth.foundation.config import merged
     from training.checkpointing import step_name
     from training.config import load_config
     from training.mixture import load_mixture
     from training.trainer import stage_steps
 
-    t = config.train
-    run_id = f"{config.name}-train"
-    tc = load_config(config.resolve(t.config) or t.config,
-                     merged(t.overrides, {"model": str(grown.path), "run_dir": str(workdir / "train"),
-                                          "run_id": run_id}))
+    tc = load_config(resolve(t.config) or t.config,
+                     merged(merged(t.overrides, overrides or {}), {"model": str(start.path), "run_dir": str(run_dir),
+                                                                   "run_id": run_id}))
     stages = [st for name in tc.data.mixtures for st in load_mixture(name).stages]
     ends = stage_steps(stages, tc.tokens_per_step)
     total = min(ends[-1], tc.max_steps) if tc.max_steps else ends[-1]
@@ -234,12 +240,11 @@ def _train(config: PipelineConfig, workdir: Path, grown: Model) -> TrainPlan:
         begin = end
     every = tc.checkpoint.every
     steps = [*range(every, total, every), total]  # the trainer exports at every multiple and at the last step
-    checkpoints = [Model(f"step {s}", f"{run_id}@{s}", workdir / "train" / "checkpoints" / step_name(s), s)
-                   for s in steps]
+    checkpoints = [Model(f"step {s}", f"{run_id}@{s}", run_dir / "checkpoints" / step_name(s), s) for s in steps]
     return TrainPlan(tc, rows, total, checkpoints)
 
 
-def eval_spread(config: PipelineConfig, options: EvalOptions) -> tuple[Any, Distribution, list[str | None]]:
+def eval_spread(section: EvalSection, options: EvalOptions) -> tuple[Any, Distribution, list[str | None]]:
     """The eval steps' engine settings, distribution and local worker groups, checked as the sweep checks them
     (device counts aside), so a bad `eval.engine` or `eval.executor` fails before growth and training."""
     from suite.eval.backends import default_backend
@@ -247,7 +252,7 @@ def eval_spread(config: PipelineConfig, options: EvalOptions) -> tuple[Any, Dist
     from suite.eval.workers import plan_workers
 
     engine = resolve_engine(options.suite.engine, options.engine, backend=options.backend or default_backend())
-    dist = config.eval.distribution()
+    dist = section.distribution()
     groups = [] if dist.executor == "ray" else plan_workers(dist.workers, dist.devices, engine.devices_per_engine,
                                                              gpu_count=0)
     return engine, dist, groups

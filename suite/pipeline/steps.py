@@ -4,11 +4,12 @@ outputs, which suite/pipeline/execute.py records in the step's marker."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from growth.foundation.atomic import write_json, write_text
 from growth.foundation.terminal import terminal
-from suite.pipeline.plan import PipelinePlan
+from suite.pipeline.plan import GrowPlan, PipelinePlan, SeedPlan, TrainPlan
 from suite.store import Store
 
 
@@ -23,55 +24,67 @@ class Run:
 
 
 def step_seed(run: Run) -> dict[str, Any]:
+    return make_seed(run.plan.seed, run.store)
+
+
+def make_seed(seed: SeedPlan, store: Store) -> dict[str, Any]:
+    """Write the fixture seed (or open the seed checkpoint) and register it."""
     from growth.checkpoint import Checkpoint
     from growth.fixture import make_tiny
 
-    seed = run.plan.seed
     if seed.fixture is not None:
         path = make_tiny(seed.model.path, seed.fixture, force=True)
     else:
         Checkpoint.open(seed.model.path)
         path = seed.model.path
-    return {"path": str(path), "model_id": run.store.register_model(path, kind="seed", name=seed.model.name)}
+    return {"path": str(path), "model_id": store.register_model(path, kind="seed", name=seed.model.name)}
 
 
 def step_grow(run: Run) -> dict[str, Any]:
+    return grow_model(run.plan.grow, run.plan.seed.model.path, run.store, run.log)
+
+
+def grow_model(g: GrowPlan, seed: Path, store: Store, log: Callable[[str], None]) -> dict[str, Any]:
+    """Grow `seed` by the plan (and write the function-preserving stage, when the plan has one) and register it."""
     from growth.grow import grow
 
-    g, seed = run.plan.grow, run.plan.seed.model.path
     result = grow(seed, g.model.path, g.plan, seed=g.seed, dtype=g.dtype, verify=g.verify, force=True)
-    run.log("  " + " -> ".join(f"{label} {count:,}" for label, count in result.plan.stage_counts()))
+    log("  " + " -> ".join(f"{label} {count:,}" for label, count in result.plan.stage_counts()))
     outputs = {"path": str(result.path), "num_parameters": result.lineage["num_parameters"],
-               "model_id": run.store.register_model(result.path, kind="grown", name=g.model.name),
+               "model_id": store.register_model(result.path, kind="grown", name=g.model.name),
                "preserving": g.preserving == len(g.plan.steps)}
     if g.stage is not None:
         stage = grow(seed, g.stage.path, g.stage_plan, seed=g.seed, dtype=g.dtype, force=True)
         outputs["stage"] = {"name": g.stage.name, "path": str(stage.path),
                             "steps": [s.op for s in g.stage_plan.steps],
-                            "model_id": run.store.register_model(stage.path, kind="grown", name=g.stage.name)}
+                            "model_id": store.register_model(stage.path, kind="grown", name=g.stage.name)}
     return outputs
 
 
 def step_train(run: Run) -> dict[str, Any]:
+    return train_model(run.plan.train, run.log)
+
+
+def train_model(t: TrainPlan, log: Callable[[str], None], label: str = "[train]") -> dict[str, Any]:
+    """Train (resuming from the run folder's last complete state, if any) with a progress display."""
     from training.metrics import read_metrics
     from training.trainer import train
 
-    t = run.plan.train
     resume = (t.run_dir / "state").is_dir() and any((t.run_dir / "state").iterdir())
     if resume:
-        run.log("resuming training from its last complete checkpoint")
+        log("resuming training from its last complete checkpoint")
     with terminal().progress() as bar:
-        task = bar.add_task("[train]", total=None)
+        task = bar.add_task(label, total=None)
 
         def progress(row: dict[str, Any], total: int) -> None:
             bar.update(task, completed=row["step"], total=total,
-                       description=f"[train] {row['stage']} loss {row['loss']:.3f}")
+                       description=f"{label} {row['stage']} loss {row['loss']:.3f}")
 
         exports = train(t.config, t.run_dir, resume=resume, progress=progress)
     last = read_metrics(t.run_dir)[-1:]
     if last:
-        run.log(f"  {last[0]['step']} steps, {last[0]['tokens']:,} tokens, loss {last[0]['loss']:.3f}; "
-                f"{len(exports)} checkpoints")
+        log(f"  {last[0]['step']} steps, {last[0]['tokens']:,} tokens, loss {last[0]['loss']:.3f}; "
+            f"{len(exports)} checkpoints")
     return {"run_dir": str(t.run_dir), "checkpoints": [str(p) for p in exports]}
 
 
@@ -80,18 +93,18 @@ def step_sweep(run: Run) -> dict[str, Any]:
 
     ev = run.plan.eval
     report = sweep([str(m.path) for m in ev.swept], ev.options, store=run.store, distribution=ev.distribution)
-    jobs = log_jobs(run, report)
+    jobs = log_jobs(run.log, report, run.plan.suite_key)
     return {"checkpoints": len(report.checkpoints), "engine_loads": report.engine_loads, "jobs": jobs}
 
 
-def log_jobs(run: Run, report: Any) -> dict[str, int]:
+def log_jobs(log: Callable[[str], None], report: Any, suite: str) -> dict[str, int]:
     """One summary line of a sweep: models x benchmarks and how the jobs ended."""
     statuses = [r.status for r in report.results]
     jobs = {s: statuses.count(s) for s in sorted(set(statuses))}
     benchmarks = len({r.benchmark for r in report.results})
     models = len(report.checkpoints)
-    run.log(f"  {models} model{'s' * (models != 1)} x {benchmarks} benchmarks ({run.plan.suite_key}): "
-            + ", ".join(f"{n} {s}" for s, n in jobs.items()))
+    log(f"  {models} model{'s' * (models != 1)} x {benchmarks} benchmarks ({suite}): "
+        + ", ".join(f"{n} {s}" for s, n in jobs.items()))
     return jobs
 
 
@@ -119,7 +132,7 @@ def step_evaluate(run: Run) -> dict[str, Any]:
     from suite.eval.sweep import sweep
 
     report = sweep([run.outputs["build"]["path"]], run.plan.eval.options, store=run.store)
-    log_jobs(run, report)
+    log_jobs(run.log, report, run.plan.suite_key)
     return {"results": {r.benchmark: r.score for r in report.results}}
 
 
