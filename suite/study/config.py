@@ -122,8 +122,8 @@ class CompareSection:
 @dataclass
 class DataSection:
     prepared: str | None = None
-    """Prepared token data every arm reads (default WORKDIR/data, written by the study with `growbench data
-    prepare`'s code from the train config's mixtures)."""
+    """Prepared token data every arm reads (default: the train config's data.prepared, else WORKDIR/data). The study
+    prepares it (`growbench data prepare`'s code: finished shards are kept, so data prepared before costs a check)."""
     workers: int | None = None
     """Processes that prepare it (default: one per core)."""
 

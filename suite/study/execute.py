@@ -11,13 +11,15 @@ under the work dir and then a marker `.steps/<phase>.json` with the hash of what
 matches is skipped, so a killed study continues where it stopped: finished arms are not redone, the arm that was
 training resumes from its last saved state, and the sweep skips evaluations the store already holds. An arm is two
 phases, `<arm>.start` (its start model and held-out loss before training) and `<arm>.train`; it trains in this
-process, or through torchrun when `train.torchrun` is set. Shards run their arms (the seed and data must be ready)
+process, or through torchrun when `train.torchrun` is set. An arm whose settings changed starts over (its folder is
+stamped with its hash), never resuming a training state of other settings. Shards run their arms (the seed and data must be ready)
 and sweep their checkpoints into their own store; the run that finds every arm trained compares them and writes the
 page. What libraries print goes to `<workdir>/study.log`.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -112,10 +114,21 @@ def run_study(plan: StudyPlan, store: Store, *, shard: str | None = None, setup:
         return report(run)
 
 
+def owned(folder: Path, hash_: str) -> None:
+    """Make `folder` belong to the phase of `hash_`: what an earlier run with other settings left there (a training
+    state to resume, above all) is removed; what an interrupted run of the same settings left is kept."""
+    stamp = folder / ".study-hash"
+    if folder.exists() and (not stamp.exists() or stamp.read_text() != hash_):
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(stamp, hash_)
+
+
 def _seed(run: StudyRun) -> dict[str, Any]:
     plan = run.plan
     outputs = make_seed(plan.seed, run.store)
     if plan.pretrain is not None:
+        owned(plan.pretrain.run_dir, plan.hashes["seed"])
         outputs["train"] = train_model(plan.pretrain, run.log, "[seed]")
     outputs["trained"] = str(plan.trained_seed.path)
     return outputs
@@ -135,6 +148,7 @@ def _start(run: StudyRun, arm: ArmPlan) -> dict[str, Any]:
     from training.trainer import held_out_at_start
 
     plan, start = run.plan, arm.spec.start
+    owned(plan.path("arms", arm.name), arm.hash)
     if start == "grown":
         grow_model(arm.grow, plan.trained_seed.path, run.store, run.log)
     elif start == "scratch":

@@ -144,10 +144,11 @@ def plan_study(config: StudyConfig, workdir: Path | None = None, data_dir: Path 
                               f"{config.name}-seed")
         trained = pretrain.checkpoints[-1]
     trained_seed = SeedPlan(trained, None, seed.config)
-    data = Path(config.resolve(config.data.prepared) or workdir / "data").absolute()
+    given = config.data.prepared or plan_train(config.train, config.resolve, trained, workdir, "probe").config.data.prepared
+    data = Path(config.resolve(given) or workdir / "data").absolute()
     shared = _shared_training(config, data, trained)
     hashes = {"seed": digest(dataclasses.asdict(config.seed))}
-    hashes["data"] = digest(hashes["seed"], _data_settings(shared.config), dataclasses.asdict(config.data))
+    hashes["data"] = digest(hashes["seed"], _data_settings(shared.config))  # the folder included, not the workers
     arms = [_arm(config, arm, trained_seed, shared, workdir, hashes) for arm in config.arms]
     _check_tokenizers(config, arms, seed)
     options = config.eval.options(data_dir)
@@ -290,10 +291,23 @@ def where_it_runs(plan: StudyPlan, index: int, count: int) -> str:
     return launcher + (f", shard {index % count}/{count}" if count > 1 else "")
 
 
+def torchrun_gpus(args: list[str]) -> int:
+    """Processes a torchrun command line starts: nnodes x nproc-per-node (1 when they are not given)."""
+    found = {"nnodes": 1, "nproc": 1}
+    for i, arg in enumerate(args):
+        key, _, value = arg.partition("=")
+        name = {"--nnodes": "nnodes", "--nproc-per-node": "nproc", "--nproc_per_node": "nproc"}.get(key)
+        value = value or (args[i + 1] if i + 1 < len(args) else "")
+        if name and value.split(":")[-1].isdigit():
+            found[name] = int(value.split(":")[-1])
+    return found["nnodes"] * found["nproc"]
+
+
 def describe(plan: StudyPlan, shards: int = 1) -> list[str]:
     """The plan as `--dry-run` prints it: the seed, the shared data and budget, one line per arm (parameters, tokens,
     FLOPs, where it trains), the evaluation and the comparisons."""
     from growth.plan import PLANS
+    from training.throughput import H100_BF16_PEAK, PLANNED_MFU
 
     config, tc = plan.config, plan.prepare
     lines = [f"study {config.name}: {config.description}".rstrip(": ")]
@@ -310,10 +324,13 @@ def describe(plan: StudyPlan, shards: int = 1) -> list[str]:
                  f"{tc.data.validation.every} steps on {tc.data.validation.sequences} sequences per source")
     base = config.grow.plan if config.grow.plan in PLANS.names() else Path(config.grow.plan).name
     lines.append(f"arms ({len(plan.arms)}; growth plan {base}; FLOPs = 6N + attention per token x tokens):")
-    width = max(len(a.name) for a in plan.arms)
+    gpus = torchrun_gpus(config.train.torchrun) if config.train.torchrun else 0
+    names, starts = max(len(a.name) for a in plan.arms), max(len(_start(a)) for a in plan.arms)
     for i, arm in enumerate(plan.arms):
-        lines.append(f"  {arm.name:<{width}}  {_start(arm):<30} {arm.parameters:>15,} params  {arm.tokens:,} "
+        hours = arm.flops / (H100_BF16_PEAK * PLANNED_MFU) / 3600
+        lines.append(f"  {arm.name:<{names}}  {_start(arm):<{starts}}  {arm.parameters:>15,} params  {arm.tokens:,} "
                      f"tokens  {arm.flops:.3g} FLOPs  {where_it_runs(plan, i, shards)}"
+                     + (f" (~{hours:,.1f} H100-hours, {hours / gpus:,.1f} h on {gpus})" if gpus else "")
                      + (f"  [{changes(arm)}]" if changes(arm) else ""))
     ev = plan.eval
     jobs = sum(len(ev.models(a)) for a in plan.arms) * len(ev.benchmarks)
@@ -328,9 +345,9 @@ def describe(plan: StudyPlan, shards: int = 1) -> list[str]:
                  f" x {len(ev.benchmarks) + (len(ev.benchmarks) > 1)} tests = {tests} tests, "
                  f"{config.compare.adjust} at alpha {config.compare.alpha:g}; tokens-to-target against "
                  f"{config.target}'s final held-out loss")
-    if plan.config.train.torchrun or shards > 1:
-        lines.append("  planned GPU time per arm at 40% MFU of an H100 (989 TFLOP/s bf16): "
-                     + ", ".join(f"{a.name} {_gpu_hours(a, plan):.1f} GPU-h" for a in plan.arms))
+    if gpus:
+        lines.append(f"  GPU hours: the arm's FLOPs at {PLANNED_MFU:.0%} MFU of an H100's {H100_BF16_PEAK / 1e12:,.0f} "
+                     "TFLOP/s (bf16 dense), the planner's GPU (training/throughput.py)")
     return lines
 
 
@@ -356,9 +373,3 @@ def _dotted(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     for key, value in values.items():
         out += _dotted(value, f"{prefix}{key}.") if isinstance(value, dict) else [(f"{prefix}{key}", value)]
     return out
-
-
-def _gpu_hours(arm: ArmPlan, plan: StudyPlan) -> float:
-    from training.throughput import H100_BF16_PEAK, PLANNED_MFU
-
-    return math.ceil(arm.flops / (H100_BF16_PEAK * PLANNED_MFU) / 360) / 10

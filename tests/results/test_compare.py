@@ -132,3 +132,21 @@ def test_errors_are_one_line(db: Store, cli, capsys: pytest.CaptureFixture) -> N
                str(db.path)) == 0
     out = capsys.readouterr().out
     assert "90% CI of the difference" in out and "each at alpha (no adjustment)" in out
+
+
+def test_a_family_of_pairs_is_adjusted_as_one(db: Store) -> None:
+    """A study's pairs: every row of every pair in one Holm family, each report saying how many tests it holds."""
+    from results.compare import compare_family
+    from suite.eval.multiplicity import adjust
+
+    alone = [compare(db, a, b, suite=SUITE, adjust="none") for a, b in (("A", "B"), ("B", "A"))]
+    raw = [r.p_value for report in alone for r in report.family_rows()]
+    family = compare_family(db, [("A", "B"), ("B", "A")], suite=SUITE)
+    assert [r.p_value for report in family for r in report.family_rows()] == raw
+    assert [r.p_adjusted for report in family for r in report.family_rows()] == pytest.approx(adjust(raw, "holm"))
+    assert all(report.tests == 6 and report.adjust == "holm" for report in family)
+    assert family[0].short_lines()[0].startswith("Holm over 6 tests at alpha 0.05")
+    cloze = next(r for r in family[0].rows if r.benchmark == "tiny_cloze")
+    assert cloze.verdict == "better" and cloze.p_adjusted > compare(db, "A", "B", suite=SUITE).rows[0].p_adjusted
+    with pytest.raises(ResultsError, match="unknown --adjust"):
+        compare_family(db, [("A", "B")], suite=SUITE, adjust="sidak")
