@@ -307,6 +307,7 @@ def describe(plan: StudyPlan, shards: int = 1) -> list[str]:
     """The plan as `--dry-run` prints it: the seed, the shared data and budget, one line per arm (parameters, tokens,
     FLOPs, where it trains), the evaluation and the comparisons."""
     from growth.plan import PLANS
+    from results.leaderboard import format_tokens
     from training.throughput import H100_BF16_PEAK, PLANNED_MFU
 
     config, tc = plan.config, plan.prepare
@@ -326,11 +327,12 @@ def describe(plan: StudyPlan, shards: int = 1) -> list[str]:
     lines.append(f"arms ({len(plan.arms)}; growth plan {base}; FLOPs = 6N + attention per token x tokens):")
     gpus = torchrun_gpus(config.train.torchrun) if config.train.torchrun else 0
     names, starts = max(len(a.name) for a in plan.arms), max(len(_start(a)) for a in plan.arms)
+    digits = max(len(f"{a.parameters:,}") for a in plan.arms)
     for i, arm in enumerate(plan.arms):
         hours = arm.flops / (H100_BF16_PEAK * PLANNED_MFU) / 3600
-        lines.append(f"  {arm.name:<{names}}  {_start(arm):<{starts}}  {arm.parameters:>15,} params  {arm.tokens:,} "
-                     f"tokens  {arm.flops:.3g} FLOPs  {where_it_runs(plan, i, shards)}"
-                     + (f" (~{hours:,.1f} H100-hours, {hours / gpus:,.1f} h on {gpus})" if gpus else "")
+        lines.append(f"  {arm.name:<{names}}  {_start(arm):<{starts}}  {arm.parameters:>{digits},} params  "
+                     f"{format_tokens(arm.tokens)} tokens  {arm.flops:.3g} FLOPs  {where_it_runs(plan, i, shards)}"
+                     + (f", ~{hours:,.1f} H100-h = {hours / gpus:,.1f} h on {gpus}" if gpus else "")
                      + (f"  [{changes(arm)}]" if changes(arm) else ""))
     ev = plan.eval
     jobs = sum(len(ev.models(a)) for a in plan.arms) * len(ev.benchmarks)
@@ -346,7 +348,7 @@ def describe(plan: StudyPlan, shards: int = 1) -> list[str]:
                  f"{config.compare.adjust} at alpha {config.compare.alpha:g}; tokens-to-target against "
                  f"{config.target}'s final held-out loss")
     if gpus:
-        lines.append(f"  GPU hours: the arm's FLOPs at {PLANNED_MFU:.0%} MFU of an H100's {H100_BF16_PEAK / 1e12:,.0f} "
+        lines.append(f"  H100-h: the arm's FLOPs at {PLANNED_MFU:.0%} MFU of an H100's {H100_BF16_PEAK / 1e12:,.0f} "
                      "TFLOP/s (bf16 dense), the planner's GPU (training/throughput.py)")
     return lines
 

@@ -59,8 +59,9 @@ def test_the_card_scale_study_plans_without_weights() -> None:
     assert [m.step for m in arms["card"].train.checkpoints] == [1024, 2048, 3072, 4096, 4768]
     lines = describe(plan, shards=8)
     card = next(line for line in lines if line.startswith("  card "))
-    assert "1,393,395,456 params  9,999,220,736 tokens" in card and "torchrun --nproc-per-node 8, shard 0/8" in card
-    assert "H100-hours" in card and "h on 8)" in card
+    assert "1,393,395,456 params  10B tokens  1.18e+20 FLOPs  torchrun --nproc-per-node 8, shard 0/8" in card
+    assert card.endswith("~82.5 H100-h = 10.3 h on 8")  # 1.18e20 FLOPs at 40% of 989 TFLOP/s, 8 GPUs
+    assert "4,768 steps = 9,999,220,736 tokens" in lines[2]
     assert "shard 7/8" in next(line for line in lines if line.startswith("  seed-continued "))
     assert "14 benchmarks x 48 models (every arm's checkpoints and start) = 672 eval jobs, Ray tasks" in lines[-3]
     assert "13 pairs" in lines[-2] and "195 tests" in lines[-2]
