@@ -325,8 +325,6 @@ code { font-size: 12px; }
 
 def render_report(store: Store, options: ReportOptions = ReportOptions()) -> str:
     """The page as one HTML string; raises ResultsError when the store lacks the run or its evaluations."""
-    from importlib.metadata import version
-
     from results.plots import compare_figure, run_figure
 
     lineage = find_lineage(store, options.run)
@@ -351,7 +349,6 @@ def render_report(store: Store, options: ReportOptions = ReportOptions()) -> str
              ("tokens trained", format_tokens(last.get("tokens")) or "—"),
              ("merged models", ", ".join(m["name"] for m in lineage.merged) or "none"),
              ("database", str(store.path.absolute()))]
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
         ("leaderboard", "Leaderboard", f'<div class="scroll">{to_html(board)}</div>'),
         ("selection", "How the merge was chosen (the scores selection saw)", _selection_section(lineage)),
@@ -361,31 +358,41 @@ def render_report(store: Store, options: ReportOptions = ReportOptions()) -> str
         ("lineage", "Lineage", _lineage_section(lineage)),
         ("regress", "Regression check", _regress_section(store, lineage, suite, reported, options)),
     ]
-    body = "\n".join(f'<section class="card" id="{key}"><h2>{title}</h2>\n{content}\n</section>'
-                     for key, title, content in sections)
+    return page_html(f"growbench report: {lineage.run}", f"{options.pick} finished run per model and benchmark",
+                     facts, notes, sections, "Written by <code>growbench report</code> from the results database")
+
+
+def page_html(title: str, subtitle: str, facts: list[tuple[str, str]], notes: list[str],
+              sections: list[tuple[str, str, str]], written_by: str, style: str = "") -> str:
+    """A self-contained page: the header with its facts and notes, one card per (id, title, HTML) section, no
+    network (a Content-Security-Policy forbids every fetch). `written_by` is HTML."""
+    from importlib.metadata import version
+
+    body = "\n".join(f'<section class="card" id="{key}"><h2>{head}</h2>\n{content}\n</section>'
+                     for key, head, content in sections)
     facts_html = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts)
     notes_html = "".join(f'<p class="note">{esc(n)}</p>' for n in notes)
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>growbench report: {esc(lineage.run)}</title>
-<style>{CSS}</style>
+<title>{esc(title)}</title>
+<style>{CSS}{style}</style>
 </head>
 <body>
 <header>
-<h1>growbench report: {esc(lineage.run)}</h1>
-<p class="sub">{options.pick} finished run per model and benchmark · generated {generated} · growbench {version("growbench")}</p>
+<h1>{esc(title)}</h1>
+<p class="sub">{esc(subtitle)} · generated {generated} · growbench {version("growbench")}</p>
 <dl class="facts">{facts_html}</dl>
 {notes_html}
 </header>
 <main>
 {body}
 </main>
-<footer class="note">Written by <code>growbench report</code> from the results database; the page loads nothing from
-the network.</footer>
+<footer class="note">{written_by}; the page loads nothing from the network.</footer>
 </body>
 </html>
 """

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from growth.foundation.atomic import write_text
 from results.compare import CompareReport
 from results.efficiency import Efficiency, LossCurve
 from results.leaderboard import format_tokens
-from results.report import CSS, esc
+from results.report import esc, page_html
 from suite.eval.multiplicity import describe
 from suite.eval.significance import level
 
@@ -261,8 +260,6 @@ th.text, td.text { text-align: left; white-space: normal; vertical-align: top; }
 
 
 def render_study(page: StudyPage) -> str:
-    from importlib.metadata import version
-
     sections = [
         ("curves", "Held-out loss against tokens", _curves_section(page)),
         ("start", "Where each arm starts", _start_section(page)),
@@ -271,35 +268,9 @@ def render_study(page: StudyPage) -> str:
         ("benchmarks", "Benchmark scores per arm", f'<div class="scroll">{page.board}</div>'),
         ("arms", "The arms side by side", _arms_section(page)),
     ]
-    body = "\n".join(f'<section class="card" id="{key}"><h2>{title}</h2>\n{content}\n</section>'
-                     for key, title, content in sections)
-    facts = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in page.facts)
-    notes = "".join(f'<p class="note">{esc(n)}</p>' for n in page.notes)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>growbench study: {esc(page.name)}</title>
-<style>{CSS}{STYLE}</style>
-</head>
-<body>
-<header>
-<h1>growbench study: {esc(page.name)}</h1>
-<p class="sub">{esc(page.description)} · generated {generated} · growbench {version("growbench")}</p>
-<dl class="facts">{facts}</dl>
-{notes}
-</header>
-<main>
-{body}
-</main>
-<footer class="note">Written by <code>growbench study</code> from the arms' metrics.jsonl and the results database;
-the page loads nothing from the network.</footer>
-</body>
-</html>
-"""
+    return page_html(f"growbench study: {page.name}", page.description, page.facts, page.notes, sections,
+                     "Written by <code>growbench study</code> from the arms' metrics.jsonl and the results database",
+                     STYLE)
 
 
 def write_study_page(page: StudyPage, out: str | Path) -> Path:

@@ -137,6 +137,16 @@ class ConfigFile:
         data = {n: asdict(getattr(self, n)) for n in names}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+    @classmethod
+    def read(cls, shipped: Shipped, name_or_path: str | Path) -> Any:
+        """A shipped config by name or a YAML file, built as `cls` (unknown keys are errors), its source recorded."""
+        path = shipped.resolve(name_or_path)
+        data = load_yaml(path)
+        data.pop("source", None)
+        config = build(cls, data, where=path.name)
+        config.source = path.absolute()
+        return config
+
 
 @dataclass
 class PipelineConfig(ConfigFile):
@@ -153,9 +163,4 @@ class PipelineConfig(ConfigFile):
 
 
 def load_pipeline(name_or_path: str | Path) -> PipelineConfig:
-    path = PIPELINES.resolve(name_or_path)
-    data = load_yaml(path)
-    data.pop("source", None)
-    config = build(PipelineConfig, data, where=path.name)
-    config.source = path.absolute()
-    return config
+    return PipelineConfig.read(PIPELINES, name_or_path)

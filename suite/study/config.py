@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from growth.foundation.config import build, load_yaml
 from growth.foundation.errors import ConfigError
 from growth.foundation.registry import Shipped
 from suite.eval.multiplicity import ADJUSTMENTS
@@ -156,13 +155,9 @@ class StudyConfig(ConfigFile):
         self.arms = arms
         for name in [self.target, *self.compare.against]:
             if name not in seen:
-                raise ConfigError(f"{name!r} (target or compare.against) names no arm; arms: {', '.join(seen)}")
+                raise ConfigError(f"{name!r} (target or compare.against) names no arm; arms: "
+                                  f"{', '.join(a.name for a in arms)}")
 
 
 def load_study(name_or_path: str | Path) -> StudyConfig:
-    path = STUDIES.resolve(name_or_path)
-    data = load_yaml(path)
-    data.pop("source", None)
-    config = build(StudyConfig, data, where=path.name)
-    config.source = path.absolute()
-    return config
+    return StudyConfig.read(STUDIES, name_or_path)

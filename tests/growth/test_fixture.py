@@ -67,3 +67,30 @@ def test_sharded_fixture_has_index_and_same_tensors(tiny_model: Path, tiny_shard
 def test_bad_geometry_is_a_clear_error(kwargs: dict, match: str) -> None:
     with pytest.raises(GrowbenchError, match=match):
         TinySpec(**kwargs)
+
+
+def test_random_init_of_a_grown_architecture(tmp_path: Path, tiny_model: Path) -> None:
+    """A growth study's scratch control: the grown config from seeded random weights, with the seed's tokenizer, and
+    a guess as good as uniform before training (loss about ln(vocab))."""
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from growth.fixture import random_init
+    from growth.grow import plan_growth
+
+    grown = plan_growth(Checkpoint.open(tiny_model).config, "tiny").final.config
+    out = random_init(tmp_path / "scratch", grown, tiny_model, seed=3)
+    again = random_init(tmp_path / "again", grown, tiny_model, seed=3)
+    assert (out / "model.safetensors").read_bytes() == (again / "model.safetensors").read_bytes()
+    ckpt = Checkpoint.open(out)
+    assert ckpt.config == grown and "lm_head.weight" in ckpt.names()  # untied, as the plan grew it
+    assert ckpt.num_parameters() == plan_growth(Checkpoint.open(tiny_model).config, "tiny").final.num_parameters
+    assert (out / "tokenizer.json").read_bytes() == (tiny_model / "tokenizer.json").read_bytes()
+    assert not (out / "fixture.json").exists()  # the seed's factory spec does not describe this model
+    model = AutoModelForCausalLM.from_pretrained(out)
+    ids = torch.randint(0, 1024, (2, 64), generator=torch.Generator().manual_seed(0))
+    assert abs(model(input_ids=ids, labels=ids).loss.item() - math.log(1024)) < 0.05
+    with pytest.raises(GrowbenchError, match="random init builds qwen3 models"):
+        random_init(tmp_path / "llama", {**grown, "model_type": "llama"}, tiny_model)
