@@ -144,13 +144,12 @@ def plan_study(config: StudyConfig, workdir: Path | None = None, data_dir: Path 
                               f"{config.name}-seed")
         trained = pretrain.checkpoints[-1]
     trained_seed = SeedPlan(trained, None, seed.config)
-    given = config.data.prepared or plan_train(config.train, config.resolve, trained, workdir, "probe").config.data.prepared
-    data = Path(config.resolve(given) or workdir / "data").absolute()
-    shared = _shared_training(config, data, trained)
+    shared = _shared_training(config, workdir, trained)
+    data = Path(shared.config.data.prepared)
     hashes = {"seed": digest(dataclasses.asdict(config.seed))}
     hashes["data"] = digest(hashes["seed"], _data_settings(shared.config))  # the folder included, not the workers
     arms = [_arm(config, arm, trained_seed, shared, workdir, hashes) for arm in config.arms]
-    _check_tokenizers(config, arms, seed)
+    _check_tokenizers(arms, seed)
     options = config.eval.options(data_dir)
     engine, distribution, groups = eval_spread(config.eval, options)
     ev = StudyEval(options, config.eval.suite_for(data_dir), options.suite.select(list(options.benchmarks)),
@@ -161,16 +160,20 @@ def plan_study(config: StudyConfig, workdir: Path | None = None, data_dir: Path 
     return StudyPlan(config, workdir, data_dir, seed, pretrain, trained, data, shared.config, ev, arms, pairs, hashes)
 
 
-def _shared_training(config: StudyConfig, data: Path, start: Model) -> TrainPlan:
-    """The training every arm shares: the study's budget in whole steps, on the prepared data, with held-out loss."""
-    probe = plan_train(config.train, config.resolve, start, Path("."), "probe")
+def _shared_training(config: StudyConfig, workdir: Path, start: Model) -> TrainPlan:
+    """The training every arm shares: the study's budget in whole steps, on the prepared data (the study's
+    data.prepared, else the train config's, else WORKDIR/data), with held-out loss (every 1/16 of the budget unless
+    the train config says)."""
+    probe = plan_train(config.train, config.resolve, start, workdir, "shared")
+    given = config.data.prepared or probe.config.data.prepared
+    data = Path(config.resolve(given) if given else workdir / "data").absolute()
     per_step = probe.config.tokens_per_step
     steps = config.train.tokens // per_step
     if steps < 1:
         raise ConfigError(f"train.tokens ({config.train.tokens:,}) is smaller than one step (seq_len "
                           f"{probe.config.seq_len} x global_batch {probe.config.global_batch} = {per_step:,} tokens)")
     every = probe.config.data.validation.every or max(1, steps // 16)
-    shared = plan_train(config.train, config.resolve, start, Path("."), "probe", _shared_overrides(steps, data, every))
+    shared = plan_train(config.train, config.resolve, start, workdir, "shared", _shared_overrides(steps, data, every))
     if shared.total < steps:
         raise ConfigError(f"the train config's mixture holds {shared.total:,} steps of {per_step:,} tokens, fewer than "
                           f"train.tokens ({config.train.tokens:,}: {steps:,} steps); give the mixture's stages more "
@@ -225,11 +228,10 @@ def _arm(config: StudyConfig, arm: Arm, seed: SeedPlan, shared: TrainPlan, workd
         return Model(label, f"{config.name}-{arm.name}-{what}", folder.joinpath(*path))
 
     grow = None
-    if arm.start in ("grown", "scratch"):
-        plan = apply_overrides(load_plan(config.resolve(arm.plan or config.grow.plan) or arm.plan or config.grow.plan),
-                               arm.overrides, where)
+    if arm.start in ("grown", "scratch"):  # scratch: the architecture the plan grows, from random init
+        name = arm.plan or config.grow.plan
+        plan = apply_overrides(load_plan(config.resolve(name) or name), arm.overrides, where)
         grow = dataclasses.replace(plan_grow(config.grow, plan, seed, model), stage=None, stage_plan=None)
-    if arm.start in ("grown", "scratch"):
         start = grow.model if arm.start == "grown" else model("start", "scratch", "scratch")
         arch, parameters = grow.growth.final.config, grow.growth.final.num_parameters
     elif arm.start == "seed":
@@ -260,7 +262,7 @@ def _parameters(config: dict[str, Any]) -> int:
     return sum(math.prod(shape) for shape, _ in meta_tensors(config).values())
 
 
-def _check_tokenizers(config: StudyConfig, arms: list[ArmPlan], seed: SeedPlan) -> None:
+def _check_tokenizers(arms: list[ArmPlan], seed: SeedPlan) -> None:
     """Every arm's model must read the seed's tokens: the same vocabulary size, and for a checkpoint made elsewhere
     the same tokenizer (when the seed's files are here to compare)."""
     vocab = seed.config.get("vocab_size")

@@ -154,3 +154,20 @@ def test_arms_that_cannot_share_a_tokenizer_are_refused(tmp_path: Path, tiny_mod
     (other / "tokenizer.json").write_text((tiny_model / "tokenizer.json").read_text())
     plan = plan_study(load_study(study_file(tmp_path, seeded)), tmp_path / "w")
     assert plan.arm("other").start.path == other and plan.arm("other").parameters == 722_304
+
+
+def test_an_arm_folder_of_other_settings_is_cleared(tmp_path: Path) -> None:
+    """A changed arm starts over (its old training state is never resumed); an interrupted one keeps its state."""
+    from suite.study.execute import owned
+
+    arm = tmp_path / "arms" / "card"
+    owned(arm, "hash-1")
+    (arm / "train" / "state").mkdir(parents=True)
+    owned(arm, "hash-1")
+    assert (arm / "train" / "state").is_dir()
+    owned(arm, "hash-2")
+    assert not (arm / "train").exists() and (arm / ".study-hash").read_text() == "hash-2"
+    (tmp_path / "arms" / "old").mkdir()  # a folder without a stamp (not the study's): cleared too
+    (tmp_path / "arms" / "old" / "x").touch()
+    owned(tmp_path / "arms" / "old", "hash-3")
+    assert [p.name for p in (tmp_path / "arms" / "old").iterdir()] == [".study-hash"]
