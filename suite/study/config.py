@@ -31,8 +31,8 @@ SHARED_DATA = ("model", "run_dir", "run_id", "seq_len", "global_batch", "max_ste
 class StudySeed(SeedSection):
     train: TrainSection | None = None
     """Train the seed first (a train config and overrides, e.g. {max_steps: 64}); its last checkpoint is the seed every
-    arm starts from. A random seed makes every growth arm look like scratch; give its own data (another data.seed) so
-    that it never trains on the arms' held-out documents."""
+    arm starts from. A random seed makes every growth arm look like scratch; give it its own data (another data.seed
+    draws other generated documents) rather than the arms' stream."""
 
 
 @dataclass
