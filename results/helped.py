@@ -18,8 +18,13 @@ from typing import Any
 
 from results.compare import CompareReport, compare_family
 from results.measured import picked_scores
+from results.numbers import signed
+from suite.eval.multiplicity import describe
 from suite.store import Store
 from suite.store.queries import ResultsError, reading, resolve_one, run_checkpoints
+
+MARK = {"better": "better", "worse": "worse", "no detectable difference": "≈"}
+"""How a verdict reads in the grid of differences, on the page and the console."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,12 @@ class Baseline:
 
     name: str
     roles: tuple[str, ...]  # seed, best single checkpoint, merge parent (weight w)
+
+    @property
+    def short(self) -> str:
+        """The roles in a few characters, for the console's grid: 'best, parent 0.4'."""
+        return ", ".join(r.replace("best single checkpoint", "best").replace("merge parent (weight ", "parent ")
+                         .rstrip(")") for r in self.roles)
 
 
 @dataclass
@@ -42,12 +53,31 @@ class HelpReport:
     def tests(self) -> int:
         return sum(len(r.family_rows()) for r in self.reports)
 
-    def lines(self) -> list[str]:
-        """The console's form: one block of short lines per baseline."""
-        out = [f"best single checkpoint: {self.best_rule}"] if self.best_rule else []
+    def grid(self) -> tuple[list[str], list[tuple[str, list[str]]]]:
+        """The summary the page and the console share: column keys (benchmarks, then average) and, per baseline,
+        its label and one cell per column: the difference final - baseline in points and the verdict's mark."""
+        keys = list(dict.fromkeys(r.benchmark for report in self.reports for r in report.family_rows()))
+        rows = []
         for base, report in zip(self.baselines, self.reports):
-            out.append(f"{self.final} vs {base.name} ({', '.join(base.roles)}), paired over the same documents:")
-            out += ["  " + line for line in report.short_lines()]
+            found = {r.benchmark: r for r in report.family_rows()}
+            rows.append((f"{base.name} ({base.short})",
+                         [f"{signed(found[k].difference)} {MARK[found[k].verdict]}" if k in found else "—"
+                          for k in keys]))
+        return keys, rows
+
+    def lines(self) -> list[str]:
+        """The console's form: how the verdicts were reached, the best single checkpoint, then the grid."""
+        first = self.reports[0]
+        out = [f"{self.final} - model in points per benchmark; verdicts at alpha {first.alpha:g}, "
+               f"{describe(first.adjust, self.tests)} together (better/worse: adjusted p < alpha; ≈: no detectable "
+               "difference)"]
+        if self.best_rule:
+            out.append(f"best single checkpoint: {self.best_rule}")
+        keys, rows = self.grid()
+        width = max(len(label) for label, _ in rows)
+        cells = [max([len(k)] + [len(cells[i]) for _, cells in rows]) for i, k in enumerate(keys)]
+        out.append(f"{'against':<{width}}  " + "  ".join(f"{k:>{w}}" for k, w in zip(keys, cells)))
+        out += [f"{label:<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(values, cells)) for label, values in rows]
         return out + self.notes
 
 

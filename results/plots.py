@@ -3,9 +3,10 @@
 `run_figure` draws, per benchmark (titled by its display name, the y axis naming its metric in %), the picked score
 of every checkpoint of a training run against its step, with the lm-eval stderr as a band and training tokens on a
 second x axis; the seed and grown model the run started from are dotted levels and merged models built from its
-checkpoints dashed ones (each with its stderr band), the checkpoints a merge used marked, one legend for all. `training_figure` draws loss and learning rate per step from the
-run's metrics.jsonl, with the checkpoints marked. `compare_figure` draws grouped bars: the reported models of a card
-next to one measured model (with stderr whiskers). Token axes read 32K, 1.5M, 2T, never 0.00004 B. Figures are built
+checkpoints dashed ones (each with its stderr band), the checkpoints a merge used marked, one legend for all.
+`training_figure` draws loss and learning rate per step from the run's metrics.jsonl, with the checkpoints marked.
+`compare_figure` draws grouped bars: the reported models of a card next to one measured model (with stderr
+whiskers), on a 'score (points, 0-100)' axis. Token axes read 32K, 1.5M, 2T, never 0.00004 B. Figures are built
 without pyplot (no GUI backend, no global state); `plot_*` write them as PNG atomically, `svg` inlines them in the
 report page (results/report.py).
 """

@@ -1,15 +1,20 @@
-"""The report page: one self-contained HTML file that tells a training run's story from the store.
+"""The report page: one self-contained HTML file that answers a researcher's questions about a training run.
 
     growbench report runs/tiny/report/report.html --run tiny-train
 
-It holds the card-style leaderboard of every evaluated model of the run's lineage (results/leaderboard.py), how the
-merge was chosen (the split and the scores the selector saw beside what each candidate became: results/selection.py),
-the paired tests of the final model against the seed with family-wise verdicts (results/compare.py), the
-score-vs-step plots with the merge marked and the training loss and lr from the run's metrics.jsonl
-(results/plots.py), the lineage seed -> grown -> checkpoints -> merged with the merge weights (models.parents and
-merge.json in the store), and the regression table of each merged model (results/regress.py) against the reported
-card when the suites match, else against the run's last checkpoint. The page needs no network: CSS is inline, plots
-are inline SVG, there is no script, and a Content-Security-Policy forbids every fetch. It is written atomically.
+In order: the card-style leaderboard of every evaluated model of the run's lineage with a legend for its marks
+(results/leaderboard.py; significance marks by default, as the pipeline's console); did the merge help, the final
+model paired against the seed, the best single checkpoint and each merge parent as one family of tests
+(results/helped.py); the growth, plan steps with parameters before and after, the function-preservation check
+document by document and what each stage scored (results/growth_check.py); the selection, each role's checkpoint
+with the scores and paired tests behind it and the reason in plain words (results/selection.py); score-vs-step
+plots with benchmark names, units, one legend, the seed and grown levels and stderr bands, and the training loss and
+lr from metrics.jsonl (results/plots.py); the documents and standard errors behind every score; the lineage seed ->
+grown -> checkpoints -> merged with the merge weights; and the regression table of each merged model
+(results/regress.py) against the reported card when the suites match, else against the run's last checkpoint.
+Numbers read as on the console (results/numbers.py). Wide tables scroll inside their card, so the page reads at
+900 px as at 1400 px. The page needs no network: CSS is inline, plots are inline SVG, there is no script, and a
+Content-Security-Policy forbids every fetch. It is written atomically.
 """
 
 from __future__ import annotations
@@ -244,9 +249,6 @@ def _precision_section(store: Store, lineage: Lineage, suite: str, evaluated: se
     return f"<h3>Documents and standard error (points) per model</h3><pre>{esc(chr(10).join(lines))}</pre>"
 
 
-VERDICT_MARK = {"better": "better", "worse": "worse", "no detectable difference": "≈"}
-
-
 def _compare_table(report: Any, baseline: str) -> str:
     """One paired comparison, a row per benchmark and the average."""
     rows = "".join(
@@ -278,15 +280,14 @@ def _help_section(store: Store, lineage: Lineage, suite: str, evaluated: set[str
     except ResultsError as e:
         return f'<p class="note">{esc(str(e))}</p>'
     first = helped.reports[0]
-    keys = [(r.benchmark, r.title if r.benchmark != "average" else "average") for r in first.family_rows()]
-    head = "".join(f"<th>{esc(t)}</th>" for _, t in keys)
+    titles = {r.benchmark: r.title for report in helped.reports for r in report.rows}
+    keys, grid_rows = helped.grid()  # the console prints the same grid
+    head = "".join(f"<th>{esc(titles.get(k, k))}</th>" for k in keys)
     grid = []
-    for base, report in zip(helped.baselines, helped.reports):
-        rows = {r.benchmark: r for r in report.family_rows()}
-        cells = "".join(f'<td class="{rows[k].verdict.split()[0]}">{signed(rows[k].difference)} '
-                        f"<small>{VERDICT_MARK[rows[k].verdict]}</small></td>" if k in rows else "<td>—</td>"
-                        for k, _ in keys)
-        grid.append(f"<tr><td>{esc(base.name)} <small>({esc(', '.join(base.roles))})</small></td>{cells}</tr>")
+    for (label, cells), base in zip(grid_rows, helped.baselines):
+        tds = "".join(f'<td class="{c.split()[-1]}">{esc(c.split()[0])} <small>{esc(c.split()[-1])}</small></td>'
+                      if c != "—" else "<td>—</td>" for c in cells)
+        grid.append(f"<tr><td>{esc(base.name)} <small>({esc(', '.join(base.roles))})</small></td>{tds}</tr>")
     details = "".join(f"<details><summary>{esc(helped.final)} vs {esc(base.name)} "
                       f"({esc(', '.join(base.roles))})</summary>{_compare_table(report, base.name)}</details>"
                       for base, report in zip(helped.baselines, helped.reports))
@@ -308,7 +309,7 @@ def _help_section(store: Store, lineage: Lineage, suite: str, evaluated: set[str
 def _growth_section(store: Store, lineage: Lineage, suite: str, options: ReportOptions) -> str:
     """The plan's steps with the parameters before and after each, the function-preservation check of the stage
     that claims it (every score and per-document value equal to the seed's), and what each stage scored."""
-    from results.growth_check import growth_steps, grown_from, preservation
+    from results.growth_check import grown_from, growth_steps, preservation
 
     seed = lineage.ancestors[0][0] if lineage.ancestors and lineage.ancestors[0] else None
     stages = grown_from(store, seed["model_id"]) if seed else []
@@ -317,21 +318,23 @@ def _growth_section(store: Store, lineage: Lineage, suite: str, options: ReportO
     grown = stages[-1]
     steps = growth_steps(grown["growth"])
     plan = grown["growth"].get("plan") or {}
+    verified = any(st.verified is not None for st in steps)  # the --verify column, only when a check ran
     rows = "".join(
         f"<tr><td>{i}</td><td class=\"wrap\">{esc(st.op)}</td><td class=\"wrap\">{esc(st.settings)}</td>"
         f"<td>{'—' if st.before is None else f'{st.before:,}'}</td>"
         f"<td>{'—' if st.after is None else f'{st.after:,}'}</td>"
         f"<td>{'—' if st.snr_db is None else f'{st.snr_db:.1f}'}</td><td>{'yes' if st.preserving else 'no'}</td>"
         f"<td class=\"wrap\">{esc(st.stage or '')}</td>"
-        f"<td>{'—' if st.verified is None else esc(_verified(st.verified))}</td></tr>"
+        + (f"<td>{'—' if st.verified is None else esc(_verified(st.verified))}</td>" if verified else "") + "</tr>"
         for i, st in enumerate(steps, start=1))
     counts = " &rarr; ".join([f"{esc(seed['name'])} {grown['growth']['source']['num_parameters']:,}"]
                              + [f"{esc(m['name'])} {m['growth']['num_parameters']:,}" for m in stages])
     parts = [f"<p>Plan <b>{esc(plan.get('name') or grown['growth'].get('plan_name') or '?')}</b>: "
              f"{esc(plan.get('description', ''))}</p><p>Parameters: {counts}.</p>"
-             '<div class="scroll"><table><thead><tr><th>step</th><th>operator</th><th>settings</th>'
-             "<th>parameters before</th><th>after</th><th>measured SNR (dB)</th><th>preserves the function</th>"
-             "<th>ends stage</th><th>--verify</th></tr></thead>"
+             '<div class="scroll"><table><thead><tr><th>step</th><th class="text">operator</th>'
+             '<th class="text">settings</th><th>parameters before</th><th>after</th><th>measured SNR (dB)</th>'
+             '<th>preserves the function</th><th class="text">ends stage</th>'
+             f'{"<th>--verify: max |Δ logit|</th>" if verified else ""}</tr></thead>'
              f"<tbody>{rows}</tbody></table></div>"
              '<p class="note">measured SNR: the mean over the noised weight matrices of signal over added noise '
              "power; a step that preserves the function leaves every logit unchanged (HyperCloning's noise is "
@@ -360,7 +363,7 @@ def _growth_section(store: Store, lineage: Lineage, suite: str, options: ReportO
 
 
 def _verified(check: dict[str, Any]) -> str:
-    return f"max |Δ logit| {check.get('max_abs', float('nan')):.2g}"
+    return f"{check.get('max_abs', float('nan')):.2g}"
 
 
 def _stage_scores(store: Store, models: list[dict[str, Any]], suite: str, options: ReportOptions) -> str:
@@ -397,7 +400,7 @@ def _role_block(r: Any) -> str:
                    f"<td>{'—' if t.p_value is None else p_value(t.p_value)}</td><td>{esc(t.test)}</td>"
                    f"<td>{'yes' if t.beaten else 'no: within noise'}</td></tr>" for t in r.tests)
     table = (f'<div class="scroll"><table><thead><tr><th>{esc(r.best or "best")} against</th><th>its score</th>'
-             "<th>difference</th><th>p</th><th>test</th><th>beaten beyond noise?</th></tr></thead>"
+             "<th>its lead (points)</th><th>p</th><th>test</th><th>beaten beyond noise?</th></tr></thead>"
              f"<tbody>{rows}</tbody></table></div>" if rows else "")
     return (f'<div class="role"><h4>{esc(r.role)} <small>({esc(r.metric)}{weight})</small>: '
             f"<b>{esc(r.chosen)}</b>{score}</h4><p>{esc(r.why)}</p>{table}</div>")
@@ -461,13 +464,15 @@ thead th { background: var(--bg); white-space: normal; vertical-align: bottom; }
 .weight { float: right; color: var(--accent); font-size: 12px; font-weight: 600; }
 .recipe { margin-top: 4px; }
 td.outcome { text-align: left; white-space: normal; min-width: 200px; }
-td.wrap { text-align: left; white-space: normal; }
+td.wrap, th.text { text-align: left; white-space: normal; }
 .grid td:first-child { white-space: normal; }
-.legend { font-size: 13px; background: var(--bg); border: 1px solid var(--line); border-radius: 6px; padding: 6px 10px; }
+.legend { font-size: 13px; background: var(--bg); border: 1px solid var(--line); border-radius: 6px;
+          padding: 6px 10px; }
 td.better, tr.better td.verdict, .legend .better { color: #1a7f37; font-weight: 600; }
 td.worse, tr.worse td.verdict, .legend .worse { color: #cf222e; font-weight: 600; }
 details { margin: 8px 0; } summary { cursor: pointer; font-weight: 600; }
-.role { border-left: 3px solid var(--line); padding: 0 0 0 12px; margin: 10px 0; } .role h4 { margin: 8px 0 4px; }
+.role { border-left: 3px solid var(--line); padding: 0 0 0 12px; margin: 10px 0; }
+.role h4 { margin: 8px 0 4px; }
 pre { overflow-x: auto; max-width: 100%; }
 tr.fail td, b.fail { color: #cf222e; } tr.pass .status, b.pass { color: #1a7f37; } tr.missing td { color: var(--muted); }
 code { font-size: 12px; }

@@ -156,11 +156,19 @@ def test_page_sections_and_console_agree(db: Store, tmp_path: Path) -> None:
     console = write_evidence(db, tmp_path, suite=SUITE, models=["s0", "r@*", "final"], final="final", seed="s0",
                              growth=GrowthClaim("g-width", ["untie", "width"]))
     lines = console["final_vs_seed"]
-    assert lines[0].startswith("best single checkpoint: r@96") and "Holm over 15 tests" in lines[2]
-    block = lines[lines.index(next(x for x in lines if x.startswith("final vs r@64"))):]
-    code = next(line for line in block if line.strip().startswith("tiny_code"))
-    p_raw, p_adj = re.match(r"\s*tiny_code\s+\S+ \[.+?\]\s+(\S+)\s+(\S+)\s", code).groups()
-    assert f"<td>{p_raw}</td><td>{p_adj}</td>" in html
+    assert "Holm over 15 tests together" in lines[0] and lines[1].startswith("best single checkpoint: r@96")
+    assert lines[2].split() == ["against", "tiny_arith_mc", "tiny_cloze", "tiny_arith_gen", "tiny_code", "average"]
+    assert lines[3].startswith("s0 (seed) ") and lines[4].startswith("r@96 (best, parent 0.6) ")
+    for line in lines[3:]:  # the page's grid holds the console's cells
+        cells = re.findall(r"([+-]\d+\.\d\d) (better|worse|≈)", line)
+        assert len(cells) == 5, line
+        for number, mark in cells:
+            assert f"{number} <small>{mark}</small>" in html, (number, mark)
+    # the evidence file's p-values read as the page's
+    evidence = Path(console["evidence"]).read_text()
+    block = evidence[evidence.index("## final vs r@64"):]
+    p_raw, p_adj = re.search(r"- tiny_code: .*?, p [=<] (\S+), adjusted p [=<] (\S+) \(", block).groups()
+    assert re.search(rf"<td>[<]?{re.escape(p_raw)}</td><td>[<]?{re.escape(p_adj)}</td>", html.replace("&lt;", "<"))
     assert console["growth_check"] in text
 
 
