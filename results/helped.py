@@ -13,7 +13,7 @@ parents. Every row of every comparison (each benchmark and the average) enters o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from results.compare import CompareReport, compare_family
@@ -47,7 +47,6 @@ class HelpReport:
     baselines: list[Baseline]
     reports: list[CompareReport]  # one per baseline, in the same order
     best_rule: str  # how the best single checkpoint was chosen, with its mean
-    notes: list[str] = field(default_factory=list)
 
     @property
     def tests(self) -> int:
@@ -78,7 +77,7 @@ class HelpReport:
         cells = [max([len(k)] + [len(cells[i]) for _, cells in rows]) for i, k in enumerate(keys)]
         out.append(f"{'against':<{width}}  " + "  ".join(f"{k:>{w}}" for k, w in zip(keys, cells)))
         out += [f"{label:<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(values, cells)) for label, values in rows]
-        return out + self.notes
+        return out
 
 
 def best_checkpoint(store: Store, run: str, *, suite: str, pick: str = "latest") -> tuple[dict[str, Any], str]:
@@ -110,7 +109,8 @@ def did_it_help(store: Store, final: str, *, seed: str | None = None, suite: str
     with reading(store) as con:
         target = resolve_one(con, final)
         parents = json.loads(target["parents"] or "[]") if isinstance(target["parents"], str) else target["parents"]
-        parent_rows = [resolve_one(con, p) for p in parents or []]
+        # a merged model's parents are checkpoints; a checkpoint's parent is the model it trained from
+        parent_rows = [resolve_one(con, p) for p in parents or []] if target["kind"] == "merged" else []
     merge = json.loads(target["merge"]) if isinstance(target["merge"], str) else target["merge"]
     weights = {s.get("fingerprint"): s.get("weight") for s in (merge or {}).get("models", [])}
     roles: dict[str, list[str]] = {}

@@ -17,7 +17,7 @@ from growth.merge.recipe import MergeRecipe
 
 
 @dataclass(frozen=True)
-class Test:
+class RoleTest:
     """The chosen checkpoint against one other free candidate on the role's metric (points)."""
 
     other: str
@@ -42,7 +42,7 @@ class RoleChoice:
     of: int  # candidates scored on the metric
     why: str
     best: str | None = None  # the top free checkpoint, whose tests against the others decided
-    tests: list[Test] = field(default_factory=list)
+    tests: list[RoleTest] = field(default_factory=list)
 
 
 def plain_reason(decided_by: str, rank: int | None, of: int, best: str | None = None,
@@ -117,7 +117,7 @@ def _anchors(selection: Mapping[str, Any], models: list[Mapping[str, Any]]) -> S
         metric = roles.get(m.get("role"))
         score = _points(evidence.get(metric))
         scored = len(scores.get(metric) or {})
-        tests = [Test(name, _points(c.get("score")), _points(c.get("difference")), c.get("p_value"),
+        tests = [RoleTest(name, _points(c.get("score")), _points(c.get("difference")), c.get("p_value"),
                       c.get("test", ""), bool(c.get("beaten")))
                  for name, c in (evidence.get("compared") or {}).items()]
         free = {n: v for n, v in (scores.get(metric) or {}).items() if n not in taken}

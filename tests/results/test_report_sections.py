@@ -132,6 +132,9 @@ def test_did_it_help_is_one_family(db: Store) -> None:
     assert helped.tests == 15 and all(r.tests == 15 for r in helped.reports)  # 3 pairs x (4 benchmarks + average)
     assert {r.verdict for r in helped.reports[0].family_rows()} == {"better"}  # far above the seed
     assert helped.reports[1].average.verdict == "no detectable difference"
+    # a checkpoint as the final model: its parent is the grown model, not a merge parent
+    single = did_it_help(db, "r@64", seed="s0", suite=SUITE)
+    assert [(b.name, b.roles) for b in single.baselines] == [("s0", ("seed",)), ("r@96", ("best single checkpoint",))]
 
 
 def test_page_sections_and_console_agree(db: Store, tmp_path: Path) -> None:
