@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from results.numbers import interval, p_phrase, p_value, signed
 from suite.eval.benchmarks import DEFAULT_SUITE
 from suite.eval.multiplicity import ADJUSTMENTS, describe
 from suite.eval.multiplicity import adjust as adjusted_p
@@ -97,9 +98,10 @@ class CompareReport:
         out = [self.family() + "; tests: " + "; ".join(f"{t}: {METHODS[t]}" for t in tests)]
         for r in self.family_rows():
             out.append(f"{r.benchmark}: {self.model_a} {r.a:.2f} vs {self.model_b} {r.b:.2f}, difference "
-                       f"{r.difference:+.2f} ± {r.stderr:.2f} se, {level(self.alpha)} CI [{r.ci_low:+.2f}, "
-                       f"{r.ci_high:+.2f}], {_p(r.p_value)}, adjusted {_p(r.p_adjusted)} ({r.test}, {r.n} documents):"
-                       f" {_verdict(r.verdict, self.model_a, self.model_b)}")
+                       f"{signed(r.difference)} ± {r.stderr:.2f} se, {level(self.alpha)} CI "
+                       f"{interval(r.ci_low, r.ci_high)}, {p_phrase(r.p_value)}, "
+                       f"{p_phrase(r.p_adjusted, 'adjusted p')} ({r.test}, {r.n} documents): "
+                       f"{_verdict(r.verdict, self.model_a, self.model_b)}")
         out += [f"{key}: not compared ({why})" for key, why in self.skipped.items()]
         return out
 
@@ -114,18 +116,10 @@ class CompareReport:
                f"{'benchmark':<{width}}  {self.model_a} - {self.model_b} [{level(self.alpha)} CI]  {'p':<7}  "
                f"{'adj. p':<7}  verdict"]
         for r in self.family_rows():
-            out.append(f"{r.benchmark:<{width}}  {r.difference:+7.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]  "
-                       f"{_number(r.p_value):<7}  {_number(r.p_adjusted):<7}  {r.verdict}")
+            out.append(f"{r.benchmark:<{width}}  {signed(r.difference):>7} {interval(r.ci_low, r.ci_high)}  "
+                       f"{p_value(r.p_value):<7}  {p_value(r.p_adjusted):<7}  {r.verdict}")
         out += [f"{key:<{width}}  not compared ({why})" for key, why in self.skipped.items()]
         return out
-
-
-def _number(p: float) -> str:
-    return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
-
-
-def _p(p: float) -> str:
-    return f"p = {_number(p)}" if p >= 1e-4 else "p < 1e-4"
 
 
 def _verdict(verdict: str, a: str, b: str) -> str:
@@ -228,15 +222,3 @@ def _adjust_together(reports: list[CompareReport], method: str) -> None:
         report.average = family[-1] if report.average is not None else None
         report.family_size = len(rows) if len(reports) > 1 else None
 
-
-def same_scores(store: Store, model_a: str, model_b: str, *, suite: str, pick: str = "latest") -> list[str]:
-    """The benchmarks on which A's and B's counted scores differ (exact comparison of the stored values); empty
-    when every benchmark both have is equal. For a growth step that claims to preserve the function."""
-    with reading(store) as con:
-        a, b = resolve_one(con, model_a), resolve_one(con, model_b)
-        runs_a = {r["benchmark"]: r["value"] for r in picked_runs(con, [a["model_id"]], suite=suite, pick=pick)}
-        runs_b = {r["benchmark"]: r["value"] for r in picked_runs(con, [b["model_id"]], suite=suite, pick=pick)}
-    shared = sorted(set(runs_a) & set(runs_b))
-    if not shared:
-        raise ResultsError(f"{a['name']} and {b['name']} share no evaluated benchmark in suite {suite}")
-    return [k for k in shared if runs_a[k] != runs_b[k]]

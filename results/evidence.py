@@ -1,11 +1,12 @@
 """What a run's scores rest on, as text: documents and standard error per model and benchmark, whether the function-
-preserving growth steps left every score unchanged, and the paired test of the final model against the seed.
+preserving growth steps left every score and per-document value unchanged, and whether the merge helped (the final
+model paired against the seed, the best single checkpoint and each merge parent, one family of tests).
 
     write_evidence(store, Path("runs/tiny/report"), suite="tiny-builtin", models=[...], final="tiny-final",
                    seed="tiny-seed", growth=GrowthClaim("tiny-width-expanded", ["untie", "width"]))
 
 The pipeline's report step writes it (evidence.md, final_vs_seed.json) and prints its lines; the report page shows
-the same facts from the store (results/report.py).
+the same facts from the store (results/report.py), with the same numbers (results/numbers.py) and verdicts.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ class GrowthClaim:
 
 def write_evidence(store: Store, out: Path, *, suite: str, models: list[str], final: str, seed: str | None = None,
                    growth: GrowthClaim | None = None) -> dict[str, Any]:
-    """The precision lines of `models`; with a `seed`, also the growth check and the final model against the seed,
-    written to OUT/evidence.md and OUT/final_vs_seed.json. Returns the lines and the files' paths."""
-    from results.compare import compare, same_scores
+    """The precision lines of `models`; with a `seed`, also the growth check and whether the merge helped,
+    written to OUT/evidence.md and OUT/final_vs_seed.json (every comparison of the family). Returns the lines and
+    the files' paths."""
+    from results.growth_check import preservation
+    from results.helped import did_it_help
     from results.measured import precision_lines
     from suite.store.queries import reading, resolve_models
 
@@ -41,19 +44,17 @@ def write_evidence(store: Store, out: Path, *, suite: str, models: list[str], fi
     if seed is None:
         return outputs
     if growth is not None:
-        differ = same_scores(store, growth.model, seed, suite=suite)
-        steps = ", ".join(growth.steps or ["every step"])
-        outputs["growth_check"] = (
-            f"{growth.model} (function-preserving steps: {steps}) scores exactly as {seed} on every benchmark"
-            if not differ else
-            f"{growth.model} (function-preserving steps: {steps}) differs from {seed} on {', '.join(differ)}: "
-            "the growth did not preserve the function")
-    report = compare(store, final, seed, suite=suite)
-    write_json(out / "final_vs_seed.json", report.to_dict())
-    outputs["final_vs_seed"] = report.short_lines()
+        outputs["growth_check"] = preservation(store, growth.model, seed, suite=suite).sentence(growth.steps)
+    helped = did_it_help(store, final, seed=seed, suite=suite)
+    write_json(out / "final_vs_seed.json", {"best_single_checkpoint": helped.best_rule,
+                                            "comparisons": [r.to_dict() for r in helped.reports]})
+    outputs["final_vs_seed"] = helped.lines()
+    details = [line for base, report in zip(helped.baselines, helped.reports) for line in
+               [f"## {report.model_a} vs {base.name} ({', '.join(base.roles)})", "",
+                *[f"- {x}" for x in report.lines()], ""]]
     write_text(out / "evidence.md", "\n".join(
         ["# What the scores rest on", "", "```", *lines, "```", "", f"Growth: {outputs.get('growth_check', '-')}",
-         "", f"# {report.model_a} vs {report.model_b}, paired over the same documents", "",
-         *[f"- {line}" for line in report.lines()], ""]))
+         "", f"# Did the merge help? {final}, paired over the same documents", "",
+         f"Best single checkpoint: {helped.best_rule or '-'}.", "", *details]))
     outputs["evidence"] = str(out / "evidence.md")
     return outputs

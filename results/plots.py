@@ -1,10 +1,12 @@
 """Plots of stored results (matplotlib): a training run's benchmark curves, its loss and lr, and a model against a card.
 
-`run_figure` draws, per benchmark, the picked score of every checkpoint of a training run against its step, with the
-lm-eval stderr as a band and training tokens on a second x axis; merged models built from the run's checkpoints are
-drawn as a dashed level with their parents marked. `training_figure` draws loss and learning rate per step from the
-run's metrics.jsonl, with the checkpoints marked. `compare_figure` draws grouped bars: the reported models of a card
-next to one measured model (with stderr whiskers). Token axes read 32K, 1.5M, 2T, never 0.00004 B. Figures are built
+`run_figure` draws, per benchmark (titled by its display name, the y axis naming its metric in %), the picked score
+of every checkpoint of a training run against its step, with the lm-eval stderr as a band and training tokens on a
+second x axis; the seed and grown model the run started from are dotted levels and merged models built from its
+checkpoints dashed ones (each with its stderr band), the checkpoints a merge used marked, one legend for all.
+`training_figure` draws loss and learning rate per step from the run's metrics.jsonl, with the checkpoints marked.
+`compare_figure` draws grouped bars: the reported models of a card next to one measured model (with stderr
+whiskers), on a 'score (points, 0-100)' axis. Token axes read 32K, 1.5M, 2T, never 0.00004 B. Figures are built
 without pyplot (no GUI backend, no global state); `plot_*` write them as PNG atomically, `svg` inlines them in the
 report page (results/report.py).
 """
@@ -24,7 +26,7 @@ from growth.foundation.atomic import write_bytes
 from results.leaderboard import format_tokens, suite_layout
 from results.measured import picked_scores
 from results.reported_scores import ReportedSet
-from suite.eval.benchmarks import DEFAULT_SUITE
+from suite.eval.benchmarks import DEFAULT_SUITE, load_suite
 from suite.store import Store
 from suite.store.queries import ResultsError, merged_children, reading, resolve_one, run_checkpoints
 
@@ -62,55 +64,102 @@ def plot_run(store: Store, run: str, out: str | Path, *, suite: str | None = DEF
     return _save(run_figure(store, run, suite=suite, pick=pick, benchmarks=benchmarks), out)
 
 
+UNITS = {"acc": "accuracy (%)", "acc_norm": "accuracy, length-normalised (%)", "exact_match": "exact match (%)",
+         "pass_at_1": "pass@1 (%)", "math_verify": "answers verified correct (%)"}
+"""The y axis of a benchmark's panel, by its headline metric (every score is shown x100, as the leaderboard does)."""
+
+
+def axis_label(metric: str | None) -> str:
+    """'accuracy (%)' and the like; an unknown metric reads 'METRIC (points, 0-100)'."""
+    return UNITS.get(metric or "", f"{metric or 'score'} (points, 0-100)")
+
+
+def _references(con: Any, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The models the run grew from, nearest first (the grown model, then its seed), each at most once."""
+    from suite.store.queries import records
+
+    out: list[dict[str, Any]] = []
+    wanted = {p for m in models for p in json.loads(m["parents"] or "[]")}
+    while wanted:
+        rows = records(con.execute("SELECT * FROM models WHERE model_id IN (SELECT unnest(?::VARCHAR[]))",
+                                   [sorted(wanted)]))
+        out += rows
+        seen = {m["model_id"] for m in out}
+        wanted = {p for m in rows for p in json.loads(m["parents"] or "[]")} - seen
+    return out
+
+
 def run_figure(store: Store, run: str, *, suite: str | None = DEFAULT_SUITE, pick: str = "latest",
                benchmarks: list[str] | None = None) -> Any:
-    """One panel per benchmark: score vs step (tokens on top), stderr band, merged models as dashed levels."""
+    """One panel per benchmark, titled by its display name, its metric on the y axis: score vs step (tokens on
+    top) with a stderr band, the models the run grew from (seed, grown) and merged models as levels with their
+    stderr bands, the checkpoints a merge used marked; one legend for all panels."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     with reading(store) as con:
         models = run_checkpoints(con, run)
         ids = {m["model_id"] for m in models}
         merged = merged_children(con, ids)
-        df = DataFrame(picked_scores(con, sorted(ids | {m["model_id"] for m in merged}), suite=suite, pick=pick))
-    if df.empty:
+        references = _references(con, models)
+        wanted = ids | {m["model_id"] for m in merged + references}
+        df = DataFrame(picked_scores(con, sorted(wanted), suite=suite, pick=pick))
+    if df.empty or not df["model_id"].isin(ids).any():
         raise ResultsError(f"training run {run!r} has {len(models)} checkpoints but no finished evaluation runs"
                            f"{' in suite ' + suite if suite else ''}; run `growbench sweep` on its checkpoints")
-    present = list(dict.fromkeys(df["benchmark"]))
-    order = [k for k, _ in suite_layout(suite)[0]] if suite else []
-    keys = benchmarks or [k for k in order if k in present] + [k for k in present if k not in order]
+    present = list(dict.fromkeys(df[df["model_id"].isin(ids)]["benchmark"]))
+    definition = load_suite(suite) if suite else None
+    layout = dict(suite_layout(definition)[0]) if definition else {}
+    keys = benchmarks or [k for k in layout if k in present] + [k for k in present if k not in layout]
     ratios = [m["tokens"] / m["step"] for m in models if m["step"] and m["tokens"]]
     per_step = sorted(ratios)[len(ratios) // 2] if ratios else None
-    cols = min(4, len(keys))
+    cols = min(3 if len(keys) > 6 else 2, len(keys))
     rows = math.ceil(len(keys) / cols)
-    height = 3.6 * rows + 1.0
-    fig = Figure(figsize=(4.2 * cols, height))
+    legend_rows = 2
+    height = 3.4 * rows + 1.0 + 0.3 * legend_rows
+    fig = Figure(figsize=(5.0 * cols, height))
     # Fixed margins (inches / height): an automatic layout engine measures every tick label, seconds per figure.
-    fig.subplots_adjust(left=0.06 if cols > 2 else 0.12, right=0.98, bottom=0.6 / height, top=1 - 1.3 / height,
-                        wspace=0.3, hspace=0.75)
+    fig.subplots_adjust(left=0.1 if cols > 1 else 0.16, right=0.98, bottom=(0.6 + 0.3 * legend_rows) / height,
+                        top=1 - 1.2 / height, wspace=0.28, hspace=0.85)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    greys = ("0.1", "0.5", "0.7")
+    levels = [(m, greys[min(i, 2)], ":", f"{m['kind'] or 'model'}: {m['name']}")
+              for i, m in enumerate(references[::-1])]
+    levels += [(m, f"C{i + 1}", "--", f"merged: {m['name']}") for i, m in enumerate(merged)]
+    handles = [Line2D([], [], marker="o", ms=4, color="C0", label=f"checkpoints of {run}"),
+               Patch(color="C0", alpha=0.25, label="± 1 standard error")]
+    handles += [Line2D([], [], ls=style, color=color, label=label) for _, color, style, label in levels]
+    handles += [Line2D([], [], ls="", marker="D", ms=5, color=f"C{i + 1}",
+                       label=f"checkpoint merged into {m['name']}") for i, m in enumerate(merged)]
     for ax, key in zip(axes, keys):
         points = df[(df["benchmark"] == key) & df["model_id"].isin(ids)].sort_values("step")
         err = points["stderr"].fillna(0.0)
-        ax.plot(points["step"], points["value"], marker="o", ms=3, label="checkpoints")
-        ax.fill_between(points["step"], points["value"] - err, points["value"] + err, alpha=0.25, label="± stderr")
-        for i, m in enumerate(merged):
+        ax.plot(points["step"], points["value"], marker="o", ms=3, color="C0")
+        ax.fill_between(points["step"], points["value"] - err, points["value"] + err, alpha=0.25, color="C0")
+        for m, color, style, _ in levels:
             row = df[(df["benchmark"] == key) & (df["model_id"] == m["model_id"])]
             if row.empty:
                 continue
-            color = f"C{i + 1}"
-            ax.axhline(float(row["value"].iloc[0]), ls="--", color=color, label=f"merged: {m['name']}")
+            value, se = float(row["value"].iloc[0]), row["stderr"].iloc[0]
+            ax.axhline(value, ls=style, color=color, lw=1.2)
+            if se is not None and not math.isnan(se):
+                ax.axhspan(value - se, value + se, color=color, alpha=0.08, lw=0)
+        for i, m in enumerate(merged):
             parents = points[points["model_id"].isin(json.loads(m["parents"] or "[]"))]
-            ax.scatter(parents["step"], parents["value"], marker="D", s=30, color=color, zorder=3)
-        ax.set_title(key)
-        ax.set_xlabel("step")
-        ax.set_ylabel("score")
+            ax.scatter(parents["step"], parents["value"], marker="D", s=30, color=f"C{i + 1}", zorder=3)
+        ax.set_title(layout.get(key, key), fontsize=10)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(axis_label(definition.get(key).metric if definition and key in definition.keys else None),
+                      fontsize=9)
         ax.grid(alpha=0.3)
         if per_step:
             _tokens_axis(ax, per_step)
     for ax in axes[len(keys):]:
         ax.set_visible(False)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(f"training run {run} ({pick} run per checkpoint)", y=1 - 0.3 / height)
+    fig.legend(handles=handles, loc="lower center", ncols=min(3, len(handles)), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.1 / height))
+    fig.suptitle(f"training run {run}: scores by step ({pick} run per model)", y=1 - 0.25 / height)
     return fig
 
 
@@ -180,7 +229,7 @@ def compare_figure(store: Store, model: str, reported: ReportedSet, *, suite: st
         ax.bar(xs, ys, width, label=name, yerr=yerr, capsize=2 if errs else 0,
                edgecolor="black" if errs else None, hatch="//" if errs else None)
     ax.set_xticks(range(len(keys)), [reported.row(k).title for k in keys], rotation=35, ha="right", fontsize=8)
-    ax.set_ylabel("score")
+    ax.set_ylabel("score (points, 0-100)")
     ax.set_title(f"{target['name']} vs {reported.title}", pad=28)
     ax.legend(fontsize=7, ncols=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.set_ylim(0, 100)

@@ -1,15 +1,20 @@
-"""The report page: one self-contained HTML file that tells a training run's story from the store.
+"""The report page: one self-contained HTML file that answers a researcher's questions about a training run.
 
     growbench report runs/tiny/report/report.html --run tiny-train
 
-It holds the card-style leaderboard of every evaluated model of the run's lineage (results/leaderboard.py), how the
-merge was chosen (the split and the scores the selector saw beside what each candidate became: results/selection.py),
-the paired tests of the final model against the seed with family-wise verdicts (results/compare.py), the
-score-vs-step plots with the merge marked and the training loss and lr from the run's metrics.jsonl
-(results/plots.py), the lineage seed -> grown -> checkpoints -> merged with the merge weights (models.parents and
-merge.json in the store), and the regression table of each merged model (results/regress.py) against the reported
-card when the suites match, else against the run's last checkpoint. The page needs no network: CSS is inline, plots
-are inline SVG, there is no script, and a Content-Security-Policy forbids every fetch. It is written atomically.
+In order: the card-style leaderboard of every evaluated model of the run's lineage with a legend for its marks
+(results/leaderboard.py; significance marks by default, as the pipeline's console); did the merge help, the final
+model paired against the seed, the best single checkpoint and each merge parent as one family of tests
+(results/helped.py); the growth, plan steps with parameters before and after, the function-preservation check
+document by document and what each stage scored (results/growth_check.py); the selection, each role's checkpoint
+with the scores and paired tests behind it and the reason in plain words (results/selection.py); score-vs-step
+plots with benchmark names, units, one legend, the seed and grown levels and stderr bands, and the training loss and
+lr from metrics.jsonl (results/plots.py); the documents and standard errors behind every score; the lineage seed ->
+grown -> checkpoints -> merged with the merge weights; and the regression table of each merged model
+(results/regress.py) against the reported card when the suites match, else against the run's last checkpoint.
+Numbers read as on the console (results/numbers.py). Wide tables scroll inside their card, so the page reads at
+900 px as at 1400 px. The page needs no network: CSS is inline, plots are inline SVG, there is no script, and a
+Content-Security-Policy forbids every fetch. It is written atomically.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from growth.foundation.atomic import write_text
 from results.leaderboard import build_leaderboard, format_tokens
 from results.leaderboard_format import to_html
 from results.measured import picked_scores
+from results.numbers import interval, p_value, signed
 from results.regress import RegressReport, regress
 from results.reported_scores import ReportedSet, load_reported
 from suite.eval.significance import level
@@ -50,6 +56,8 @@ class ReportOptions:
     """Regression check: always accept |delta| up to this many points."""
     z: float = 2.0
     """Regression check: also accept |delta| up to z x stderr."""
+    marks: str = "significance"
+    """Leaderboard marks: significance (as the pipeline's console) or value (the card's); a legend explains them."""
 
 
 @dataclass
@@ -197,14 +205,15 @@ def _regress_table(report: RegressReport) -> str:
     rows = "".join(
         f'<tr class="{c.status}"><td>{esc(c.benchmark)}</td><td>{num(c.measured)}</td><td>{num(c.reference)}</td>'
         f'<td>{num(c.delta, "{:+.2f}")}</td><td>{num(c.stderr)}</td><td>{num(c.z)}</td><td>{num(c.threshold)}</td>'
-        f'<td class="status">{c.status}</td><td>{esc(c.settings)}</td></tr>' for c in report.results)
+        f'<td class="status">{c.status}</td><td class="wrap">{esc(c.settings)}</td></tr>' for c in report.results)
     verdict = "all within tolerance" if report.passed else "regression: " + ", ".join(
         f"{c.benchmark} ({c.delta:+.2f})" for c in report.results if c.status == "fail")
     return (f'<h3>{esc(report.model)} vs {esc(report.against)}</h3>'
             f'<p>|delta| &le; max({report.abs_tol:g}, {report.z:g} &times; stderr) passes; '
             f'<b class="{"pass" if report.passed else "fail"}">{esc(verdict)}</b></p>'
-            '<table><thead><tr><th>benchmark</th><th>measured</th><th>reference</th><th>delta</th><th>stderr</th>'
-            f'<th>z</th><th>threshold</th><th>status</th><th>settings</th></tr></thead><tbody>{rows}</tbody></table>')
+            '<div class="scroll"><table><thead><tr><th>benchmark</th><th>measured</th><th>reference</th>'
+            '<th>delta</th><th>stderr</th><th>z</th><th>threshold</th><th>status</th><th>settings</th></tr></thead>'
+            f'<tbody>{rows}</tbody></table></div>')
 
 
 def _regress_section(store: Store, lineage: Lineage, suite: str, reported: ReportedSet | None,
@@ -230,35 +239,171 @@ def _regress_section(store: Store, lineage: Lineage, suite: str, reported: Repor
     return "".join(parts)
 
 
-def _evidence_section(store: Store, lineage: Lineage, suite: str, evaluated: set[str], options: ReportOptions) -> str:
-    """The documents and standard error behind every score, and the paired test of the final model against the seed
-    (the first ancestor) over the documents both scored."""
-    from results.compare import compare
+def _precision_section(store: Store, lineage: Lineage, suite: str, evaluated: set[str], options: ReportOptions) -> str:
+    """The documents and standard error behind every score: how far apart two columns must be to mean anything."""
     from results.measured import precision_lines
 
     models = [m for m in lineage.models() if m["model_id"] in evaluated]
     with reading(store) as con:
         lines = precision_lines(con, models, suite, options.pick)
-    parts = [f"<h3>Documents and standard error (points) per model</h3><pre>{esc(chr(10).join(lines))}</pre>"]
-    seed = lineage.ancestors[0][0] if lineage.ancestors and lineage.ancestors[0] else None
+    return f"<h3>Documents and standard error (points) per model</h3><pre>{esc(chr(10).join(lines))}</pre>"
+
+
+def _compare_table(report: Any, baseline: str) -> str:
+    """One paired comparison, a row per benchmark and the average."""
+    rows = "".join(
+        f'<tr class="{r.verdict.split()[0]}"><td>{esc(r.title if r.benchmark != "average" else "average")}</td>'
+        f"<td>{r.a:.2f}</td><td>{r.b:.2f}</td><td>{signed(r.difference)}</td><td>{r.stderr:.2f}</td>"
+        f"<td>{interval(r.ci_low, r.ci_high)}</td><td>{p_value(r.p_value)}</td><td>{p_value(r.p_adjusted)}</td>"
+        f"<td>{esc(r.test)}</td><td>{r.n}</td><td class=\"verdict\">{esc(r.verdict)}</td></tr>"
+        for r in report.family_rows())
+    skipped = "".join(f'<p class="note">{esc(k)}: not compared ({esc(why)})</p>' for k, why in report.skipped.items())
+    return ('<div class="scroll"><table><thead><tr><th>benchmark</th><th>final</th>'
+            f"<th>{esc(baseline)}</th><th>difference</th><th>standard error</th><th>{level(report.alpha)} CI</th>"
+            "<th>p</th><th>adjusted p</th><th>test</th><th>documents</th><th>verdict</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>{skipped}")
+
+
+def _help_section(store: Store, lineage: Lineage, suite: str, evaluated: set[str], options: ReportOptions) -> str:
+    """Did the merge help? The final model paired with the seed, the best single checkpoint and each merge parent,
+    all rows one family (results/helped.py): a summary grid, then each comparison in full."""
+    from results.helped import did_it_help
+    from suite.eval.multiplicity import describe
+
     final = (lineage.merged or lineage.checkpoints or [None])[-1]
-    if seed is None or final is None or not {seed["model_id"], final["model_id"]} <= evaluated:
-        return "".join(parts)
+    if final is None or final["model_id"] not in evaluated:
+        return '<p class="note">the final model has no finished evaluation runs in this suite</p>'
+    seed = lineage.ancestors[0][0] if lineage.ancestors and lineage.ancestors[0] else None
     try:
-        report = compare(store, final["model_id"], seed["model_id"], suite=suite, pick=options.pick)
+        helped = did_it_help(store, final["model_id"], suite=suite, pick=options.pick,
+                             seed=seed["model_id"] if seed and seed["model_id"] in evaluated else None)
     except ResultsError as e:
-        return "".join(parts) + f'<p class="note">{esc(str(e))}</p>'
-    rows = "".join(f'<tr><td>{esc(r.benchmark)}</td><td>{r.a:.2f}</td><td>{r.b:.2f}</td><td>{r.difference:+.2f}'
-                   f'</td><td>{r.stderr:.2f}</td><td>[{r.ci_low:+.2f}, {r.ci_high:+.2f}]</td><td>{r.p_value:.2g}</td>'
-                   f'<td>{r.p_adjusted:.2g}</td><td>{esc(r.test)}</td><td>{r.n}</td><td>{esc(r.verdict)}</td></tr>'
-                   for r in report.family_rows())
-    methods = "".join(f"<li><b>{esc(t)}</b>: {esc(how)}</li>" for t, how in report.to_dict()["methods"].items())
-    parts.append(f"<h3>{esc(report.model_a)} vs {esc(report.model_b)}, paired over the same documents</h3>"
-                 f'<p class="note">{esc(report.family())}.</p><table><thead><tr><th>benchmark</th><th>final</th>'
-                 "<th>seed</th><th>difference</th><th>standard error</th>"
-                 f"<th>{level(report.alpha)} CI</th><th>p</th><th>adjusted p</th><th>test</th><th>documents</th>"
-                 f'<th>verdict</th></tr></thead><tbody>{rows}</tbody></table><ul class="note">{methods}</ul>')
+        return f'<p class="note">{esc(str(e))}</p>'
+    first = helped.reports[0]
+    titles = {r.benchmark: r.title for report in helped.reports for r in report.rows}
+    keys, grid_rows = helped.grid()  # the console prints the same grid
+    head = "".join(f"<th>{esc(titles.get(k, k))}</th>" for k in keys)
+    grid = []
+    for (label, cells), base in zip(grid_rows, helped.baselines):
+        tds = "".join(f'<td class="{c.split()[-1]}">{esc(c.split()[0])} <small>{esc(c.split()[-1])}</small></td>'
+                      if c != "—" else "<td>—</td>" for c in cells)
+        grid.append(f"<tr><td>{esc(base.name)} <small>({esc(', '.join(base.roles))})</small></td>{tds}</tr>")
+    details = "".join(f"<details><summary>{esc(helped.final)} vs {esc(base.name)} "
+                      f"({esc(', '.join(base.roles))})</summary>{_compare_table(report, base.name)}</details>"
+                      for base, report in zip(helped.baselines, helped.reports))
+    methods = "".join(f"<li><b>{esc(t)}</b>: {esc(how)}</li>"
+                      for t, how in sorted({t: h for r in helped.reports for t, h in r.to_dict()["methods"].items()}
+                                           .items()))
+    best = f"<p>Best single checkpoint: {esc(helped.best_rule)}.</p>" if helped.best_rule else ""
+    return (f"<p>{esc(helped.final)} paired document by document with each model below: the difference "
+            f"{esc(helped.final)} − model in points, each benchmark and their unweighted average. Verdicts at alpha "
+            f"{first.alpha:g}, {esc(describe(first.adjust, helped.tests))} together (every cell of the grid is one "
+            f"test of one family); each interval is its own test's, unadjusted.</p>{best}"
+            f'<p class="legend"><span class="better">+1.00 better</span>: adjusted p &lt; alpha, the final model '
+            f'is higher; <span class="worse">−1.00 worse</span>: it is lower; <span>+1.00 ≈</span>: no detectable '
+            f"difference (the gap is within noise).</p>"
+            f'<div class="scroll"><table class="grid"><thead><tr><th>against</th>{head}</tr></thead>'
+            f'<tbody>{"".join(grid)}</tbody></table></div>{details}<ul class="note">{methods}</ul>')
+
+
+def _growth_section(store: Store, lineage: Lineage, suite: str, options: ReportOptions) -> str:
+    """The plan's steps with the parameters before and after each, the function-preservation check of the stage
+    that claims it (every score and per-document value equal to the seed's), and what each stage scored."""
+    from results.growth_check import grown_from, growth_steps, preservation
+
+    seed = lineage.ancestors[0][0] if lineage.ancestors and lineage.ancestors[0] else None
+    stages = grown_from(store, seed["model_id"]) if seed else []
+    if not stages:
+        return '<p class="note">no model of this run was grown (its first ancestor has no growth.json children)</p>'
+    grown = stages[-1]
+    steps = growth_steps(grown["growth"])
+    plan = grown["growth"].get("plan") or {}
+    verified = any(st.verified is not None for st in steps)  # the --verify column, only when a check ran
+    rows = "".join(
+        f"<tr><td>{i}</td><td class=\"wrap\">{esc(st.op)}</td><td class=\"wrap\">{esc(st.settings)}</td>"
+        f"<td>{'—' if st.before is None else f'{st.before:,}'}</td>"
+        f"<td>{'—' if st.after is None else f'{st.after:,}'}</td>"
+        f"<td>{'—' if st.snr_db is None else f'{st.snr_db:.1f}'}</td><td>{'yes' if st.preserving else 'no'}</td>"
+        f"<td class=\"wrap\">{esc(st.stage or '')}</td>"
+        + (f"<td>{'—' if st.verified is None else esc(_verified(st.verified))}</td>" if verified else "") + "</tr>"
+        for i, st in enumerate(steps, start=1))
+    counts = " &rarr; ".join([f"{esc(seed['name'])} {grown['growth']['source']['num_parameters']:,}"]
+                             + [f"{esc(m['name'])} {m['growth']['num_parameters']:,}" for m in stages])
+    parts = [f"<p>Plan <b>{esc(plan.get('name') or grown['growth'].get('plan_name') or '?')}</b>: "
+             f"{esc(plan.get('description', ''))}</p><p>Parameters: {counts}.</p>"
+             '<div class="scroll"><table><thead><tr><th>step</th><th class="text">operator</th>'
+             '<th class="text">settings</th><th>parameters before</th><th>after</th><th>measured SNR (dB)</th>'
+             '<th>preserves the function</th><th class="text">ends stage</th>'
+             f'{"<th>--verify: max |Δ logit|</th>" if verified else ""}</tr></thead>'
+             f"<tbody>{rows}</tbody></table></div>"
+             '<p class="note">measured SNR: the mean over the noised weight matrices of signal over added noise '
+             "power; a step that preserves the function leaves every logit unchanged (HyperCloning's noise is "
+             "placed so that it cancels).</p>"]
+    claimed = [m for m in stages if all(st.preserving for st in growth_steps(m["growth"]))]
+    if claimed and seed:
+        stage = claimed[-1]
+        try:
+            check = preservation(store, stage["model_id"], seed["model_id"], suite=suite, pick=options.pick)
+        except ResultsError as e:
+            parts.append(f'<p class="note">{esc(str(e))}</p>')
+        else:
+            verdict = "pass" if not check.differ else "fail"
+            parts.append(f'<h3>Function-preservation check</h3><p><b class="{verdict}">'
+                         f"{esc(check.sentence([st.op for st in growth_steps(stage['growth'])]))}</b></p>")
+            rows = "".join(f'<tr class="{"pass" if r.equal else "fail"}"><td>{esc(r.benchmark)}</td>'
+                           f"<td>{r.seed:.2f}</td><td>{r.model:.2f}</td><td>{r.documents}</td><td>{r.differing}</td>"
+                           f'<td class="status">{"equal" if r.equal else "differs"}</td></tr>' for r in check.rows)
+            parts.append(f'<div class="scroll"><table><thead><tr><th>benchmark</th><th>{esc(check.seed)}</th>'
+                         f"<th>{esc(check.model)}</th><th>documents compared</th><th>documents that differ</th>"
+                         f"<th>check</th></tr></thead><tbody>{rows}</tbody></table></div>")
+    else:
+        parts.append('<p class="note">no stage of this plan claims to preserve the function: nothing to check</p>')
+    parts.append(_stage_scores(store, [seed, *stages, *lineage.checkpoints[:1]], suite, options))
     return "".join(parts)
+
+
+def _verified(check: dict[str, Any]) -> str:
+    return f"{check.get('max_abs', float('nan')):.2g}"
+
+
+def _stage_scores(store: Store, models: list[dict[str, Any]], suite: str, options: ReportOptions) -> str:
+    """What each stage scored: the seed, the grown stages and the first checkpoint, per benchmark (points)."""
+    from suite.eval.benchmarks import load_suite
+
+    with reading(store) as con:
+        picked = picked_scores(con, [m["model_id"] for m in models], suite=suite, pick=options.pick,
+                               columns=("model_id", "benchmark", "value"))
+    values = {(r["model_id"], r["benchmark"]): r["value"] for r in picked}
+    scored = [m for m in models if any(mid == m["model_id"] for mid, _ in values)]
+    if not scored:
+        return ""
+    titles = dict((b.key, b.title) for b in load_suite(suite).benchmarks)
+    keys = [k for k in titles if any((m["model_id"], k) in values for m in scored)]
+    head = "".join(f"<th>{esc(m['name'])}</th>" for m in scored)
+    rows = "".join(f"<tr><td>{esc(titles[k])}</td>"
+                   + "".join("<td>—</td>" if (m["model_id"], k) not in values else
+                             f"<td>{values[(m['model_id'], k)]:.2f}</td>" for m in scored) + "</tr>" for k in keys)
+    return ("<h3>What each stage scored (points)</h3><p class=\"note\">The seed, each grown stage (before any "
+            "training) and the run's first checkpoint.</p>"
+            f'<div class="scroll"><table><thead><tr><th>benchmark</th>{head}</tr></thead><tbody>{rows}</tbody>'
+            "</table></div>")
+
+
+def _role_block(r: Any) -> str:
+    """One anchors role: what it took and why in plain words, and the paired tests of the best free checkpoint
+    against each other free one that decided it."""
+    score = "" if r.score is None else f", {r.score:.2f} points (rank {r.rank} of {r.of})"
+    weight = "" if r.weight is None else f", weight {r.weight:g}"
+    rows = "".join(f'<tr class="{"pass" if t.beaten else ""}"><td>{esc(t.other)}</td>'
+                   f"<td>{'—' if t.score is None else f'{t.score:.2f}'}</td>"
+                   f"<td>{'—' if t.difference is None else signed(t.difference)}</td>"
+                   f"<td>{'—' if t.p_value is None else p_value(t.p_value)}</td><td>{esc(t.test)}</td>"
+                   f"<td>{'yes' if t.beaten else 'no: within noise'}</td></tr>" for t in r.tests)
+    table = (f'<div class="scroll"><table><thead><tr><th>{esc(r.best or "best")} against</th><th>its score</th>'
+             "<th>its lead (points)</th><th>p</th><th>test</th><th>beaten beyond noise?</th></tr></thead>"
+             f"<tbody>{rows}</tbody></table></div>" if rows else "")
+    return (f'<div class="role"><h4>{esc(r.role)} <small>({esc(r.metric)}{weight})</small>: '
+            f"<b>{esc(r.chosen)}</b>{score}</h4><p>{esc(r.why)}</p>{table}</div>")
 
 
 def _selection_section(lineage: Lineage) -> str:
@@ -279,9 +424,10 @@ def _selection_section(lineage: Lineage) -> str:
                        + f'<td class="outcome">{esc(outcome)}</td></tr>' for label, values, outcome in s.rows)
         table = (f'<div class="scroll"><table><thead><tr><th>{"candidate" if s.strategy == "anchors" else "trial"}'
                  f'</th>{head}<th>became</th></tr></thead><tbody>{rows}</tbody></table></div>' if s.rows else "")
-        choices = "".join(f"<li>{esc(c)}</li>" for c in s.choices)
+        choices = ("".join(_role_block(r) for r in s.roles) if s.roles else
+                   "<ul>" + "".join(f"<li>{esc(c)}</li>" for c in s.choices) + "</ul>")
         parts.append(f"<h3>{esc(m['name'] or m['model_id'][:10])}: {esc(s.strategy)}</h3>"
-                     f"<p>Selection used: {esc(s.split)}.</p>{table}<ul>{choices}</ul>")
+                     f"<p>Selection used: {esc(s.split)}.</p>{table}{choices}")
     return "".join(parts) or '<p class="note">no merged model in this run</p>'
 
 
@@ -306,7 +452,7 @@ h3 { font-size: 14px; margin: 14px 0 6px; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
-thead th { background: var(--bg); }
+thead th { background: var(--bg); white-space: normal; vertical-align: bottom; }
 #leaderboard ul, .note { color: var(--muted); font-size: 13px; }
 .plot svg { width: 100%; height: auto; }
 .lineage { display: flex; align-items: flex-start; gap: 8px; overflow-x: auto; padding-bottom: 6px; }
@@ -317,10 +463,31 @@ thead th { background: var(--bg); }
 .node.merged-parent { border-color: var(--accent); box-shadow: inset 3px 0 0 var(--accent); }
 .weight { float: right; color: var(--accent); font-size: 12px; font-weight: 600; }
 .recipe { margin-top: 4px; }
-td.outcome { text-align: left; white-space: normal; min-width: 240px; }
+td.outcome { text-align: left; white-space: normal; min-width: 200px; }
+td.wrap, th.text { text-align: left; white-space: normal; }
+.grid td:first-child { white-space: normal; }
+.legend { font-size: 13px; background: var(--bg); border: 1px solid var(--line); border-radius: 6px;
+          padding: 6px 10px; }
+td.better, tr.better td.verdict, .legend .better { color: #1a7f37; font-weight: 600; }
+td.worse, tr.worse td.verdict, .legend .worse { color: #cf222e; font-weight: 600; }
+details { margin: 8px 0; } summary { cursor: pointer; font-weight: 600; }
+.role { border-left: 3px solid var(--line); padding: 0 0 0 12px; margin: 10px 0; }
+.role h4 { margin: 8px 0 4px; }
+pre { overflow-x: auto; max-width: 100%; }
 tr.fail td, b.fail { color: #cf222e; } tr.pass .status, b.pass { color: #1a7f37; } tr.missing td { color: var(--muted); }
 code { font-size: 12px; }
 """
+
+
+def _marks_legend(marks: str) -> str:
+    """What bold and underlined mean in the leaderboard below, in the words of its marks."""
+    if marks == "significance":
+        how = ("<b>bold</b>: the row's best score and every score the paired test cannot tell from it (alpha 0.05, "
+               "per row); <u>underlined</u>: the best of the rest, likewise")
+    else:
+        how = "<b>bold</b>: the row's highest score; <u>underlined</u>: the second (compared at the 2 decimals shown)"
+    return (f'<p class="legend">Scores in points (0-100). Marks: {how}; — no score. '
+            "The notes under the table say which runs count.</p>")
 
 
 def render_report(store: Store, options: ReportOptions = ReportOptions()) -> str:
@@ -339,7 +506,8 @@ def render_report(store: Store, options: ReportOptions = ReportOptions()) -> str
         evaluated = {r["model_id"] for r in picked_scores(con, [m["model_id"] for m in lineage.models()],
                                                           suite=suite, pick=options.pick, columns=("model_id",))}
     shown = [m["model_id"] for m in lineage.models() if m["model_id"] in evaluated]
-    board = build_leaderboard(store, reported=reported, models=shown or None, suite=suite, pick=options.pick)
+    board = build_leaderboard(store, reported=reported, models=shown or None, suite=suite, pick=options.pick,
+                              marks=options.marks)
     subject = (lineage.merged or lineage.checkpoints)[-1]
     scores = _figure(lambda: run_figure(store, lineage.run, suite=suite, pick=options.pick))
     if reported is not None and subject["model_id"] in evaluated:
@@ -350,11 +518,13 @@ def render_report(store: Store, options: ReportOptions = ReportOptions()) -> str
              ("merged models", ", ".join(m["name"] for m in lineage.merged) or "none"),
              ("database", str(store.path.absolute()))]
     sections = [
-        ("leaderboard", "Leaderboard", f'<div class="scroll">{to_html(board)}</div>'),
-        ("selection", "How the merge was chosen (the scores selection saw)", _selection_section(lineage)),
-        ("evidence", "What the scores rest on", _evidence_section(store, lineage, suite, evaluated, options)),
-        ("scores", "Scores by step (merge marked)", scores),
+        ("leaderboard", "Leaderboard", _marks_legend(options.marks) + f'<div class="scroll">{to_html(board)}</div>'),
+        ("helped", "Did the merge help?", _help_section(store, lineage, suite, evaluated, options)),
+        ("growth", "Growth: what the plan did to the seed", _growth_section(store, lineage, suite, options)),
+        ("selection", "Selection: which checkpoint each role took, and why", _selection_section(lineage)),
+        ("scores", "Scores by step", scores),
         ("training", "Training loss and learning rate", _training_section(lineage)),
+        ("evidence", "What the scores rest on", _precision_section(store, lineage, suite, evaluated, options)),
         ("lineage", "Lineage", _lineage_section(lineage)),
         ("regress", "Regression check", _regress_section(store, lineage, suite, reported, options)),
     ]

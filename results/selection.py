@@ -16,6 +16,62 @@ from typing import Any, Mapping
 from growth.merge.recipe import MergeRecipe
 
 
+@dataclass(frozen=True)
+class RoleTest:
+    """The chosen checkpoint against one other free candidate on the role's metric (points)."""
+
+    other: str
+    score: float | None
+    difference: float | None
+    p_value: float | None
+    test: str
+    beaten: bool
+
+
+@dataclass
+class RoleChoice:
+    """One anchors role: the checkpoint it took, its score and rank on the role's metric, the rule that decided in
+    plain words, and the tests behind it."""
+
+    role: str
+    metric: str
+    weight: float | None
+    chosen: str
+    score: float | None
+    rank: int | None
+    of: int  # candidates scored on the metric
+    why: str
+    best: str | None = None  # the top free checkpoint, whose tests against the others decided
+    tests: list[RoleTest] = field(default_factory=list)
+
+
+def plain_reason(decided_by: str, rank: int | None, of: int, best: str | None = None,
+                 tied: list[str] = ()) -> str:
+    """The selector's rule as a reader needs it, saying why the chosen checkpoint is not the top score when it is
+    not (`best`: the top free checkpoint; `tied`: the free ones the paired test could not tell from it)."""
+    rule = _reason(decided_by)
+    behind = (f" Its score ranks {rank} of {of} among all candidates (higher ones were taken by earlier roles or "
+              "within noise)." if rank and rank > 1 else "")
+    if rule.startswith("the only free checkpoint"):
+        taken = decided_by.split("earlier roles took ", 1)[1] if "earlier roles took " in decided_by else ""
+        return ("Every other checkpoint was already taken by an earlier role (each role takes a distinct "
+                f"checkpoint{': ' + taken if taken else ''}), so this role got the one left, whatever its score; "
+                "no test was run." + behind)
+    if rule.startswith("tie-break"):
+        how = rule.removeprefix("tie-break ").strip()
+        pick = {"later": "the latest step", "earlier": "the earliest step", "value": "the highest score"}.get(how, how)
+        others = [t for t in tied if t != best]
+        who = (f"{best} has the top score among the free checkpoints but does not beat {', '.join(others)} beyond "
+               "noise (paired test), so they count as tied" if best and others else
+               "No checkpoint beat the others beyond noise (paired test), so they count as tied")
+        return f"{who}, and the tie-break took {pick}." + behind
+    if rule.startswith("beats every other"):
+        return "The top score, and it beats every other free checkpoint beyond noise (paired test)." + behind
+    if rule == "value":
+        return "The highest score (the noise test is off)." + behind
+    return decided_by + "."
+
+
 @dataclass
 class SelectionSummary:
     """One recipe's selection: the split sentence, a score table (rows: candidates or trials; columns: the
@@ -25,7 +81,8 @@ class SelectionSummary:
     split: str
     columns: list[str]
     rows: list[tuple[str, list[float | None], str]] = field(default_factory=list)  # label, scores, outcome
-    choices: list[str] = field(default_factory=list)
+    choices: list[str] = field(default_factory=list)  # trials and hand-written recipes: what was chosen
+    roles: list[RoleChoice] = field(default_factory=list)  # anchors: each role's choice and the reason
 
 
 def _points(value: Any) -> float | None:
@@ -54,13 +111,24 @@ def _anchors(selection: Mapping[str, Any], models: list[Mapping[str, Any]]) -> S
     for name in names:
         summary.rows.append((name, [_points(scores[k].get(name)) for k in metrics], chosen.get(name, "")))
     roles = {r.get("role"): r.get("metric") for r in selection.get("roles", [])}
+    taken: set[str] = set()
     for m in models:
         evidence = m.get("evidence") or {}
         metric = roles.get(m.get("role"))
         score = _points(evidence.get(metric))
-        summary.choices.append(f"{m.get('role')} ({metric}, weight {m.get('weight')}): {m.get('name')}"
-                               + (f" {score:.2f}" if score is not None else "") + f", rank {evidence.get('rank')}; "
-                               f"{evidence.get('decided_by', 'no record of the rule')}")
+        scored = len(scores.get(metric) or {})
+        tests = [RoleTest(name, _points(c.get("score")), _points(c.get("difference")), c.get("p_value"),
+                      c.get("test", ""), bool(c.get("beaten")))
+                 for name, c in (evidence.get("compared") or {}).items()]
+        free = {n: v for n, v in (scores.get(metric) or {}).items() if n not in taken}
+        best = max(free, key=lambda n: free[n]) if free else None
+        taken.add(m.get("name"))
+        summary.roles.append(RoleChoice(m.get("role") or "", metric or "", m.get("weight"), m.get("name") or "",
+                                        score, evidence.get("rank"), scored,
+                                        plain_reason(evidence.get("decided_by", "no record of the rule"),
+                                                     evidence.get("rank"), scored, best,
+                                                     [best] + [t.other for t in tests if not t.beaten]),
+                                        best, tests))
     return summary
 
 
@@ -119,4 +187,5 @@ def selection_lines(recipe: MergeRecipe | Mapping[str, Any]) -> list[str]:
             out.append(f"  {label:<{width}}  {numbers}  {outcome}".rstrip())
     if s.strategy != "anchors":  # the table lists trials: say what was chosen
         out += [f"  {line}" for line in s.choices]
+    out += [f"  {r.role}: {r.chosen}. {r.why}" for r in s.roles]
     return out

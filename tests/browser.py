@@ -76,3 +76,47 @@ def visit(path: Path) -> PageVisit:
         finally:
             browser.close()
     return out
+
+
+# Every element of a card must end inside it, unless it sits in a horizontal scroll container inside the card (a
+# wide table in `.scroll` scrolls there); the page itself must not scroll sideways.
+_OVERFLOW_JS = """() => {
+  const bad = [];
+  for (const card of document.querySelectorAll('section.card')) {
+    const edge = card.getBoundingClientRect().right;
+    for (const el of card.querySelectorAll('*')) {
+      let scrolls = false;
+      for (let up = el.parentElement; up && up !== card; up = up.parentElement) {
+        if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(up).overflowX)) { scrolls = true; break; }
+      }
+      const box = el.getBoundingClientRect();
+      if (!scrolls && box.width > 0 && box.right > edge + 1) {
+        bad.push(`#${card.id} ${el.tagName.toLowerCase()}${el.className ? '.' + el.className : ''} ` +
+                 `"${(el.textContent || '').trim().slice(0, 40)}" ends ${Math.round(box.right - edge)} px outside`);
+      }
+    }
+  }
+  const page = document.documentElement.scrollWidth;
+  if (page > window.innerWidth + 1) bad.push(`the page is ${page} px wide in a ${window.innerWidth} px window`);
+  return bad;
+}"""
+
+
+def overflowing(path: Path, widths: tuple[int, ...] = (900, 1400)) -> dict[int, list[str]]:
+    """Per window width, what spills out of its card (or makes the page scroll sideways): empty lists when the
+    page fits."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    out: dict[int, list[str]] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            for width in widths:
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.goto(path.absolute().as_uri(), wait_until="networkidle")
+                out[width] = page.evaluate(_OVERFLOW_JS)
+                page.close()
+        finally:
+            browser.close()
+    return out

@@ -124,7 +124,8 @@ def summary(outputs: dict[str, dict[str, Any]], store: Store) -> list[str]:
     if "growth_check" in report:
         lines.append("growth: " + report["growth_check"])
     if "final_vs_seed" in report:
-        lines.append(f"final vs seed, paired over the same documents (points; details: {report['evidence']}):")
+        lines.append("did the merge help? the final model paired over the same documents with the seed, the best "
+                     f"single checkpoint and each merge parent (points; details: {report['evidence']}):")
         lines += ["  " + line for line in report["final_vs_seed"]]
     lines += [f"database: {store.path}", f"final model: {outputs['build']['path']}"]
     plots = [report[k] for k in ("run_plot", "compare_plot") if k in report]

@@ -166,7 +166,7 @@ def step_report(run: Run) -> dict[str, Any]:
         write_text(out / "regress.xml", to_junit(result))
         outputs["regress"] = {"json": str(out / "regress.json"), "passed": result.passed}
     options = ReportOptions(run=plan.train.run_id, suite=suite, reported=reported.name if comparable else None,
-                            abs_tol=config.abs_tol, z=config.z)
+                            abs_tol=config.abs_tol, z=config.z, marks=config.marks)
     outputs["page"] = str(write_report(run.store, out / "report.html", options))
     return outputs
 

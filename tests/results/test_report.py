@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from browser import visit
+from browser import overflowing, visit
 from results_store import add_model, add_run, variant
 
 from results.report import ReportOptions, find_lineage, render_report, write_report
@@ -106,6 +106,7 @@ def test_page_in_a_real_browser(db: Store, tmp_path: Path) -> None:
     assert "400 steps, 800M tokens; loss" in page.text  # from metrics.jsonl, tokens in readable units
     assert page.screenshot_std > 0.05, "the page renders blank"
     assert len(page.plot_std) == 3 and min(page.plot_std) > 0.05, page.plot_std  # scores, card bars, loss/lr
+    assert overflowing(out, widths=(900, 1400)) == {900: [], 1400: []}  # nothing spills out of its card
 
 
 def test_page_without_a_matching_card_checks_the_merge_against_the_last_checkpoint(db: Store) -> None:

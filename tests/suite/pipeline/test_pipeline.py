@@ -86,10 +86,10 @@ def test_tiny_pipeline_fills_the_store(small_run: dict) -> None:
     for name in ["ci-seed", "ci-width-expanded", "ci-grown", *trained.index, "ci-final"]:
         for bench in ("arc_challenge", "piqa", "mbpp"):
             assert (name, bench) in evaluated, (name, bench)
-    from results.compare import same_scores
+    from results.growth_check import preservation
 
-    assert same_scores(store, "ci-width-expanded", "ci-seed", suite="openseek-mid-v1") == []
-    assert "final vs seed, paired over the same documents" in proc.stdout
+    assert preservation(store, "ci-width-expanded", "ci-seed", suite="openseek-mid-v1").differ == []
+    assert "did the merge help? the final model paired over the same documents" in proc.stdout
     board = (workdir / "report" / "leaderboard.md").read_text()
     assert "ci-final" in board and "OpenSeek-Mid-v1" in board
     for png in ("run.png", "compare.png"):
@@ -216,7 +216,7 @@ def test_readme_default_pipeline_is_quiet_and_ends_with_its_report(tmp_path: Pat
     assert "Overwriting default num_fewshot" in log and "num_fewshot" not in console  # captured, not lost
     assert "tiny-builtin" in console and "24 finished" in console  # seed, width-expanded, grown, 3 checkpoints
     assert "growth: tiny-width-expanded (function-preserving steps: untie, width) scores exactly as tiny-seed" in console
-    assert "final vs seed, paired over the same documents" in console and "better" in console
+    assert "did the merge help? the final model paired over the same documents" in console and "better" in console
 
     store = Store(user / "runs" / "growbench.duckdb")
     final = store.query("SELECT r.benchmark, s.value FROM scores s JOIN eval_runs r USING (run_id) JOIN models m "
@@ -224,9 +224,10 @@ def test_readme_default_pipeline_is_quiet_and_ends_with_its_report(tmp_path: Pat
     assert len(final) == 4
     # the function-preserving growth steps (untie, HyperCloning width) leave every stored score as the seed's, and
     # the final model beats the seed beyond noise on at least one benchmark, each verdict resting on 200 documents
-    from results.compare import compare, same_scores
+    from results.compare import compare
+    from results.growth_check import preservation
 
-    assert same_scores(store, "tiny-width-expanded", "tiny-seed", suite="tiny-builtin") == []
+    assert preservation(store, "tiny-width-expanded", "tiny-seed", suite="tiny-builtin").differ == []
     verdicts = compare(store, "tiny-final", "tiny-seed", suite="tiny-builtin").rows
     assert len(verdicts) == 4 and all(r.n == 200 for r in verdicts), verdicts
     assert any(r.verdict == "better" for r in verdicts), verdicts

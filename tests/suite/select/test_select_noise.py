@@ -152,8 +152,12 @@ def test_the_recipe_says_which_split_chose_and_shows_its_scores(setup, tmp_path:
     assert lines[2].endswith("80.00      76.00  prose (weight 0.6): beats every other free checkpoint beyond noise")
     assert lines[3].split()[:3] == ["mid@200", "52.50", "64.00"] and lines[3].endswith("64.00")  # not chosen
     assert lines[4].split()[:3] == ["mid@300", "52.50", "66.00"]
-    assert lines[4].endswith("code (weight 0.4): tie-break later") and len(lines) == 5
-    # the full rule behind each choice, for the report page
-    assert summarize(made).choices[1] == ("code (tiny_code, weight 0.4): mid@300 66.00, rank 2; tie-break later: 2 "
-                                          "checkpoints within noise of the best (alpha 0.05): mid@300 (0.6600), "
-                                          "mid@200 (0.6400)")
+    assert lines[4].endswith("code (weight 0.4): tie-break later") and len(lines) == 7
+    # each role's choice in plain words, the page's too: why a checkpoint that is not the top score was taken
+    assert lines[5].startswith("  prose: ") and "beats every other free checkpoint beyond noise" in lines[5]
+    assert lines[6].startswith("  code: mid@300. mid@300 has the top score among the free checkpoints but does not "
+                               "beat mid@200 beyond noise (paired test), so they count as tied, and the tie-break took "
+                               "the latest step. Its score ranks 2 of ")
+    code = summarize(made).roles[1]
+    assert (code.chosen, code.best, code.score, code.rank) == ("mid@300", "mid@300", 66.0, 2)
+    assert [(t.other, t.beaten) for t in code.tests] == [("mid@200", False)]
