@@ -104,7 +104,7 @@ class EngineRunner:
                         load_error = (f"engine failed to load: {error_line(e)}",
                                       traceback.format_exc())
                 outcome = (Outcome(key, run_id, error=load_error[0], traceback=load_error[1]) if load_error
-                           else self._run_one(lm, key, run_id))
+                           else self._run_one(lm, key, run_id, job.path))
                 outcomes.append(outcome)
                 if on_outcome:
                     on_outcome(outcome)
@@ -123,10 +123,12 @@ class EngineRunner:
         """Free the engine (processes, caches) before the next checkpoint's starts."""
         self._backend.release(lm)
 
-    def _run_one(self, lm: Any, key: str, run_id: str) -> Outcome:
+    def _run_one(self, lm: Any, key: str, run_id: str, path: str) -> Outcome:
         b = self._by_key[key]
         try:
             out = self.lm_eval(lm, b)
+            if self.options.lm_eval_output is not None:
+                write_lm_eval_files(out, self.options.lm_eval_output / Path(path).name)
             return Outcome(key, run_id, score_rows(b, out), sample_rows(out) if self.options.log_samples else None,
                            sample_scores(b, out))
         except DataUnavailable as e:
@@ -150,6 +152,28 @@ class EngineRunner:
                                limit=self.options.limit, log_samples=True,
                                random_seed=0, numpy_random_seed=s, torch_random_seed=s, fewshot_random_seed=s,
                                confirm_run_unsafe_code=b.code, bootstrap_iters=100000)
+
+
+def write_lm_eval_files(out: dict[str, Any], folder: Path) -> None:
+    """lm-eval's own files for one results dict, written by lm-eval's EvaluationTracker as its CLI writes them
+    (results_<date>.json, samples_<task>_<date>.jsonl), into a temporary folder and then moved into `folder`, so a
+    reader never sees half a file."""
+    import os
+    import tempfile
+
+    from lm_eval.loggers import EvaluationTracker
+
+    results = dict(out)
+    samples = results.pop("samples", {})
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".partial-") as tmp:
+        tracker = EvaluationTracker(output_path=tmp)
+        tracker.save_results_aggregated(results=results, samples=samples)
+        for task in results.get("configs", {}):
+            if task in samples:
+                tracker.save_results_samples(task_name=task, samples=samples[task])
+        for file in sorted(Path(tmp).rglob("*.json*"), key=lambda f: f.name.startswith("results_")):
+            os.replace(file, folder / file.name)  # the samples first: a results file never lacks its samples
 
 
 _RUNNERS: dict[str, EngineRunner] = {}

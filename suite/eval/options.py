@@ -68,12 +68,17 @@ class EvalOptions(EvalConfig):
     Face hub)."""
     force: bool = False
     """Re-run benchmarks that already have a finished result."""
+    lm_eval_output: Path | None = None
+    """Also write lm-eval's own results_*.json and samples_*.jsonl here, one folder per checkpoint (what `lm_eval
+    --output_path DIR --log_samples` writes: to share, or to `growbench ingest` into another store)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "suite", as_suite(self.suite))
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if self.lm_eval_output is not None:
+            object.__setattr__(self, "lm_eval_output", Path(self.lm_eval_output))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -101,15 +101,30 @@ def test_prompts_and_scoring_are_lm_evals(built: dict) -> None:
             assert gen.process_results(doc, [inst.filtered_resps[ensemble.name]]) == {"exact_match": expected}
 
 
-def test_evaluate_offline_without_a_mirror(tiny_model: Path, store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_evaluate_offline_without_a_mirror(tiny_model: Path, store, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline, no mirror: the generated suite runs; lm-eval's own files written beside it import back unchanged."""
     from suite.eval.evaluate import evaluate
+    from suite.eval.ingest import ingest
+    from suite.store import Store
 
     monkeypatch.delenv("GROWBENCH_DATA_DIR", raising=False)
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    results = evaluate(tiny_model, suite="tiny-builtin", limit=10, backend="hf", store=store, batch_size=16)
+    results = evaluate(tiny_model, suite="tiny-builtin", limit=10, backend="hf", store=store, batch_size=16,
+                       lm_eval_output=tmp_path / "lm-eval")
     assert [(r.benchmark, r.status, r.n) for r in results] == [(k, "finished", 10) for k in GENERATORS]
     assert all(0.0 <= r.score <= 1.0 for r in results)
     rows = store.query("SELECT task, metric, filter FROM scores WHERE is_primary ORDER BY task")
     assert rows.values.tolist() == [["tiny_arith_gen", "exact_match", "strict-match"], ["tiny_arith_mc", "acc", "none"],
                                     ["tiny_cloze", "acc_norm", "none"], ["tiny_code", "acc", "none"]]
+
+    files = sorted((tmp_path / "lm-eval" / tiny_model.name).glob("results_*.json"))
+    assert len(files) == 4 and not list((tmp_path / "lm-eval" / tiny_model.name).glob(".partial-*"))
+    other = Store(tmp_path / "other.duckdb")
+    report = ingest(files, str(tiny_model), suite="tiny-builtin", store=other)
+    assert sorted(b for _, b, _, deviation in report.imported if deviation is None) == sorted(GENERATORS)
+    values = "SELECT r.benchmark, v.task, v.doc_id, v.metric, v.filter, v.value FROM sample_scores v JOIN eval_runs r USING (run_id) " \
+             "ORDER BY 1, 2, 3, 4, 5"
+    ours, theirs = store.query(values), other.query(values)
+    assert len(ours) >= 40 and ours.values.tolist() == theirs.values.tolist()

@@ -193,23 +193,15 @@ def test_bad_pipeline_input_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "late").exists()
 
 
-def test_readme_default_pipeline_is_quiet_and_ends_with_its_report(tmp_path: Path) -> None:
+def test_readme_default_pipeline_is_quiet_and_ends_with_its_report(readme_run) -> None:
     """`growbench pipeline --config tiny` as a new user runs it: fresh folder and home, no mirror, no hub."""
     from suite.store import Store
 
-    user = tmp_path / "user"
-    user.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GROWBENCH_")}
-    env.update(HOME=str(tmp_path / "home"), HF_HOME=str(tmp_path / "hf"), XDG_CACHE_HOME=str(tmp_path / "cache"),
-               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, "-m", "suite.cli", "pipeline", "--config", "tiny"], cwd=user, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
-    console = proc.stdout.decode()
-    assert proc.returncode == 0, console[-3000:]
+    user, console = readme_run.folder, readme_run.console
+    assert readme_run.returncode == 0, console[-3000:]
     work = user / "runs" / "tiny"
     page = work / "report" / "report.html"
-    assert len(proc.stdout) < CONSOLE_BUDGET, f"{len(proc.stdout)} bytes on the console:\n{console}"
+    assert len(console.encode()) < CONSOLE_BUDGET, f"{len(console.encode())} bytes on the console:\n{console}"
     assert console.splitlines()[-1] == f"report: {page}"
     log = (work / "pipeline.log").read_text()
     assert f"library output goes to {work / 'pipeline.log'}" in console
