@@ -22,12 +22,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from results.numbers import interval, p_phrase, p_value, signed
-from suite.eval.benchmarks import DEFAULT_SUITE
 from suite.eval.multiplicity import ADJUSTMENTS, describe
 from suite.eval.multiplicity import adjust as adjusted_p
 from suite.eval.significance import METHODS, PairedResult, level, verdict
 from suite.store import Store
-from suite.store.queries import ResultsError, picked_runs, reading, resolve_one
+from suite.store.queries import ResultsError, one_suite, picked_runs, reading, resolve_one
 
 AVERAGE = "average"
 
@@ -130,18 +129,6 @@ def _verdict(verdict: str, a: str, b: str) -> str:
     return "no detectable difference"
 
 
-def _suite(con: Any, a: dict[str, Any], b: dict[str, Any], suite: str | None) -> str:
-    from suite.store.samples import finished_suites
-
-    if suite is not None:
-        return suite
-    shared = [s for s in finished_suites(con, a["model_id"]) if s in finished_suites(con, b["model_id"])]
-    if len(shared) > 1:
-        raise ResultsError(f"{a['name']} and {b['name']} were both evaluated in suites {', '.join(shared)}; "
-                           "choose one with --suite")
-    return shared[0] if shared else DEFAULT_SUITE
-
-
 def compare(store: Store, model_a: str, model_b: str, *, benchmarks: list[str] | None = None,
             suite: str | None = None, alpha: float = 0.05, adjust: str = "holm", pick: str = "latest"
             ) -> CompareReport:
@@ -156,7 +143,11 @@ def compare(store: Store, model_a: str, model_b: str, *, benchmarks: list[str] |
         raise ResultsError(f"unknown --adjust {adjust!r}; use one of {', '.join(ADJUSTMENTS)}")
     with reading(store) as con:
         a, b = resolve_one(con, model_a), resolve_one(con, model_b)
-        suite_name = _suite(con, a, b, suite)
+        if a["model_id"] == b["model_id"]:
+            raise ResultsError(f"{model_a!r} and {model_b!r} are the same model ({a['name']}); compare two "
+                               "different models")
+        suite_name = one_suite(con, suite, [a["model_id"], b["model_id"]], every=True,
+                               whose=f"both {a['name']} and {b['name']}")
         runs_a = {r["benchmark"]: r for r in picked_runs(con, [a["model_id"]], suite=suite_name, pick=pick)}
         runs_b = {r["benchmark"]: r for r in picked_runs(con, [b["model_id"]], suite=suite_name, pick=pick)}
         definition = load_suite(suite_name)

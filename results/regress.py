@@ -80,8 +80,9 @@ def _mismatch(key: str, mine: dict[str, Any], ref: dict[str, Any]) -> str | None
     return f"{key}: {'; '.join(reasons)}" if reasons else None
 
 
-def _reference(con: Any, against: str, suite: str | None, pick: str) -> tuple[str, dict[str, dict[str, Any]]]:
-    """(label, {benchmark: {value, stderr, settings}}) for `reported:NAME[:MODEL]` or `model:M2`."""
+def _reference(con: Any, against: str, suite: str | None, pick: str, target: dict[str, Any]
+               ) -> tuple[str, dict[str, dict[str, Any]]]:
+    """(label, {benchmark: {value, stderr, settings}}) for `reported:NAME[:MODEL]` or `model:M2` (not `target`)."""
     kind, _, rest = against.partition(":")
     if kind == "reported" and rest:
         name, _, model = rest.partition(":")
@@ -92,6 +93,8 @@ def _reference(con: Any, against: str, suite: str | None, pick: str) -> tuple[st
             for r in reported.rows}
     if kind == "model" and rest:
         ref = resolve_one(con, rest)
+        if ref["model_id"] == target["model_id"]:
+            raise ResultsError(f"--against {against!r} is the model under test ({ref['name']}); name another model")
         picked = picked_scores(con, [ref["model_id"]], suite=suite, pick=pick)
         return ref["name"], {rec["benchmark"]: {"value": rec["value"], "stderr": rec["stderr"],
                                                 "settings": _settings(rec["num_fewshot"], rec["limit_n"],
@@ -109,7 +112,7 @@ def regress(store: Store, model: str, against: str, *, abs_tol: float = 1.0, z: 
         raise ResultsError(f"--abs-tol and --z must be >= 0 (got {abs_tol}, {z})")
     with reading(store) as con:
         target = resolve_one(con, model)
-        label, reference = _reference(con, against, suite, pick)
+        label, reference = _reference(con, against, suite, pick, target)
         measured = {rec["benchmark"]: rec for rec in
                     picked_scores(con, [target["model_id"]], suite=suite, pick=pick)}
     keys = benchmarks or list(reference) or sorted(measured)

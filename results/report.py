@@ -22,7 +22,6 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,7 +36,7 @@ from results.regress import RegressReport, regress
 from results.reported_scores import ReportedSet, load_reported
 from suite.eval.significance import level
 from suite.store import Store
-from suite.store.queries import ResultsError, find_models, reading
+from suite.store.queries import ResultsError, find_models, one_suite, reading
 
 esc = html.escape
 
@@ -119,15 +118,10 @@ def find_lineage(store: Store, run: str | None) -> Lineage:
     return Lineage(run, ancestors, checkpoints, merged, weights)
 
 
-def _suite_of(store: Store, lineage: Lineage, pick: str) -> str:
+def _suite_of(store: Store, lineage: Lineage) -> str:
     with reading(store) as con:
-        picked = picked_scores(con, [m["model_id"] for m in lineage.checkpoints], pick=pick,
-                               columns=("suite",))
-    suites = Counter(r["suite"] for r in picked)
-    if not suites:
-        raise ResultsError(f"the checkpoints of training run {lineage.run!r} have no finished evaluation runs; "
-                           "run `growbench sweep` on them first")
-    return suites.most_common(1)[0][0]
+        return one_suite(con, None, [m["model_id"] for m in lineage.checkpoints],
+                         whose=f"the checkpoints of training run {lineage.run!r}")
 
 
 # --- sections ----------------------------------------------------------------------------------------------------
@@ -495,7 +489,7 @@ def render_report(store: Store, options: ReportOptions = ReportOptions()) -> str
     from results.plots import compare_figure, run_figure
 
     lineage = find_lineage(store, options.run)
-    suite = options.suite or _suite_of(store, lineage, options.pick)
+    suite = options.suite or _suite_of(store, lineage)
     reported = load_reported(options.reported) if options.reported else None
     notes = []
     if reported is not None and reported.suite not in (None, suite):

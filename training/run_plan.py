@@ -44,7 +44,7 @@ def plan_run(cfg: TrainConfig, worlds: list[int], gpu_memory: int, model_config:
         raise ConfigError(f"GPU counts must be positive, got {worlds}")
     if model_config is None and not (cfg.path(cfg.model) / "config.json").is_file():
         raise ConfigError(f"no config.json at {cfg.model}; give the model's config with --model-config CONFIG_JSON "
-                          f"(e.g. the grown config `growbench grow --dry-run` prints)")
+                          f"(e.g. the one `growbench grow --dry-run ... --write-config FILE` writes)")
     config = read_config_file(model_config or cfg.path(cfg.model))
     plans = [plan_memory(config, cfg, w, "cuda", gpu_memory) for w in worlds]
     rows = [("micro-batches per GPU and step", [str(p.accumulation) for p in plans])]

@@ -29,6 +29,8 @@ def fsync_dir(path: Path) -> None:
 def write_bytes(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` atomically (temp file in the same folder, fsync, rename)."""
     path = Path(path)
+    if path.is_dir():
+        raise GrowbenchError(f"{path} is a folder; give a file name to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:

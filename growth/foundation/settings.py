@@ -20,10 +20,18 @@ def db_path(flag: str | Path | None = None) -> Path:
     return Path(flag or os.environ.get(DB_ENV) or DEFAULT_DB)
 
 
-def data_dir(flag: str | Path | None = None) -> Path | None:
-    """The local benchmark mirror in effect: --data-dir, else $GROWBENCH_DATA_DIR, else None (use the hub)."""
+def data_dir(flag: str | Path | None = None, *, check: bool = True) -> Path | None:
+    """The local benchmark mirror in effect: --data-dir, else $GROWBENCH_DATA_DIR, else None (use the hub). With
+    `check`, one that is not a folder is refused before anything runs (every benchmark would be unavailable)."""
     value = flag or os.environ.get(DATA_ENV)
-    return Path(value) if value else None
+    if not value:
+        return None
+    path = Path(value)
+    if check and not path.is_dir():
+        source = "--data-dir" if flag else f"${DATA_ENV}"
+        raise ConfigError(f"{source} {path} is not a folder; give the benchmark mirror's folder (or leave it out "
+                          "to load benchmarks from the Hugging Face hub)")
+    return path
 
 
 @contextmanager

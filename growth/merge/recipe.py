@@ -16,6 +16,7 @@ turns it into mergekit's format (growth/merge/mergekit.py).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -25,6 +26,7 @@ import yaml
 from growth.checkpoint import parse_dtype
 from growth.foundation.config import read_yaml
 from growth.foundation.errors import CheckpointError, ConfigError
+from growth.merge.linear import SUM_TOLERANCE
 from growth.merge.methods import METHODS, MergeMethod, fill_params
 
 _TOP_KEYS = {"method", "models", "dtype", "name", "selection"}
@@ -70,6 +72,19 @@ class MergeRecipe:
             except CheckpointError as e:
                 raise ConfigError(f"recipe dtype: {e}") from None
         self.resolved = impl.resolve(self.params, [m.params for m in self.models])
+
+    def normalised(self) -> str | None:
+        """One line saying how normalising changed the weights as given (their sum was not 1), else None: a
+        user's 0.7 + 0.7 is a mistake as often as a ratio."""
+        given = [m.params.get("weight") for m in self.models]
+        weights = self.resolved.get("weights")
+        if not self.params.get("normalize") or not weights or None in given:
+            return None
+        total = math.fsum(given)
+        if abs(total - 1.0) <= SUM_TOLERANCE:
+            return None
+        return (f"weights sum to {total:.4g}; normalised to {', '.join(f'{w:.4g}' for w in weights)} "
+                "(--no-normalize to keep them)")
 
     def impl(self) -> MergeMethod:
         return METHODS.get(self.method)

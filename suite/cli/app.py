@@ -43,6 +43,13 @@ for _module in (env, grow, train, data, evaluate, ingest, db, merge, results, re
     _module.register(app)
 
 
+def _usage_error(e: Exception) -> bool:
+    """Whether `e` is click's usage error: click's own, or the copy of click that newer typer versions carry."""
+    import click
+
+    return isinstance(e, (click.ClickException, getattr(typer, "TyperException", click.ClickException)))
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
@@ -55,13 +62,13 @@ def main() -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as e:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(2)
-        raise
+    except Exception as e:  # click usage errors (a missing or malformed option) arrive here in non-standalone mode
+        if not _usage_error(e):
+            raise
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        err_console.print(f"error: {e.format_message()}{hint}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -30,7 +30,7 @@ def env(db: Optional[Path] = options.DB, data_dir: Optional[Path] = options.DATA
             table.add_row(dist, "[dim]not installed[/]")
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
     table.add_row("devices", ", ".join(devices))
-    mirror = resolve_data_dir(data_dir)
+    mirror = resolve_data_dir(data_dir, check=False)
     table.add_row("data mirror", f"{mirror}" + ("" if mirror is None or mirror.is_dir() else " [red](missing)[/]")
                   if mirror else "none (benchmarks load from the Hugging Face hub)")
     table.add_row("database", str(db_path(db)))

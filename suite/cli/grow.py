@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from growth.foundation.atomic import write_json
 from growth.foundation.errors import ConfigError
 from suite.cli import options
 from suite.cli.console import console
@@ -55,6 +56,9 @@ def grow(src: Optional[Path] = typer.Argument(None, help="Source checkpoint dire
          dry_run: bool = typer.Option(False, "--dry-run", help="Plan and count parameters; read no weights."),
          config: Optional[Path] = typer.Option(None, help="With --dry-run: a config.json (or its folder) "
                                               "instead of SRC."),
+         write_config: Optional[Path] = typer.Option(None, "--write-config", help="With --dry-run: also write the "
+                                                     "grown config.json here, for `growbench train --plan-memory "
+                                                     "--model-config FILE`."),
          show_ops: bool = typer.Option(False, help="Print every per-tensor operation of the plan."),
          force: bool = options.FORCE) -> None:
     """Grow a checkpoint with a plan (width, untie, depth) and write growth.json beside the weights."""
@@ -69,9 +73,14 @@ def grow(src: Optional[Path] = typer.Argument(None, help="Source checkpoint dire
         console.print("grown config:", markup=False)
         console.print(json.dumps(grown.final.config, indent=2, sort_keys=True), markup=False, highlight=False,
                       soft_wrap=True)
+        if write_config is not None:
+            console.print(f"wrote {write_json(write_config, grown.final.config)}", markup=False, highlight=False,
+                          soft_wrap=True)
         return
     if config is not None:
         raise ConfigError("--config is only for --dry-run; a real grow reads SRC/config.json")
+    if write_config is not None:
+        raise ConfigError("--write-config is only for --dry-run; a real grow writes OUT/config.json")
     if src is None or out is None:
         raise ConfigError("grow needs SRC and OUT (or --dry-run --config CONFIG_JSON)")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -15,15 +15,24 @@ def ingest(files: list[Path] = typer.Argument(..., help="lm-eval results_*.json 
                                               "them are read too)."),
            model: str = typer.Option(..., "--model", help="The model they score: a checkpoint folder, a model in "
                                      "the store, or a name (e.g. Qwen/Qwen3-4B-Base)."),
-           suite: str = options.SUITE, db: Optional[Path] = options.DB) -> None:
+           suite: Optional[str] = typer.Option(None, "--suite", help="Suite to import into (a name or suite "
+                                               "YAML); default: the store's suite when it holds runs of exactly "
+                                               "one, else openseek-mid-v1."),
+           db: Optional[Path] = options.DB) -> None:
     """Import lm-eval results (scores, samples, task configs) as finished runs of the suite's benchmarks."""
     from rich.table import Table
 
+    from suite.eval.benchmarks import DEFAULT_SUITE
     from suite.eval.ingest import ingest as run_ingest
     from suite.store import Store
+    from suite.store.queries import finished_suites
 
     store = Store(db)
-    report = run_ingest(list(files), model, suite=suite, store=store)
+    if suite is None and store.path.exists():
+        with store.connect(read_only=True) as con:
+            held = finished_suites(con)
+        suite = held[0] if len(held) == 1 else None
+    report = run_ingest(list(files), model, suite=suite or DEFAULT_SUITE, store=store)
     table = Table("file", "benchmark", "run", "settings")
     for file, benchmark, run_id, deviation in report.imported:
         table.add_row(Path(file).name, benchmark, run_id or "[dim]imported before[/]",

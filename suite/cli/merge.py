@@ -29,23 +29,30 @@ def merge(out: Path = typer.Argument(..., help="Output checkpoint directory."),
     from growth.merge.mergekit import mergekit_yaml
     from growth.merge.recipe import given_recipe
     from suite.store import Store
+    from suite.store.queries import find_models
 
     plan_recipe = given_recipe(recipe, model or [], dtype=dtype, normalize=normalize,
                                allow_negative=allow_negative or None)
     plan = plan_merge(plan_recipe)
+    note = plan_recipe.normalised()
+    if note:
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
     out_dtype = dtype_name(plan.out_dtype)
     path = run_merge(plan, out, force=force)
-    model_id = Store(db).register_model(path)
+    store = Store(db)
+    model_id = store.register_model(path)
+    name = find_models(store, model_id)[0]["name"]
     if export_mergekit is not None:
         write_text(export_mergekit, mergekit_yaml(plan_recipe, out_dtype))
     weights = ", ".join(f"{Path(m['path']).name}={m['weight']:.4g}" for m in plan.record()["models"])
     console.print(f"merged {len(plan.sources)} checkpoints ({weights}) into {path} [{out_dtype}], "
-                  f"registered as {model_id}")
+                  f"registered as {name} ({model_id[:12]})", markup=False, highlight=False, soft_wrap=True)
 
 
-def select(run: Optional[Path] = typer.Option(None, help="Training run dir: its checkpoints are the candidates."),
+def select(run: Optional[str] = typer.Option(None, help="Training run (its id or its folder): its checkpoints are "
+                                              "the candidates."),
            models: Optional[str] = typer.Option(None, help="Candidate models: a name glob, id or path glob."),
-           suite: str = options.SUITE,
+           suite: Optional[str] = options.SUITE,
            strategy: str = typer.Option("anchors", help="anchors, greedy-soup or search."),
            config: Optional[Path] = typer.Option(None, help="Strategy YAML (anchors roles; dev split, budget)."),
            out: Path = typer.Option(Path("runs/recipes/selected.yaml"), help="Recipe file to write."),
@@ -58,19 +65,29 @@ def select(run: Optional[Path] = typer.Option(None, help="Training run dir: its 
            force: bool = options.FORCE) -> None:
     """Choose checkpoints and weights from stored scores; write the recipe; optionally build the merged model."""
     from growth.foundation.atomic import require_new
+    from growth.foundation.errors import ConfigError
     from growth.foundation.settings import data_dir as resolve_data_dir
     from results.selection import selection_lines
     from suite.select.selector import SelectOptions, select_recipe
     from suite.select.selector import build as build_merge
+    from suite.select.strategies import STRATEGIES
     from suite.store import Store
+    from suite.store.queries import choose_suite, training_run
 
+    mirror = resolve_data_dir(data_dir)
+    STRATEGIES.get(strategy)  # an unknown strategy is one line naming the known ones, before anything is read
+    if build_limit is not None and build_limit < 1:
+        raise ConfigError(f"--build-limit must be at least 1 document per task (leave it out for all), got "
+                          f"{build_limit}")
     if build is not None:
         require_new(build, force)
     store = Store(db)
+    run_id, folder = training_run(store, run) if run is not None else (None, None)
+    suite = choose_suite(store, suite, run=run_id, models=[models] if models else None)
     chosen_by = SelectOptions(suite=suite, config=config, limit=limit, backend=backend,
-                              data_dir=resolve_data_dir(data_dir), work_dir=work_dir,
+                              data_dir=mirror, work_dir=work_dir,
                               allow_code_execution=allow_code_execution)
-    recipe, candidates = select_recipe(store, strategy, chosen_by, out, run=run, models=models)
+    recipe, candidates = select_recipe(store, strategy, chosen_by, out, run=folder, models=models)
     for line in selection_lines(recipe):  # the split the scores rest on, the scores, what each candidate became
         typer.echo(line)
     console.print(f"wrote {out} ({strategy}, {len(recipe.models)} of {len(candidates)} candidates)")

@@ -15,15 +15,27 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
 from growth.foundation.config import field_docs
-from suite.eval.benchmarks import DEFAULT_SUITE
+from growth.foundation.errors import ConfigError
 from suite.eval.options import EvalOptions
 
 UNIONS = (typing.Union, types.UnionType)
+
+
+def out_file(path: Path, flag: str, *suffixes: str) -> Path:
+    """A file a command will write, refused before any work when it is a folder or its suffix is not one of
+    `suffixes` (the content written is of that kind whatever the name says)."""
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; give a file name ending in {' or '.join(suffixes)}")
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{flag} {path}: the file written is {suffixes[0].lstrip('.').upper()}; give a name "
+                          f"ending in {' or '.join(suffixes)}")
+    return path
 
 
 def benchmark_keys(benchmarks: list[str] | None) -> list[str]:
@@ -34,7 +46,8 @@ def benchmark_keys(benchmarks: list[str] | None) -> list[str]:
 _EVAL_DOCS = field_docs(EvalOptions)
 DB = typer.Option(None, "--db", help="DuckDB results file (default $GROWBENCH_DB or runs/growbench.duckdb).")
 DATA_DIR = typer.Option(None, "--data-dir", help=_EVAL_DOCS["data_dir"])
-SUITE = typer.Option(DEFAULT_SUITE, "--suite", help=_EVAL_DOCS["suite"])
+SUITE = typer.Option(None, "--suite", help="Suite whose runs count (a name or suite YAML); default: the only suite "
+                     "the store (or the models or run named) holds finished runs in.")
 BENCHMARKS = typer.Option(None, "--benchmarks", "-b", help=_EVAL_DOCS["benchmarks"])
 BACKEND = typer.Option(None, "--backend", help=_EVAL_DOCS["backend"])
 CODE = typer.Option(False, "--allow-code-execution", help=_EVAL_DOCS["allow_code_execution"])

@@ -11,8 +11,8 @@ from suite.cli import options
 
 
 def report(out: Path = typer.Argument(..., help="The HTML file to write (self-contained, opens offline)."),
-           run: Optional[str] = typer.Option(None, "--run", help="Training run id (models.training_run); default: "
-                                             "the most recently registered run."),
+           run: Optional[str] = typer.Option(None, "--run", help="Training run: its id (models.training_run) or its "
+                                             "folder; default: the most recently registered run."),
            suite: Optional[str] = typer.Option(None, "--suite", help="Suite whose runs count; default: the one the "
                                                "run's checkpoints were evaluated in."),
            reported: Optional[str] = typer.Option(None, "--reported", help="Reported set (results/reported/NAME.yaml "
@@ -22,8 +22,12 @@ def report(out: Path = typer.Argument(..., help="The HTML file to write (self-co
     """One HTML page: leaderboard, score-vs-step and training curves, lineage and regression table."""
     from results.report import ReportOptions, write_report
     from suite.store import Store
+    from suite.store.queries import training_run
 
-    path = write_report(Store(db), out, ReportOptions(run=run, suite=suite, reported=reported, pick=pick))
+    options.out_file(out, "OUT", ".html", ".htm")
+    store = Store(db)
+    run_id = training_run(store, run)[0] if run is not None else None
+    path = write_report(store, out, ReportOptions(run=run_id, suite=suite, reported=reported, pick=pick))
     typer.echo(f"report: {path}")
 
 

@@ -16,7 +16,8 @@ plot_app = typer.Typer(no_args_is_help=True, help="Plot stored results as PNG.")
 
 
 def leaderboard(suite: str | None = typer.Option(None, "--suite", help="Suite whose runs count (eval_runs.suite); "
-                                                  "default: the reported set's suite, else openseek-mid-v1."),
+                                                  "default: the reported set's suite, else the only suite the "
+                                                  "store (or the models named) holds runs in."),
                 models: list[str] | None = typer.Option(None, "--models", "-m", help=(
                     "Measured model (id, name, path or name glob); repeat for more. Default: every evaluated "
                     "model, or none when --reported is given.")),
@@ -35,12 +36,15 @@ def leaderboard(suite: str | None = typer.Option(None, "--suite", help="Suite wh
     from results.leaderboard_format import FORMATS, render
     from results.reported_scores import load_reported
     from suite.store import Store
+    from suite.store.queries import choose_suite
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
     reported_set = load_reported(reported) if reported else None
-    suite = suite or (reported_set.suite if reported_set else None) or DEFAULT_SUITE
     store = Store(db) if models or reported_set is None else None
+    suite = suite or (reported_set.suite if reported_set else None)
+    if suite is None:
+        suite = choose_suite(store, None, models=models or None) if store is not None else DEFAULT_SUITE
     text = render(build_leaderboard(store, reported=reported_set, models=models or None, suite=suite, pick=pick,
                                     marks=marks), fmt)
     if out is None:
@@ -57,7 +61,7 @@ def regress(model: str = typer.Option(..., help="The model under test (id, name 
             benchmarks: list[str] | None = typer.Option(None, "--benchmark", "-b", help=(
                 "Compare only these (repeat); each must have a score on both sides.")),
             allow_mismatch: bool = typer.Option(False, help="Compare even when shots, limit or metric differ."),
-            suite: str = options.SUITE,
+            suite: str | None = options.SUITE,
             pick: str = options.PICK,
             json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON."),
             junit_out: Path | None = typer.Option(None, "--junit", help="Write JUnit XML for CI."),
@@ -69,8 +73,11 @@ def regress(model: str = typer.Option(..., help="The model under test (id, name 
     from results.regress import regress as run_regress
     from results.regress import to_junit
     from suite.store import Store
+    from suite.store.queries import choose_suite
 
-    report = run_regress(Store(db), model, against, abs_tol=abs_tol, z=z, pick=pick, suite=suite,
+    store = Store(db)
+    report = run_regress(store, model, against, abs_tol=abs_tol, z=z, pick=pick,
+                         suite=choose_suite(store, suite, models=[model]),
                          benchmarks=benchmarks or None, allow_mismatch=allow_mismatch)
     table = Table(title=f"{report.model} vs {report.against} (|delta| <= max({abs_tol:g}, {z:g} x stderr))")
     for name in ("benchmark", "measured", "reference", "delta", "stderr", "z", "threshold", "status",
@@ -125,31 +132,41 @@ def compare(model_a: str = typer.Argument(..., help="Model A (id, name or path).
         typer.echo(f"wrote {write_json(json_out, report.to_dict())}")
 
 
-def plot_run(run: str = typer.Argument(..., help="Training run id (models.training_run)."),
+def plot_run(run: str = typer.Argument(..., help="Training run: its id (models.training_run) or its folder."),
              out: Path = typer.Option(..., help="PNG file to write."),
              benchmarks: list[str] | None = typer.Option(None, "--benchmark", "-b", help="Only these."),
-             suite: str = options.SUITE,
+             suite: str | None = options.SUITE,
              pick: str = options.PICK,
              db: Path | None = options.DB) -> None:
     """Each benchmark's score against step (tokens on top) with stderr bands; merged models marked."""
     from results.plots import plot_run as draw
     from suite.store import Store
+    from suite.store.queries import choose_suite, training_run
 
-    typer.echo(f"wrote {draw(Store(db), run, out, suite=suite, pick=pick, benchmarks=benchmarks or None)}")
+    options.out_file(out, "--out", ".png")
+    store = Store(db)
+    run_id, _ = training_run(store, run)
+    suite = choose_suite(store, suite, run=run_id)
+    typer.echo(f"wrote {draw(store, run_id, out, suite=suite, pick=pick, benchmarks=benchmarks or None)}")
 
 
 def plot_compare(model: str = typer.Argument(..., help="Measured model (id, name or path)."),
                  reported: str = typer.Option(CARD_REPORTED, help="Reported set to compare with."),
                  out: Path = typer.Option(..., help="PNG file to write."),
-                 suite: str = options.SUITE,
+                 suite: str | None = options.SUITE,
                  pick: str = options.PICK,
                  db: Path | None = options.DB) -> None:
     """Bars per benchmark: the card's reported models next to the measured model."""
     from results.plots import plot_compare as draw
     from results.reported_scores import load_reported
     from suite.store import Store
+    from suite.store.queries import choose_suite
 
-    typer.echo(f"wrote {draw(Store(db), model, load_reported(reported), out, suite=suite, pick=pick)}")
+    options.out_file(out, "--out", ".png")
+    store = Store(db)
+    reported_set = load_reported(reported)
+    suite = choose_suite(store, suite, models=[model])
+    typer.echo(f"wrote {draw(store, model, reported_set, out, suite=suite, pick=pick)}")
 
 
 def register(app: typer.Typer) -> None:

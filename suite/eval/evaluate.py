@@ -70,6 +70,8 @@ class Evaluator:
     _heartbeat: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if self.options.dtype != "auto":
+            dtype_name(self.options.dtype)  # an unknown dtype is one line before anything is stored
         self.runner = EngineRunner(self.options)
         self.backend, self.suite, self.engine = self.runner.backend, self.runner.suite, self.runner.engine
         self.benchmarks: list[Benchmark] = self.runner.benchmarks

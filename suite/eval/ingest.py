@@ -209,13 +209,21 @@ def _model(store: Store, model: str) -> tuple[Checkpoint | None, str | None]:
     path = Path(model).expanduser()
     if path.is_dir():
         return Checkpoint.open(path), None
-    if model.startswith(("/", "./", "../", "~")):
-        raise DataError(f"model {model} does not exist; give a checkpoint folder, a model in the store, or a name "
-                        "(e.g. Qwen/Qwen3-4B-Base) for a model known only by name")
     known = [m for m in find_models(store, model) if model in (m["model_id"], m["name"])]
     if len(known) > 1:
         raise DataError(f"{model!r} names {len(known)} models in the store; give a model id or a checkpoint folder")
+    if not known and _path_like(model):
+        raise DataError(f"model {model} does not exist; give a checkpoint folder, a model in the store, or a name "
+                        "(e.g. Qwen/Qwen3-4B-Base) for a model known only by name")
     return None, known[0]["model_id"] if known else None
+
+
+def _path_like(model: str) -> bool:
+    """Whether `model` reads as a local path rather than a hub name (ORG/NAME): it starts like a path, has more
+    than one folder, or its first folder exists here."""
+    parts = Path(model).expanduser().parts
+    return (model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or "\\" in model
+            or (len(parts) > 1 and Path(parts[0]).is_dir()))
 
 
 def ingest(files: list[str | Path], model: str, *, suite: str | Path | Suite = DEFAULT_SUITE,

@@ -56,6 +56,10 @@ class EvalConfig:
             if not self.batch_size.isdigit():
                 raise ConfigError(f"batch_size must be auto or a number, got {self.batch_size!r}")
             object.__setattr__(self, "batch_size", int(self.batch_size))
+        if isinstance(self.batch_size, int) and self.batch_size < 1:
+            raise ConfigError(f"batch_size must be auto or a number of at least 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be at least 1 document per task (leave it out for all), got {self.limit}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +105,8 @@ class Distribution:
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
             raise ConfigError(f"unknown executor {self.executor!r}; use one of {', '.join(EXECUTORS)}")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
         if self.executor == "ray" and (self.workers is not None or self.devices):
             raise ConfigError("--workers/--devices are for the local executor; Ray places tasks on its own devices")
         if self.executor != "ray" and self.ray_address:

@@ -73,6 +73,8 @@ class SelectOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "suite", as_suite(self.suite))
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1 document per benchmark, got {self.limit}")
 
 
 @dataclass

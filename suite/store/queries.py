@@ -9,6 +9,10 @@ selector alike:
 The choice is one aggregate query in DuckDB (arg_max over the candidate runs, ties broken on run_id, so a pick is
 deterministic), so a store with hundreds of thousands of runs answers in milliseconds. Values are lm-eval's 0..1.
 A report opens the store once (`reading`) and runs all its queries on that one read-only connection.
+
+Two more rules every reading command shares: without --suite it counts the one suite the named models (or a training
+run's checkpoints, or the whole store) have finished runs in, and says which to choose when there are several
+(`choose_suite`); a training run is named by its id or its folder alike (`training_run`).
 """
 
 from __future__ import annotations
@@ -144,6 +148,73 @@ def run_checkpoints(con: Any, run: str) -> list[dict[str, Any]]:
                            + (f"did you mean {' or '.join(close)}?" if close else
                               f"known runs: {', '.join(names[:10]) or 'none'}"))
     return models
+
+
+def finished_suites(con: Any, model_ids: list[str] | None = None, *, every: bool = False) -> list[str]:
+    """Suites holding finished runs (of any of `model_ids`, or of each of them with `every`; None: of any model),
+    most runs first."""
+    wanted = "" if model_ids is None else "AND model_id IN (SELECT unnest(?::VARCHAR[]))"
+    having = "HAVING count(DISTINCT model_id) = ?" if every and model_ids is not None else ""
+    params = [] if model_ids is None else [list(model_ids)] + ([len(set(model_ids))] if every else [])
+    rows = con.execute(f"SELECT suite FROM eval_runs WHERE status = 'finished' {wanted} GROUP BY suite {having} "
+                       "ORDER BY count(*) DESC, suite", params).fetchall()
+    return [r[0] for r in rows]
+
+
+def one_suite(con: Any, suite: str | None, model_ids: list[str] | None = None, *, every: bool = False,
+              whose: str = "any model") -> str:
+    """The suite a reading command counts runs of: --suite when given, else the only suite `whose` finished runs
+    (those of `model_ids`, or of the whole store) are in; one line naming the choices when there are several."""
+    if suite:
+        return suite
+    suites = finished_suites(con, model_ids, every=every)
+    if len(suites) == 1:
+        return suites[0]
+    if not suites:
+        raise ResultsError(f"no finished evaluation runs of {whose} in any suite; run `growbench sweep` first")
+    raise ResultsError(f"finished runs of {whose} are in suites {', '.join(suites)}; choose one with --suite")
+
+
+def choose_suite(store: Store, suite: str | None, *, models: list[str] | None = None, run: str | None = None,
+                 every: bool = False) -> str:
+    """`one_suite` for a command line: the models named (patterns), or training run `run`'s checkpoints, or the
+    whole store, read on one connection."""
+    if suite:
+        return suite
+    with reading(store) as con:
+        if run is not None:
+            return one_suite(con, None, [m["model_id"] for m in run_checkpoints(con, run)],
+                             whose=f"the checkpoints of training run {run!r}")
+        if models:
+            found = resolve_models(con, models)
+            return one_suite(con, None, [m["model_id"] for m in found], every=every,
+                             whose=" and ".join(dict.fromkeys(m["name"] for m in found)))
+        return one_suite(con, None)
+
+
+def training_run(store: Store, given: str) -> tuple[str, Path]:
+    """(run id, run folder) of a training run named by its id (models.training_run) or its folder (the one whose
+    checkpoints/step-* are registered with that run; relative paths too); one line with close matches otherwise."""
+    if not store.path.exists():
+        raise ResultsError(f"no results database at {store.path}; run `growbench pipeline` or `growbench train` "
+                           "and `growbench sweep` first, or pass --db")
+    with store.connect(read_only=True) as con:
+        rows = con.execute("SELECT training_run, path FROM models WHERE training_run IS NOT NULL AND step IS NOT "
+                           "NULL ORDER BY step").fetchall()
+    folders: dict[str, Path] = {}
+    for run, path in rows:
+        parent = Path(path).parent  # RUN_DIR/checkpoints/step-N, or a folder of step-N
+        folders.setdefault(run, parent.parent if parent.name == "checkpoints" else parent)
+    if given in folders:
+        return given, folders[given]
+    absolute = Path(given).absolute()
+    for run, folder in folders.items():
+        if absolute in (folder, folder / "checkpoints") or Path(given).resolve() == folder.resolve():
+            return run, folder
+    close = difflib.get_close_matches(given, list(folders), n=3, cutoff=0.4)
+    raise ResultsError(f"no training run {given!r} (a run id or a run folder) in {store.path}; "
+                       + (f"did you mean {' or '.join(f'{r} ({folders[r]})' for r in close)}?" if close else
+                          f"runs: {', '.join(f'{r} ({f})' for r, f in sorted(folders.items())) or 'none'}"))
 
 
 def merged_children(con: Any, model_ids: set[str]) -> list[dict[str, Any]]:

@@ -42,13 +42,6 @@ def sample_values(con: Any, run_ids: Sequence[str], wanted: Sequence[tuple[int, 
         [parts, metrics, filters, list(run_ids)]).df()
 
 
-def finished_suites(con: Any, model_id: str) -> list[str]:
-    """The suites in which a model has finished runs, most runs first."""
-    rows = con.execute("SELECT suite FROM eval_runs WHERE model_id = ? AND status = 'finished' GROUP BY suite "
-                       "ORDER BY count(*) DESC, suite", [model_id]).fetchall()
-    return [r[0] for r in rows]
-
-
 def latest_runs(con: Any, model_id: str, suite: str, benchmarks: Sequence[str], limit: int | None
                 ) -> dict[str, tuple[str, float | None]]:
     """benchmark -> (run_id, primary stderr) of the model's latest finished run with this --limit, per benchmark."""

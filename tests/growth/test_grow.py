@@ -134,6 +134,7 @@ def test_failure_midway_leaves_nothing_and_existing_output_untouched(tiny_model,
     (["grow", "--dry-run", "--plan", "openseek-mid-v1"], "exactly one of SRC or --config"),
     (["grow", "{src}", "{out}", "--plan", "{bad_plan}"], "integer >= 2"),
     (["grow", "{src}", "{out}", "--plan", "{depth_plan}"], "outside the model's layers"),
+    (["grow", "{src}", "{out}", "--plan", "openseek-mid-v1", "--write-config", "{out}.json"], "only for --dry-run"),
 ])
 def test_cli_errors_are_one_line_exit_2(tiny_model, tmp_path, args, match, capsys, cli):
     paths = {"missing": tmp_path / "missing", "out": tmp_path / "out", "src": tiny_model,

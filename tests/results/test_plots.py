@@ -61,5 +61,5 @@ def test_plot_errors(db: Store, tmp_path: Path, cli, capsys: pytest.CaptureFixtu
     with pytest.raises(ResultsError, match="no model 'merged-fnial'.*did you mean merged-final"):
         plot_compare(db, "merged-fnial", load_reported("openseek-mid-v1"), tmp_path / "x.png")
     assert cli("plot", "run", "r9", "--out", str(tmp_path / "x.png"), "--db", str(db.path)) == 2
-    assert "no checkpoints of training run 'r9'" in capsys.readouterr().err
+    assert "no training run 'r9' (a run id or a run folder)" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()

@@ -104,11 +104,16 @@ def test_accumulation_is_counted_at_its_cost(tiny_model):
 
 
 def grown_config(tmp_path):
+    """The card's grown config.json as the planner gets it: `growbench grow --dry-run --write-config FILE`."""
     from growth.grow import plan_growth, read_config_file
 
-    seed = read_config_file(REPO / "growth" / "plans" / "qwen3-4b-base.config.json")
     path = tmp_path / "grown.json"
-    path.write_text(json.dumps(plan_growth(seed, "openseek-mid-v1").final.config))
+    proc = subprocess.run(cli("grow", "--dry-run", "--config", "qwen3-4b-base", "--plan", "openseek-mid-v1",
+                              "--write-config", str(path)), cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip().endswith(f"wrote {path}")
+    seed = read_config_file(REPO / "growth" / "plans" / "qwen3-4b-base.config.json")
+    assert json.loads(path.read_text()) == plan_growth(seed, "openseek-mid-v1").final.config
     return path
 
 
@@ -148,7 +153,7 @@ def test_plan_memory_needs_a_model_config(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: no config.json at runs/openseek-mid-v1-grown; give the model's config with --model-config "
-        "CONFIG_JSON (e.g. the grown config `growbench grow --dry-run` prints)"]
+        "CONFIG_JSON (e.g. the one `growbench grow --dry-run ... --write-config FILE` writes)"]
 
 
 def test_plan_memory_names_a_missing_model_config_key(tmp_path):

@@ -106,8 +106,8 @@ def test_anchor_errors(run: Path, store: Store, tmp_path: Path) -> None:
 def test_cli_writes_a_recipe_that_merge_reads(cli: Callable[..., int], run: Path, store: Store, tmp_path: Path,
                                               capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "recipe.yaml"
-    assert cli("select", "--run", str(run), "--strategy", "anchors", "--out", str(out),
-                "--db", str(store.path)) == 0
+    assert cli("select", "--run", str(run), "--strategy", "anchors", "--out", str(out), "--suite", "openseek-mid-v1",
+                "--db", str(store.path)) == 0  # the store holds runs of another suite too
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("selection: anchors ranked each candidate's counted run in suite openseek-mid-v1")
     assert printed[1].split() == ["mbpp", "gpqa_diamond", "evalplus", "bbh"]  # the roles' metrics, in role order
@@ -126,11 +126,12 @@ def test_cli_errors_are_one_line_and_write_nothing(cli: Callable[..., int], run:
     roles = tmp_path / "roles.yaml"
     roles.write_text(yaml.safe_dump({"roles": [{"role": "maths", "metric": "math", "weight": 1}]}))
     capsys.readouterr()
-    assert cli("select", "--run", str(run), "--config", str(roles), "--out", str(out),
+    assert cli("select", "--run", str(run), "--config", str(roles), "--out", str(out), "--suite", "openseek-mid-v1",
                 "--db", str(store.path)) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: role 'maths'") and "\n" not in err
-    assert cli("select", "--models", "mid@[12]00", "--out", str(out), "--db", str(store.path)) == 2
+    assert cli("select", "--models", "mid@[12]00", "--out", str(out), "--suite", "openseek-mid-v1",
+               "--db", str(store.path)) == 2
     assert "2 candidate checkpoints for 5 roles" in capsys.readouterr().err
     assert not out.exists()
 
