@@ -5,8 +5,8 @@ of every checkpoint of a training run against its step, with the lm-eval stderr 
 second x axis; the seed and grown model the run started from are dotted levels and merged models built from its
 checkpoints dashed ones (each with its stderr band), the checkpoints a merge used marked, one legend for all.
 `training_figure` draws loss and learning rate per step from the run's metrics.jsonl, with the checkpoints marked.
-`compare_figure` draws grouped bars: the reported models of a card next to one measured model (with stderr
-whiskers), on a 'score (points, 0-100)' axis. Token axes read 32K, 1.5M, 2T, never 0.00004 B. Figures are built
+`compare_figure` draws grouped bars: the reported models of a card and other measured models next to one measured
+model (measured ones with stderr whiskers), on a 'score (points, 0-100)' axis. Token axes read 32K, 1.5M, 2T, never 0.00004 B. Figures are built
 without pyplot (no GUI backend, no global state); `plot_*` write them as PNG atomically, `svg` inlines them in the
 report page (results/report.py).
 """
@@ -197,27 +197,39 @@ def training_figure(metrics: list[dict[str, Any]], *, run: str, checkpoints: lis
     return fig
 
 
-def plot_compare(store: Store, model: str, reported: ReportedSet, out: str | Path, *,
-                 suite: str | None = DEFAULT_SUITE, pick: str = "latest") -> Path:
+def plot_compare(store: Store, model: str, reported: ReportedSet | None, out: str | Path, *,
+                 others: list[str] = (), suite: str | None = DEFAULT_SUITE, pick: str = "latest") -> Path:
     """`compare_figure` as a PNG file."""
-    return _save(compare_figure(store, model, reported, suite=suite, pick=pick), out)
+    return _save(compare_figure(store, model, reported, others=others, suite=suite, pick=pick), out)
 
 
-def compare_figure(store: Store, model: str, reported: ReportedSet, *, suite: str | None = DEFAULT_SUITE,
-                   pick: str = "latest") -> Any:
-    """Grouped bars per benchmark: every reported model of the card, then the measured model with stderr."""
+def compare_figure(store: Store, model: str, reported: ReportedSet | None, *, others: list[str] = (),
+                   suite: str | None = DEFAULT_SUITE, pick: str = "latest") -> Any:
+    """Grouped bars per benchmark: every model of a reported set (its rows), then other measured models and the
+    model itself with stderr whiskers (without a reported set: the suite's benchmarks the model was scored on).
+    A reported set that shares no benchmark with the model is refused rather than drawn empty."""
     from matplotlib.figure import Figure
 
     with reading(store) as con:
-        target = resolve_one(con, model)
-        measured = {r["benchmark"]: r for r in
-                    picked_scores(con, [target["model_id"]], suite=suite, pick=pick)}
-    if not measured:
+        targets = [resolve_one(con, name) for name in [*others, model]]
+        measured = [{r["benchmark"]: r for r in picked_scores(con, [t["model_id"]], suite=suite, pick=pick)}
+                    for t in targets]
+    target, own = targets[-1], measured[-1]
+    if not own:
         raise ResultsError(f"{target['name']} has no finished evaluation runs{' in suite ' + suite if suite else ''}")
-    keys = [r.key for r in reported.rows]
-    series = [(m.name, [reported.row(k).scores[m.name] for k in keys], None) for m in reported.models]
-    series.append((f"{target['name']} (measured)", [measured[k]["value"] if k in measured else None for k in keys],
-                   [measured[k]["stderr"] if k in measured else None for k in keys]))
+    if reported is not None:
+        keys, titles = [r.key for r in reported.rows], {r.key: r.title for r in reported.rows}
+        if not set(keys) & set(own):
+            raise ResultsError(f"{target['name']} (suite {suite}) and the reported set {reported.name} (suite "
+                               f"{reported.suite}) share no benchmark; compare with measured models (--models)")
+        series = [(m.name, [reported.row(k).scores[m.name] for k in keys], None) for m in reported.models]
+    else:
+        titles = dict(suite_layout(suite)[0]) if suite else {}
+        keys = [k for k in titles if k in own] + [k for k in own if k not in titles]
+        series = []
+    for t, scores in zip(targets, measured):
+        series.append((f"{t['name']} (measured)", [scores[k]["value"] if k in scores else None for k in keys],
+                       [scores[k]["stderr"] if k in scores else None for k in keys]))
     width = 0.8 / len(series)
     fig = Figure(figsize=(max(10.0, 1.1 * len(keys)), 5.2))
     fig.subplots_adjust(left=0.06, right=0.99, bottom=0.3, top=0.8)
@@ -228,9 +240,10 @@ def compare_figure(store: Store, model: str, reported: ReportedSet, *, suite: st
         yerr = [0.0 if e is None else e for e, v in zip(errs, values) if v is not None] if errs else None
         ax.bar(xs, ys, width, label=name, yerr=yerr, capsize=2 if errs else 0,
                edgecolor="black" if errs else None, hatch="//" if errs else None)
-    ax.set_xticks(range(len(keys)), [reported.row(k).title for k in keys], rotation=35, ha="right", fontsize=8)
+    ax.set_xticks(range(len(keys)), [titles.get(k, k) for k in keys], rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("score (points, 0-100)")
-    ax.set_title(f"{target['name']} vs {reported.title}", pad=28)
+    against = [reported.title] if reported is not None else []
+    ax.set_title(f"{target['name']} vs {', '.join(against + [t['name'] for t in targets[:-1]])}", pad=28)
     ax.legend(fontsize=7, ncols=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)

@@ -151,12 +151,15 @@ def plot_run(run: str = typer.Argument(..., help="Training run: its id (models.t
 
 
 def plot_compare(model: str = typer.Argument(..., help="Measured model (id, name or path)."),
-                 reported: str = typer.Option(CARD_REPORTED, help="Reported set to compare with."),
+                 reported: str | None = typer.Option(None, help="Reported set beside it (default: the card's, "
+                                                     f"{CARD_REPORTED}, unless --models is given)."),
+                 models: list[str] | None = typer.Option(None, "--models", "-m", help="Other measured models "
+                                                         "beside it (repeat)."),
                  out: Path = typer.Option(..., help="PNG file to write."),
                  suite: str | None = options.SUITE,
                  pick: str = options.PICK,
                  db: Path | None = options.DB) -> None:
-    """Bars per benchmark: the card's reported models next to the measured model."""
+    """Bars per benchmark: a reported set's models and other measured models next to the model."""
     from results.plots import plot_compare as draw
     from results.reported_scores import load_reported
     from suite.store import Store
@@ -164,9 +167,9 @@ def plot_compare(model: str = typer.Argument(..., help="Measured model (id, name
 
     options.out_file(out, "--out", ".png")
     store = Store(db)
-    reported_set = load_reported(reported)
-    suite = choose_suite(store, suite, models=[model])
-    typer.echo(f"wrote {draw(store, model, reported_set, out, suite=suite, pick=pick)}")
+    reported_set = load_reported(reported or CARD_REPORTED) if reported or not models else None
+    suite = choose_suite(store, suite, models=[model, *(models or [])], every=bool(models))
+    typer.echo(f"wrote {draw(store, model, reported_set, out, others=models or [], suite=suite, pick=pick)}")
 
 
 def register(app: typer.Typer) -> None:

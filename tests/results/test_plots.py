@@ -52,7 +52,27 @@ def test_run_plot(db: Store, tmp_path: Path) -> None:
 
 
 def test_compare_plot(db: Store, tmp_path: Path) -> None:
-    _png(plot_compare(db, "merged-final", load_reported("openseek-mid-v1"), tmp_path / "cmp.png"))
+    card = _png(plot_compare(db, "merged-final", load_reported("openseek-mid-v1"), tmp_path / "cmp.png"))
+    measured = _png(plot_compare(db, "merged-final", None, tmp_path / "models.png", others=["r1@100", "r1@400"]))
+    assert card.shape != measured.shape or not np.array_equal(card, measured)
+
+
+def test_compare_plot_refuses_a_reported_set_with_no_benchmark_in_common(db: Store, tmp_path: Path, cli,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    """A tiny suite's model against the card's 14 benchmarks would be an empty chart: one line instead."""
+    import shutil
+
+    from results_store import add_run
+
+    db = Store(shutil.copy(db.path, tmp_path / "own.duckdb"))
+    (tiny,) = [m["model_id"] for m in find_models(db, "r1@300")]
+    add_run(db, tiny, "tiny_cloze", 0.5, 0.02, suite="tiny-builtin")
+    assert cli("plot", "compare", "r1@300", "--suite", "tiny-builtin", "--out", str(tmp_path / "t.png"),
+               "--db", str(db.path)) == 2
+    assert "share no benchmark" in capsys.readouterr().err and not (tmp_path / "t.png").exists()
+    assert cli("plot", "compare", "r1@300", "--models", "r1@100", "--out", str(tmp_path / "m.png"), "--suite",
+               "openseek-mid-v1", "--db", str(db.path)) == 0
+    _png(tmp_path / "m.png")
 
 
 def test_plot_errors(db: Store, tmp_path: Path, cli, capsys: pytest.CaptureFixture) -> None:
