@@ -5,7 +5,8 @@ them, by registration.
 The lineage is the store's `parents` column (growth.json, training.json and merge.json, read at registration). A
 model's generation is its longest chain of known ancestors, so a seed comes first, a second growth stage after the
 first, and a training run's checkpoints (all children of the model it started from) after that; merged models close
-their family. Families (models connected through parents) follow one another in the order their first model was
+their family. Of two models of one generation (a function-preserving stage and the grown model, both grown from the
+seed), the one the lineage goes on from comes last, next to its children. Families (models connected through parents) follow one another in the order their first model was
 registered.
 """
 
@@ -48,6 +49,7 @@ def lineage_order(models: list[dict[str, Any]], known: Iterable[dict[str, Any]] 
     def registered(m: dict[str, Any]) -> str:
         return str(m.get("registered_at") or "")
 
+    has_children = {p for ps in parents.values() for p in ps}
     families: dict[str, list[dict[str, Any]]] = {}
     for m in by_id.values():
         families.setdefault(find(m["model_id"]), []).append(m)
@@ -64,6 +66,6 @@ def lineage_order(models: list[dict[str, Any]], known: Iterable[dict[str, Any]] 
         step = m.get("step")
         return (0, first[family], family, m.get("kind") in ("merged", "candidate"), generation(m["model_id"]),
                 runs.get(m.get("training_run") or "", ""), -1 if step is None or step != step else int(step),
-                registered(m), m.get("name") or "")
+                m["model_id"] in has_children, registered(m), m.get("name") or "")
 
     return sorted(models, key=key)

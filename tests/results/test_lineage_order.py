@@ -30,9 +30,9 @@ def test_lineage_order_of_rows() -> None:
     rows = [row("merged", "merged", 9, ["ck64", "ck32"]), row("ck64", "trained", 5, ["grown2"], "r", 64),
             row("hub", "external", 0), row("ck32", "trained", 6, ["grown2"], "r", 32),
             row("seed", "seed", 2), row("grown2", "grown", 4, ["grown1"]), row("grown1", "grown", 3, ["seed"]),
-            row("lone", "seed", 1)]
-    order = [m["model_id"] for m in lineage_order(rows)]
-    assert order == ["seed", "grown1", "grown2", "ck32", "ck64", "merged", "hub", "lone"]
+            row("lone", "seed", 1), row("stage", "grown", 7, ["grown1"])]
+    order = [m["model_id"] for m in lineage_order(rows)]  # stage: a sibling of grown2 that the lineage leaves
+    assert order == ["seed", "grown1", "stage", "grown2", "ck32", "ck64", "merged", "hub", "lone"]
     shown = [r for r in rows if r["model_id"] in ("ck64", "ck32", "merged")]
     linked = [m["model_id"] for m in lineage_order(shown, rows)]
     assert linked == ["ck32", "ck64", "merged"]
@@ -77,6 +77,20 @@ def test_leaderboard_columns_in_lineage_order_without_candidates(family: dict) -
         "run@32", "run@64", "seed"]
     assert [m["name"] for m in find_models(store, "*")].count("candidate-0123456789abcdef") == 0
     assert [m["kind"] for m in find_models(store, "candidate-0123456789abcdef")] == ["candidate"]
+
+
+def test_a_candidate_merged_for_real_becomes_a_model(tmp_path: Path, tiny_model: Path) -> None:
+    """`growbench merge` of the same mix a search tried: the row is the merge's now (kind and name), not scratch."""
+    store = Store(tmp_path / "results.duckdb")
+    scratch = variant(tiny_model, tmp_path, "candidate-0123456789abcdef", merge={"models": []})
+    model_id = store.register_model(scratch, kind="candidate")
+    built = scratch.rename(tmp_path / "soup")
+    assert store.register_model(built) == model_id
+    assert [(m["name"], m["kind"]) for m in find_models(store, model_id)] == [("soup", "merged")]
+    again = built.rename(tmp_path / "candidate-fedcba9876543210")  # a later search tries the same mix
+    assert store.register_model(again, kind="candidate") == model_id
+    assert [(m["name"], m["kind"], m["path"]) for m in find_models(store, model_id)] == [
+        ("soup", "merged", str(tmp_path / "soup"))]
 
 
 def test_same_names_get_short_ids(family: dict, tiny_model: Path) -> None:
