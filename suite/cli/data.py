@@ -35,6 +35,7 @@ def prepare(config: str = typer.Option(..., "--config", help="Train config whose
             ) -> None:
     """Tokenize every source of the config's mixtures (EOS after each document) into DIR/<source>/shard-*.bin/.idx
     and DIR/manifest.json; training reads it with `data.prepared: DIR`."""
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
@@ -49,8 +50,8 @@ def prepare(config: str = typer.Option(..., "--config", help="Train config whose
     out = out or cfg.path(cfg.data.prepared)
     only = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     columns = (TextColumn("tokenizing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with library_output("data prepare") as term, Progress(*columns, console=term.err, transient=False,
-                                                          redirect_stdout=False, redirect_stderr=False) as bar:
+    with library_output("data prepare") as term, \
+            Progress(*columns, console=Console(file=term.out), redirect_stdout=False, redirect_stderr=False) as bar:
         task = bar.add_task("prepare", total=None)
         summary = run_prepare(cfg, out, workers, only, parse_bytes(shard_size),
                               progress=lambda done, total: bar.update(task, completed=done, total=total))

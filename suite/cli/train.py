@@ -70,6 +70,7 @@ def train(config: str = typer.Option(..., "--config", help="Train config: a ship
             err_console.print("the plan does not fit the GPU's memory at every count (NO above)", markup=False)
             raise typer.Exit(1)
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     lead = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 speaks
@@ -84,9 +85,9 @@ def train(config: str = typer.Option(..., "--config", help="Train config: a ship
         from training.trainer import train as run_training
 
         hf_logging.disable_progress_bar()  # the rich bar is the progress display
-        # On the user's stderr, around the capture: rich's own redirection would carry library output past it.
-        with Progress(*columns, console=term.err, transient=False, disable=not lead, redirect_stdout=False,
-                      redirect_stderr=False) as bar:
+        # On the user's stdout, past the capture (rich's own redirection would carry library output with it).
+        with Progress(*columns, console=Console(file=term.out), transient=False, disable=not lead,
+                      redirect_stdout=False, redirect_stderr=False) as bar:
             task = bar.add_task("train", total=None, info="loading")
 
             def on_step(row: dict, total: int) -> None:
