@@ -13,13 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from results.lineage import lineage_order
 from results.marks import Cell, average_test, paired_test, significance_marks, stderr_test
 from results.measured import picked_scores
 from results.reported_scores import ReportedSet
 from suite.eval.benchmarks import DEFAULT_SUITE, Suite, as_suite, load_suite
 from suite.eval.significance import mean_stderr
 from suite.store import Store
-from suite.store.queries import ResultsError, evaluated_models, reading, resolve_models
+from suite.store.names import labels
+from suite.store.queries import ResultsError, evaluated_models, match_models, reading, resolve_models
 
 Mark = Literal["best", "second"] | None
 MARKS = ("value", "significance")
@@ -78,14 +80,25 @@ def suite_layout(suite: str | Suite) -> tuple[list[tuple[str, str]], list[tuple[
             [("Avg General", general), ("Avg All", [b.key for b in benchmarks])])
 
 
+def _chosen(con: Any, models: list[str] | None, suite: str | None, candidates: bool) -> list[dict[str, Any]]:
+    """The measured models in lineage order (results/lineage.py): every evaluated one (the selector's scratch
+    merges only with `candidates`), or the matches of each of `models` in turn."""
+    known = match_models(con, ["*"])
+    if not models:
+        return lineage_order(evaluated_models(con, suite, candidates=candidates), known)
+    chosen = {m["model_id"]: m for pattern in models for m in lineage_order(resolve_models(con, [pattern]), known)}
+    return list(chosen.values())
+
+
 def _measured(store: Store, models: list[str] | None, keys: list[str], suite: str | None, pick: str,
-              suffix: str) -> tuple[list[Column], list[dict[str, float | None]], list[str], list[dict[str, Cell]]]:
+              suffix: str, candidates: bool = False
+              ) -> tuple[list[Column], list[dict[str, float | None]], list[str], list[dict[str, Cell]]]:
     """Measured columns: the picked run per model and benchmark, with notes on --limit runs, imported runs whose
     settings differ from the suite's, and empty columns, and each score's standard error and run (for significance
     marks)."""
     with reading(store) as con:
-        chosen = resolve_models(con, models) if models else evaluated_models(con, suite)
-        picked = picked_scores(con, [m["model_id"] for m in chosen] if models else None, suite=suite, pick=pick,
+        chosen = _chosen(con, models, suite, candidates)
+        picked = picked_scores(con, [m["model_id"] for m in chosen], suite=suite, pick=pick,
                                columns=("model_id", "benchmark", "value", "stderr", "run_id", "limit_n",
                                         "deviation"))
     by_model: dict[str, dict[str, dict[str, Any]]] = {}
@@ -94,23 +107,25 @@ def _measured(store: Store, models: list[str] | None, keys: list[str], suite: st
     columns, scores, cells = [], [], []
     subsets: dict[tuple[tuple[str, ...], tuple[int, ...]], list[str]] = {}
     notes = [f"Measured columns: the {pick} finished run per model and benchmark from {store.path}."]
+    names = labels((m["model_id"], m["name"]) for m in chosen)
     for m in chosen:
+        name = names[m["model_id"]]
         recs = by_model.get(m["model_id"], {})
-        columns.append(Column(f"{m['name']}{suffix}", "measured", format_tokens(m.get("tokens"))))
+        columns.append(Column(f"{name}{suffix}", "measured", format_tokens(m.get("tokens"))))
         scores.append({k: float(recs[k]["value"]) if k in recs else None for k in keys})
         cells.append({k: Cell(float(r["value"]), r["stderr"], r["run_id"]) for k, r in recs.items()})
         limited = tuple(sorted(k for k, r in recs.items() if r["limit_n"] is not None))
         if limited:
             limits = tuple(sorted({int(r["limit_n"]) for r in recs.values() if r["limit_n"] is not None}))
-            subsets.setdefault((limited, limits), []).append(m["name"])
+            subsets.setdefault((limited, limits), []).append(name)
         for k, r in sorted(recs.items()):
             if r["deviation"]:
-                notes.append(f"{m['name']}: {k} is imported lm-eval output whose settings differ from the suite's "
+                notes.append(f"{name}: {k} is imported lm-eval output whose settings differ from the suite's "
                              f"({r['deviation']}); not comparable with the other {k} scores.")
         if not recs:
-            notes.append(f"{m['name']}: no finished run in suite {suite}; its column is empty.")
-    for (keys, limits), names in subsets.items():  # one note per group of columns limited alike
-        notes.append(f"{', '.join(names)}: {', '.join(keys)} measured on a --limit subset "
+            notes.append(f"{name}: no finished run in suite {suite}; its column is empty.")
+    for (keys, limits), limited_names in subsets.items():  # one note per group of columns limited alike
+        notes.append(f"{', '.join(limited_names)}: {', '.join(keys)} measured on a --limit subset "
                      f"({' or '.join(map(str, limits))} documents per task), not the full benchmark.")
     return columns, scores, notes, cells
 
@@ -135,8 +150,9 @@ def _average(name: str, keys: list[str], column: Column, scores: dict[str, float
 
 def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = None, models: list[str] | None = None,
                       suite: str | None = DEFAULT_SUITE, pick: str = "latest", marks: str = "value",
-                      alpha: float = 0.05) -> Leaderboard:
-    """Assemble the table. `models` are store patterns (default: every evaluated model unless only `reported`).
+                      alpha: float = 0.05, candidates: bool = False) -> Leaderboard:
+    """Assemble the table. `models` are store patterns (default: every evaluated model unless only `reported`;
+    the selector's scratch merges only with `candidates`), columns in lineage order.
     `marks`: value (the card's: best and second by the 2 decimals shown) or significance (results/marks.py)."""
     if marks not in MARKS:
         raise ResultsError(f"unknown marks {marks!r}; use one of {', '.join(MARKS)}")
@@ -163,7 +179,8 @@ def build_leaderboard(store: Store | None, *, reported: ReportedSet | None = Non
     if models is not None or reported is None:
         if store is None:
             raise ValueError("measured columns need a store")
-        measured = _measured(store, models, keys, suite, pick, " (measured)" if reported is not None else "")
+        measured = _measured(store, models, keys, suite, pick, " (measured)" if reported is not None else "",
+                             candidates)
         columns += measured[0]
         scores += measured[1]
         printed += [{} for _ in measured[0]]

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from suite.cli.console import console
+from suite.cli.library_log import library_output
 
 data_app = typer.Typer(no_args_is_help=True, help="Prepare token data for training and look inside it.")
 
@@ -34,6 +35,7 @@ def prepare(config: str = typer.Option(..., "--config", help="Train config whose
             ) -> None:
     """Tokenize every source of the config's mixtures (EOS after each document) into DIR/<source>/shard-*.bin/.idx
     and DIR/manifest.json; training reads it with `data.prepared: DIR`."""
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
@@ -48,7 +50,8 @@ def prepare(config: str = typer.Option(..., "--config", help="Train config whose
     out = out or cfg.path(cfg.data.prepared)
     only = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
     columns = (TextColumn("tokenizing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
+    with library_output("data prepare") as term, \
+            Progress(*columns, console=Console(file=term.out), redirect_stdout=False, redirect_stderr=False) as bar:
         task = bar.add_task("prepare", total=None)
         summary = run_prepare(cfg, out, workers, only, parse_bytes(shard_size),
                               progress=lambda done, total: bar.update(task, completed=done, total=total))
@@ -98,10 +101,11 @@ def inspect(path: Path = typer.Argument(..., help="A prepared directory, a Megat
     decoder = None
     name_or_path = tokenizer or tok.get("name_or_path")
     if name_or_path:
-        from transformers import AutoTokenizer
-
         try:
-            decoder = AutoTokenizer.from_pretrained(name_or_path)
+            with library_output("data inspect"):
+                from transformers import AutoTokenizer
+
+                decoder = AutoTokenizer.from_pretrained(name_or_path)
         except (OSError, ValueError):
             console.print(f"(cannot load tokenizer {name_or_path}; showing token ids; pass --tokenizer)",
                           markup=False, highlight=False)

@@ -12,6 +12,7 @@ from growth.foundation.config import field_docs
 from growth.foundation.settings import data_dir as resolve_data_dir
 from suite.cli import options
 from suite.cli.console import console
+from suite.cli.library_log import library_output
 from suite.cli.options import Flag
 from suite.eval.engine_settings import EngineSettings, parse_engine_args
 from suite.eval.options import Distribution, EvalOptions
@@ -32,14 +33,18 @@ EVAL_FLAGS = {"suite": Flag(type=str), "data_dir": Flag(parse=resolve_data_dir),
 that change most often as flags of their own."""
 
 
-def _table(results: list) -> Any:
+def _table(results: list, store: Any) -> Any:
+    """One row per result; models by name (suite/store/names.py)."""
     from rich.table import Table
 
+    from suite.store.names import model_labels
+
+    names = model_labels(store, [r.model for r in results])
     table = Table("model", "benchmark", "status", "score", "n", "run / reason")
     for r in results:
         score = "" if r.score is None else f"{100 * r.score:.2f}" + (f" ± {100 * r.stderr:.2f}" if r.stderr else "")
         style = {"failed": "red", "unavailable": "yellow", "busy": "yellow"}.get(r.status, "")
-        table.add_row(r.model, r.benchmark, f"[{style}]{r.status}[/]" if style else r.status, score,
+        table.add_row(names[r.model], r.benchmark, f"[{style}]{r.status}[/]" if style else r.status, score,
                       "" if r.n is None else str(r.n), r.error or r.run_id or "")
     return table
 
@@ -52,9 +57,10 @@ def eval_(model: Path = typer.Argument(..., help="Checkpoint folder."), db: Opti
     from suite.store import Store
 
     store = Store(db)
-    results = evaluate(model, opts, store=store,
-                       progress=lambda e: console.print(f"running {e}") if isinstance(e, str) else None)
-    console.print(_table(results))
+    with library_output("eval", db) as term:
+        results = evaluate(model, opts, store=store,
+                           progress=lambda e: term.say(f"running {e}") if isinstance(e, str) else None)
+    console.print(_table(results, store))
     console.print(f"database: {store.path}")
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
@@ -71,8 +77,10 @@ def sweep(paths: list[str] = typer.Argument(..., help="Checkpoints, run folders,
     from suite.eval.sweep import sweep as run_sweep
     from suite.store import Store
 
-    report = run_sweep(paths, opts, store=Store(db), shard=shard, show_progress=progress, distribution=distribution)
-    console.print(_table(report.results))
+    store = Store(db)
+    with library_output("sweep", db):
+        report = run_sweep(paths, opts, store=store, shard=shard, show_progress=progress, distribution=distribution)
+    console.print(_table(report.results, store))
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("finished", "skipped", "failed", "unavailable", "busy")
                        if report.count(s))
     console.print(f"{len(report.checkpoints)} checkpoints, {report.engine_loads} engine loads: {counts}")

@@ -13,6 +13,7 @@ from growth.foundation.atomic import write_json
 from growth.foundation.errors import ConfigError
 from suite.cli import options
 from suite.cli.console import console
+from suite.cli.library_log import library_output
 
 
 def _count_line(counts: list[tuple[str, int]]) -> str:
@@ -83,10 +84,7 @@ def grow(src: Optional[Path] = typer.Argument(None, help="Source checkpoint dire
         raise ConfigError("--write-config is only for --dry-run; a real grow writes OUT/config.json")
     if src is None or out is None:
         raise ConfigError("grow needs SRC and OUT (or --dry-run --config CONFIG_JSON)")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with library_output("grow") as term, term.progress() as bar:
         task = bar.add_task("growing", total=None)
 
         def progress(done: int, total: int, name: str) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from suite.cli import options
 from suite.cli.console import console
+from suite.cli.library_log import library_output
 
 
 def ingest(files: list[Path] = typer.Argument(..., help="lm-eval results_*.json files (samples_*.jsonl beside "
@@ -25,6 +26,7 @@ def ingest(files: list[Path] = typer.Argument(..., help="lm-eval results_*.json 
     from suite.eval.benchmarks import DEFAULT_SUITE
     from suite.eval.ingest import ingest as run_ingest
     from suite.store import Store
+    from suite.store.names import model_labels
     from suite.store.queries import finished_suites
 
     store = Store(db)
@@ -32,7 +34,8 @@ def ingest(files: list[Path] = typer.Argument(..., help="lm-eval results_*.json 
         with store.connect(read_only=True) as con:
             held = finished_suites(con)
         suite = held[0] if len(held) == 1 else None
-    report = run_ingest(list(files), model, suite=suite or DEFAULT_SUITE, store=store)
+    with library_output("ingest", db):
+        report = run_ingest(list(files), model, suite=suite or DEFAULT_SUITE, store=store)
     table = Table("file", "benchmark", "run", "settings")
     for file, benchmark, run_id, deviation in report.imported:
         table.add_row(Path(file).name, benchmark, run_id or "[dim]imported before[/]",
@@ -40,7 +43,8 @@ def ingest(files: list[Path] = typer.Argument(..., help="lm-eval results_*.json 
     console.print(table)
     for file, tasks in report.unused.items():
         console.print(f"{Path(file).name}: not in the suite, left out: {', '.join(tasks)}", soft_wrap=True)
-    console.print(f"model {report.model_id}; database: {store.path}", soft_wrap=True)
+    name = model_labels(store, [report.model_id], distinct_in_store=True)[report.model_id]
+    console.print(f"model {name}; database: {store.path}", markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

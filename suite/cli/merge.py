@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
 from suite.cli import options
 from suite.cli.console import console
+from suite.cli.library_log import library_output
 
 
 def merge(out: Path = typer.Argument(..., help="Output checkpoint directory."),
@@ -29,24 +30,30 @@ def merge(out: Path = typer.Argument(..., help="Output checkpoint directory."),
     from growth.merge.mergekit import mergekit_yaml
     from growth.merge.recipe import given_recipe
     from suite.store import Store
-    from suite.store.queries import find_models
 
     plan_recipe = given_recipe(recipe, model or [], dtype=dtype, normalize=normalize,
                                allow_negative=allow_negative or None)
-    plan = plan_merge(plan_recipe)
+    store = Store(db)
     note = plan_recipe.normalised()
     if note:
         console.print(note, markup=False, highlight=False, soft_wrap=True)
-    out_dtype = dtype_name(plan.out_dtype)
-    path = run_merge(plan, out, force=force)
-    store = Store(db)
-    model_id = store.register_model(path)
-    name = find_models(store, model_id)[0]["name"]
+    with library_output("merge", db):
+        plan = plan_merge(plan_recipe)
+        out_dtype = dtype_name(plan.out_dtype)
+        path = run_merge(plan, out, force=force)
+        model_id = store.register_model(path)
     if export_mergekit is not None:
         write_text(export_mergekit, mergekit_yaml(plan_recipe, out_dtype))
     weights = ", ".join(f"{Path(m['path']).name}={m['weight']:.4g}" for m in plan.record()["models"])
     console.print(f"merged {len(plan.sources)} checkpoints ({weights}) into {path} [{out_dtype}], "
-                  f"registered as {name} ({model_id[:12]})", markup=False, highlight=False, soft_wrap=True)
+                  f"registered as {_label(store, model_id)}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _label(store: Any, model_id: str) -> str:
+    """A registered model as the user names it: its name, with a short id where another model shares it."""
+    from suite.store.names import model_labels
+
+    return model_labels(store, [model_id], distinct_in_store=True)[model_id]
 
 
 def select(run: Optional[str] = typer.Option(None, help="Training run (its id or its folder): its checkpoints are "
@@ -87,13 +94,17 @@ def select(run: Optional[str] = typer.Option(None, help="Training run (its id or
     chosen_by = SelectOptions(suite=suite, config=config, limit=limit, backend=backend,
                               data_dir=mirror, work_dir=work_dir,
                               allow_code_execution=allow_code_execution)
-    recipe, candidates = select_recipe(store, strategy, chosen_by, out, run=folder, models=models)
+    with library_output("select", db):  # greedy-soup and search merge and evaluate candidates
+        recipe, candidates = select_recipe(store, strategy, chosen_by, out, run=folder, models=models)
     for line in selection_lines(recipe):  # the split the scores rest on, the scores, what each candidate became
         typer.echo(line)
-    console.print(f"wrote {out} ({strategy}, {len(recipe.models)} of {len(candidates)} candidates)")
+    console.print(f"wrote {out} ({strategy}, {len(recipe.models)} of {len(candidates)} candidates)", markup=False,
+                  highlight=False, soft_wrap=True)
     if build is not None:
-        model_id = build_merge(store, recipe, build, chosen_by, limit=build_limit, force=force)
-        console.print(f"built {build}, evaluated on {suite} and registered as {model_id}")
+        with library_output("select --build", db):
+            model_id = build_merge(store, recipe, build, chosen_by, limit=build_limit, force=force)
+        console.print(f"built {build}, evaluated on {suite} and registered as {_label(store, model_id)}",
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -29,8 +29,11 @@ def leaderboard(suite: str | None = typer.Option(None, "--suite", help="Suite wh
                                           "value shown (the card's marks); significance: bold also every score "
                                           "within noise of the best (paired test, alpha 0.05), and so on."),
                 out: Path | None = typer.Option(None, help="Write here (atomically) instead of stdout."),
+                candidates: bool = typer.Option(False, "--include-candidates", help="Also show the scratch merges "
+                                                "greedy-soup and search scored on their dev split (kind candidate)."),
                 db: Path | None = options.DB) -> None:
-    """Benchmarks as rows, models as columns, best bold and second underlined, as the model card prints it."""
+    """Benchmarks as rows, models as columns in lineage order (seed, grown, checkpoints by step, merged), best bold
+    and second underlined, as the model card prints it."""
     from growth.foundation.atomic import write_text
     from results.leaderboard import build_leaderboard
     from results.leaderboard_format import FORMATS, render
@@ -46,7 +49,7 @@ def leaderboard(suite: str | None = typer.Option(None, "--suite", help="Suite wh
     if suite is None:
         suite = choose_suite(store, None, models=models or None) if store is not None else DEFAULT_SUITE
     text = render(build_leaderboard(store, reported=reported_set, models=models or None, suite=suite, pick=pick,
-                                    marks=marks), fmt)
+                                    marks=marks, candidates=candidates), fmt)
     if out is None:
         sys.stdout.write(text)
     else:
@@ -79,7 +82,10 @@ def regress(model: str = typer.Option(..., help="The model under test (id, name 
     report = run_regress(store, model, against, abs_tol=abs_tol, z=z, pick=pick,
                          suite=choose_suite(store, suite, models=[model]),
                          benchmarks=benchmarks or None, allow_mismatch=allow_mismatch)
-    table = Table(title=f"{report.model} vs {report.against} (|delta| <= max({abs_tol:g}, {z:g} x stderr))")
+    # the title on a line of its own: as a table title, rich would wrap it to the table's width
+    console.print(f"{report.model} vs {report.against} (|delta| <= max({abs_tol:g}, {z:g} x stderr))",
+                  markup=False, highlight=False, soft_wrap=True)
+    table = Table()
     for name in ("benchmark", "measured", "reference", "delta", "stderr", "z", "threshold", "status",
                  "settings"):
         table.add_column(name, justify="left" if name in ("benchmark", "status", "settings") else "right")

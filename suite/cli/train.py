@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from suite.cli.console import console, err_console
+from suite.cli.library_log import library_output
 
 if TYPE_CHECKING:
     from training.config import TrainConfig
@@ -69,27 +70,32 @@ def train(config: str = typer.Option(..., "--config", help="Train config: a ship
             err_console.print("the plan does not fit the GPU's memory at every count (NO above)", markup=False)
             raise typer.Exit(1)
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    from transformers.utils import logging as hf_logging
-
-    from training.trainer import train as run_training
 
     lead = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 speaks
     for key, value in overrides.items():
         if value is not None and lead:
             console.print(f"override {key} = {value}", markup=False, highlight=False)
-    hf_logging.disable_progress_bar()  # the rich bar is the progress display
     columns = (TextColumn("step"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False, disable=not lead) as bar:
-        task = bar.add_task("train", total=None, info="loading")
+    with library_output("train") as term:
+        from transformers.utils import logging as hf_logging
 
-        def on_step(row: dict, total: int) -> None:
-            info = (f"tokens {row['tokens']:,}  loss {row['loss']:.4f}  lr {row['lr']:.2e}  "
-                    f"{row['tokens_per_s']:,.0f} tok/s  MFU {row['mfu']:.1%}  {row['stage']}")
-            bar.update(task, completed=row["step"], total=total, info=info)
+        from training.trainer import train as run_training
 
-        exports = run_training(cfg, resume=resume, progress=on_step)
+        hf_logging.disable_progress_bar()  # the rich bar is the progress display
+        # On the user's stdout, past the capture (rich's own redirection would carry library output with it).
+        with Progress(*columns, console=Console(file=term.out), transient=False, disable=not lead,
+                      redirect_stdout=False, redirect_stderr=False) as bar:
+            task = bar.add_task("train", total=None, info="loading")
+
+            def on_step(row: dict, total: int) -> None:
+                info = (f"tokens {row['tokens']:,}  loss {row['loss']:.4f}  lr {row['lr']:.2e}  "
+                        f"{row['tokens_per_s']:,.0f} tok/s  MFU {row['mfu']:.1%}  {row['stage']}")
+                bar.update(task, completed=row["step"], total=total, info=info)
+
+            exports = run_training(cfg, resume=resume, progress=on_step)
     if exports and lead:
         console.print(f"{len(exports)} checkpoint(s) in {exports[-1].parent}; latest {exports[-1].name}",
                       markup=False, highlight=False)

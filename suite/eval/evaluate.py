@@ -179,14 +179,16 @@ _TAKEN_OVER = "its claim went stale and was taken over by another process; this 
 
 
 def evaluate(model_path: str | Path, options: EvalOptions | None = None, *, store: Store | None = None,
-             progress: Progress | None = None, **fields: Any) -> list[BenchmarkResult]:
+             progress: Progress | None = None, model_id: str | None = None, **fields: Any) -> list[BenchmarkResult]:
     """Evaluate one checkpoint (see module docstring) with `options`; `fields` are EvalOptions fields, over
-    `options` when both are given (`evaluate(path, benchmarks=["piqa"], limit=20)`)."""
+    `options` when both are given (`evaluate(path, benchmarks=["piqa"], limit=20)`). `model_id`: the checkpoint's
+    id when the caller registered it already, which keeps the row as registered (its kind) instead of
+    registering it anew."""
     if not Path(model_path).is_dir():
         raise CheckpointError(f"model {model_path} does not exist (expected a checkpoint folder)")
     opts = replace(options, **fields) if options is not None else EvalOptions(**fields)
     with Evaluator(opts, store or Store()) as evaluator:
-        return evaluator.run(model_path, progress)
+        return evaluator.run(model_path, progress, model_id)
 
 
 def config_hash(hashed: dict[str, Any]) -> str:

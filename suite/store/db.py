@@ -117,7 +117,9 @@ class Store:
         """Record a checkpoint and its lineage (from growth.json / training.json / merge.json); returns model_id.
 
         The id is the checkpoint's content fingerprint, so registering the same weights again updates the row; a
-        name or meta given at an earlier registration is kept unless a new one is given.
+        name or meta given at an earlier registration is kept unless a new one is given. A selector's scratch merge
+        (kind 'candidate') never takes over a model's row, and the same weights registered for real replace its
+        scratch row whole.
         """
         ckpt = Checkpoint.open(path)
         model_id = ckpt.fingerprint()
@@ -136,7 +138,12 @@ class Store:
                 parents = [growth["source"]["fingerprint"]]
         default = f"{training['run_id']}@{training['step']}" if training.get("run_id") else ckpt.path.name
         with self.connect() as con:
-            old = con.execute("SELECT name, meta FROM models WHERE model_id = ?", [model_id]).fetchone()
+            old = con.execute("SELECT name, meta, kind = 'candidate' FROM models WHERE model_id = ?",
+                              [model_id]).fetchone()
+            if old and kind == "candidate" and not old[2]:
+                return model_id
+            if old and old[2] and kind != "candidate":
+                old = None
             row = [model_id, name or (old[0] if old else default), str(ckpt.path.absolute()), kind,
                    json.dumps(parents), json.dumps(growth), training.get("run_id"), training.get("step"),
                    training.get("tokens"), json.dumps(merge),

@@ -56,12 +56,13 @@ JOIN models m ON m.model_id = r.model_id
 ORDER BY r.model_id, r.benchmark
 """
 
-# The model matching rule (id, name, path, absolute path, or name glob) for many patterns in one query.
+# The model matching rule (id, name, path, absolute path, or name glob) for many patterns in one query; a glob
+# leaves out the selector's scratch merges (kind 'candidate'), which only their id, name or path finds.
 _MATCH_SQL = """
 SELECT p.i, m.* FROM (SELECT unnest(?::VARCHAR[]) AS pattern, unnest(?::VARCHAR[]) AS absolute,
                              generate_subscripts(?::VARCHAR[], 1) AS i) p
 JOIN models m ON m.model_id = p.pattern OR m.name = p.pattern OR m.path = p.pattern OR m.path = p.absolute
-              OR m.name GLOB p.pattern
+              OR (m.name GLOB p.pattern AND m.kind IS DISTINCT FROM 'candidate')
 ORDER BY p.i, m.step NULLS FIRST, m.name
 """
 
@@ -128,12 +129,14 @@ def resolve_one(con: Any, pattern: str) -> dict[str, Any]:
     return models[0]
 
 
-def evaluated_models(con: Any, suite: str | None) -> list[dict[str, Any]]:
-    """Every model with a finished run (in `suite`, if given), seeds and trained steps before merges."""
+def evaluated_models(con: Any, suite: str | None, *, candidates: bool = False) -> list[dict[str, Any]]:
+    """Every model with a finished run (in `suite`, if given) in registration order; the selector's scratch merges
+    (kind 'candidate') only with `candidates`."""
     where = "AND r.suite = ?" if suite else ""
+    kind = "" if candidates else "AND m.kind IS DISTINCT FROM 'candidate'"
     return records(con.execute(f"SELECT * FROM models m WHERE m.model_id IN (SELECT r.model_id FROM eval_runs r "
-                               f"WHERE r.status = 'finished' {where}) ORDER BY m.training_run NULLS FIRST, "
-                               "m.step NULLS LAST, m.name", [suite] if suite else []))
+                               f"WHERE r.status = 'finished' {where}) {kind} ORDER BY m.registered_at, m.name",
+                               [suite] if suite else []))
 
 
 def run_checkpoints(con: Any, run: str) -> list[dict[str, Any]]:

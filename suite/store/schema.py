@@ -46,4 +46,9 @@ MIGRATIONS: list[str] = [
     # 6: a running row's heartbeat (its owner refreshes it; a stale one is taken over from any host), and why an
     # imported run's task settings differ from its suite's (NULL when they match; flagged in the leaderboard).
     "ALTER TABLE eval_runs ADD COLUMN heartbeat_at TIMESTAMP; ALTER TABLE eval_runs ADD COLUMN deviation TEXT;",
+    # 7: the scratch merges greedy-soup and search evaluate on the dev split (suite/select/strategies/candidates.py) are
+    # kind 'candidate', so leaderboards, reports and name globs leave them out; those registered before as 'merged'
+    # (a scratch folder candidate-<key> with a row in merge_candidates) become 'candidate' too.
+    "UPDATE models SET kind = 'candidate' WHERE kind = 'merged' AND regexp_matches(path, 'candidate-[0-9a-f]{16}$') "
+    "AND model_id IN (SELECT model_id FROM merge_candidates);",
 ]

@@ -96,12 +96,12 @@ class CandidateScorer:
             recipe = MergeRecipe(models=[ModelEntry(m.path, {"weight": w}, name=m.name)
                                          for m, w in zip(members, weights)], name=f"candidate-{key}")
             scratch = run_merge(plan_merge(recipe), self.work / f"candidate-{key}", force=True)
-            path, model_id = scratch, self.ctx.store.register_model(scratch)
+            path, model_id = scratch, self.ctx.store.register_model(scratch, kind="candidate")
         try:
             options, dev = self.ctx.options, self.dev
             results = evaluate(path, store=self.ctx.store, suite=options.suite, benchmarks=dev.benchmarks,
                                limit=dev.limit, backend=dev.backend, data_dir=options.data_dir,
-                               allow_code_execution=options.allow_code_execution)
+                               allow_code_execution=options.allow_code_execution, model_id=model_id)
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)

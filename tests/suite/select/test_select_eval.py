@@ -19,6 +19,7 @@ from growth.fixture import TinySpec, make_tiny
 from results.selection import selection_lines
 from suite.select.selector import SelectOptions, find_candidates, select
 from suite.store import Store
+from suite.store.queries import evaluated_models
 
 pytestmark = pytest.mark.slow
 SUITE = {"name": "select-test", "benchmarks": {"piqa": {
@@ -55,8 +56,12 @@ def test_greedy_soup_merges_and_evaluates_then_reuses_the_cache(env: dict) -> No
     steps = recipe.selection["steps"]
     assert [s["tried"] for s in steps] == [["cand-a"], ["cand-a", "cand-b"]]
     assert not any(s["cached"] for s in steps) and dev_runs(store) == 2
-    soup = store.query("SELECT * FROM models WHERE kind = 'merged'").to_dict("records")
+    soup = store.query("SELECT * FROM models WHERE kind = 'candidate'").to_dict("records")
     assert len(soup) == 1 and sorted(json.loads(soup[0]["parents"])) == sorted([a.model_id, b.model_id])
+    assert store.query("SELECT count(*) AS n FROM models WHERE kind = 'merged'")["n"].iloc[0] == 0
+    with store.connect(read_only=True) as con:  # the scratch merge stays out of leaderboards unless asked for
+        assert [m["name"] for m in evaluated_models(con, "select-test")] == ["cand-a", "cand-b"]
+        assert soup[0]["name"] in [m["name"] for m in evaluated_models(con, "select-test", candidates=True)]
     measured = store.query("SELECT s.value FROM eval_runs r JOIN scores s USING (run_id) WHERE r.model_id = ? "
                            "AND s.is_primary AND r.limit_n = 2", [soup[0]["model_id"]])["value"].tolist()
     assert measured == [pytest.approx(steps[1]["dev_score"])]
