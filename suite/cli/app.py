@@ -15,7 +15,21 @@ from importlib.metadata import version
 import typer
 
 from growth.foundation.errors import GrowbenchError
-from suite.cli import data, db, env, evaluate, grow, ingest, merge, pipeline, report, results, study, train
+from suite.cli import (
+    data,
+    db,
+    env,
+    evaluate,
+    grow,
+    ingest,
+    library_log,
+    merge,
+    pipeline,
+    report,
+    results,
+    study,
+    train,
+)
 from suite.cli.console import console, err_console
 
 app = typer.Typer(name="growbench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -37,6 +51,7 @@ def _root(ctx: typer.Context,
           ) -> None:
     """Evaluation-driven model growth."""
     ctx.obj = {"verbose": verbose}
+    library_log.set_verbose(verbose)
 
 
 for _module in (env, grow, train, data, evaluate, ingest, db, merge, results, report, pipeline, study):

@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import click
-
 from growth.foundation.settings import db_path
 from growth.foundation.terminal import Terminal, capture, terminal
 from suite.cli.console import err_console
@@ -26,11 +24,18 @@ from suite.cli.console import err_console
 LOG_NAME = "growbench.log"
 
 
+_verbose = False
+
+
+def set_verbose(value: bool) -> None:
+    """`growbench -v` (the root callback): library output is shown instead of logged."""
+    global _verbose
+    _verbose = value
+
+
 def verbose() -> bool:
-    """Whether `growbench -v` was given (the root callback keeps it in the context's obj)."""
-    ctx = click.get_current_context(silent=True)
-    obj = ctx.find_root().obj if ctx is not None else None
-    return bool((obj or {}).get("verbose"))
+    """Whether `growbench -v` was given."""
+    return _verbose
 
 
 def log_path(db: str | Path | None = None) -> Path:

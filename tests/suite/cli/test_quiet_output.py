@@ -17,11 +17,14 @@ REPO = Path(__file__).resolve().parents[3]
 
 SCRIPT = r"""
 import os, sys
-import click
+from suite.cli.app import app
 from suite.cli.library_log import library_output
 
 db, mode = sys.argv[1], sys.argv[2]
-with click.Context(click.Command("x"), obj={"verbose": mode == "verbose"}):
+
+
+@app.command("chatter")
+def chatter() -> None:
     try:
         with library_output("eval", db) as term:
             print("chatter: print")
@@ -32,6 +35,9 @@ with click.Context(click.Command("x"), obj={"verbose": mode == "verbose"}):
     except RuntimeError:
         pass
     print("ours: done")
+
+
+app(["-v", "chatter"] if mode == "verbose" else ["chatter"], standalone_mode=False)
 """
 
 
