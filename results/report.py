@@ -112,6 +112,11 @@ def find_lineage(store: Store, run: str | None) -> Lineage:
         ancestors.insert(0, known)
         seen |= generation
         generation = {p for m in known for p in m["parents"]} - seen
+    for older, younger in zip(ancestors, ancestors[1:]):  # a grow's intermediate stages (width-expanded) beside it
+        stages = [m for m in models if m["kind"] == "grown" and m["model_id"] not in seen
+                  and m["parents"] and set(m["parents"]) <= {o["model_id"] for o in older}]
+        younger[:0] = stages
+        seen |= {m["model_id"] for m in stages}
     merged = [m for m in models if m["kind"] == "merged" and ids & set(m["parents"])]
     weights = {m["model_id"]: {s["fingerprint"]: s.get("weight") for s in (m["merge"] or {}).get("models", [])}
                for m in merged}

@@ -36,10 +36,11 @@ RECIPE = {"method": "linear", "normalize": True, "models": [
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Store:
-    """seed s0 -> grown g0 -> run r1 (steps 100..400, metrics.jsonl) -> merged-final = 0.4 x @200 + 0.6 x @400."""
+    """seed s0 -> grown g0 (its intermediate stage w0 beside it) -> run r1 (steps 100..400, metrics.jsonl) -> merged-final = 0.4 x @200 + 0.6 x @400."""
     root = tmp_path_factory.mktemp("report")
     store = Store(root / "results.duckdb")
     seed = store.register_model(variant(tiny_model, root, "s0"), kind="seed", name="s0")
+    store.register_model(variant(tiny_model, root, "w0"), kind="grown", name="w0", parents=[seed])  # a grow's stage
     grown = store.register_model(variant(tiny_model, root, "g0"), kind="grown", name="g0", parents=[seed])
     ids = []
     for i, step in enumerate(STEPS):
@@ -65,7 +66,7 @@ def db(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Store:
 def test_lineage_follows_parents_and_merge_weights(db: Store) -> None:
     lineage = find_lineage(db, None)  # the only (so the latest) training run
     assert lineage.run == "r1"
-    assert [[m["name"] for m in gen] for gen in lineage.ancestors] == [["s0"], ["g0"]]
+    assert [[m["name"] for m in gen] for gen in lineage.ancestors] == [["s0"], ["w0", "g0"]]
     assert [m["step"] for m in lineage.checkpoints] == list(STEPS)
     assert [m["name"] for m in lineage.merged] == ["merged-final"]
     assert sorted(lineage.weights[lineage.merged[0]["model_id"]].values()) == [0.4, 0.6]
