@@ -63,6 +63,15 @@ class Terminal:
                         redirect_stderr=self.log is None)
 
 
+def shown(path: str | Path) -> str:
+    """A path as the console shows it: relative to the working directory when it lies below it (shorter, and as
+    copyable from the shell the user typed in), else as given."""
+    try:
+        return str(Path(path).absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def terminal() -> Terminal:
     """The terminal in effect: inside `capture`, the user's real one; elsewhere the current stdout and stderr."""
     return _current or Terminal(sys.stdout, Console(stderr=True))

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from growth.foundation.atomic import write_json, write_text
 from growth.foundation.errors import ConfigError
-from growth.foundation.terminal import capture, terminal
+from growth.foundation.terminal import capture, shown, terminal
 from suite.pipeline.plan import STEPS, PipelinePlan
 from suite.pipeline.steps import STEP_FUNCTIONS, Run
 from suite.store import Store
@@ -83,8 +83,8 @@ def run_pipeline(plan: PipelinePlan, store: Store, *, start: str | None = None, 
     write_text(plan.path("pipeline.yaml"), Path(source).read_text() if source else "")
     log_file = plan.path("pipeline.log")
     if not verbose:
-        log(f"pipeline {plan.config.name} in {plan.workdir}; library output goes to {log_file} (growbench -v shows "
-            "it)")
+        log(f"pipeline {plan.config.name} in {shown(plan.workdir)}; library output goes to {shown(log_file)} "
+            "(growbench -v shows it)")
     for step in STEPS[: STEPS.index(selected[-1]) + 1]:
         done = read_marker(plan.workdir, step)
         fresh = done is not None and done["hash"] == hashes[step]
@@ -103,7 +103,7 @@ def run_pipeline(plan: PipelinePlan, store: Store, *, start: str | None = None, 
                 outputs = STEP_FUNCTIONS[step](run)
         except BaseException:
             if not verbose:
-                log(f"[{step}] failed; library output of the step is in {log_file}")
+                log(f"[{step}] failed; library output of the step is in {shown(log_file)}")
             raise
         outputs["seconds"] = round(time.perf_counter() - t, 1)
         run.outputs[step] = outputs
@@ -119,19 +119,19 @@ def summary(outputs: dict[str, dict[str, Any]], store: Store) -> list[str]:
     if not report:
         return lines
     table = [line for line in report["table"].splitlines() if line.startswith("|")]
-    lines += [*table, f"(notes under the table: {report['leaderboard']})"]
+    lines += [*table, "(notes under the table: in the leaderboard file below)"]
     lines += ["  " + line for line in report.get("precision", [])]
     if "growth_check" in report:
         lines.append("growth: " + report["growth_check"])
     if "final_vs_seed" in report:
         lines.append("did the merge help? the final model paired over the same documents with the seed, the best "
-                     f"single checkpoint and each merge parent (points; details: {report['evidence']}):")
+                     f"single checkpoint and each merge parent (points; details: {shown(report['evidence'])}):")
         lines += ["  " + line for line in report["final_vs_seed"]]
-    lines += [f"database: {store.path}", f"final model: {outputs['build']['path']}"]
-    plots = [report[k] for k in ("run_plot", "compare_plot") if k in report]
-    lines.append(f"leaderboard: {report['leaderboard']}; plots: {', '.join(plots)}")
+    lines += [f"database: {shown(store.path)}", f"final model: {shown(outputs['build']['path'])}"]
+    plots = [shown(report[k]) for k in ("run_plot", "compare_plot") if k in report]
+    lines.append(f"leaderboard: {shown(report['leaderboard'])}; plots: {', '.join(plots)}")
     if "regress" in report:
-        lines.append(f"regress vs reported: {report['regress']['json']}")
+        lines.append(f"regress vs reported: {shown(report['regress']['json'])}")
     if "page" in report:
-        lines.append(f"report: {report['page']}")
+        lines.append(f"report: {shown(report['page'])}")
     return lines
