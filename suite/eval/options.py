@@ -74,7 +74,8 @@ class EvalOptions(EvalConfig):
     """Re-run benchmarks that already have a finished result."""
     lm_eval_output: Path | None = None
     """Also write lm-eval's own results_*.json and samples_*.jsonl here, one folder per checkpoint (what `lm_eval
-    --output_path DIR --log_samples` writes: to share, or to `growbench ingest` into another store)."""
+    --output_path DIR --log_samples` writes: to share, or to `growbench ingest` into another store); written by the
+    process that ran the job, so on a Ray cluster give a shared filesystem path."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
