@@ -44,7 +44,8 @@ def test_reading_commands_take_the_suite_the_store_holds(home, cli, capsys, tmp_
     assert code == 0 and "in tiny-builtin" in out, err
     code, out, err = run(cli, capsys, home, "regress", "--model", "r1@300", "--against", "model:s0")
     assert code in (0, 1) and "tolerance" in out, err
-    code, out, err = run(cli, capsys, home, "plot", "compare", "r1@300", "--out", str(tmp_path / "c.png"))
+    code, out, err = run(cli, capsys, home, "plot", "compare", "r1@300", "--models", "s0", "--out",
+                         str(tmp_path / "c.png"))
     assert code == 0 and (tmp_path / "c.png").exists(), err
 
 
@@ -93,8 +94,7 @@ def test_merge_says_it_normalised_the_weights(home, cli, capsys, tmp_path) -> No
                str(tmp_path / "m.duckdb")) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "weights sum to 1.4; normalised to 0.5, 0.5 (--no-normalize to keep them)"
-    model_id = Store(tmp_path / "m.duckdb").query("SELECT model_id FROM models")["model_id"][0]
-    assert lines[1].endswith(f"into {tmp_path / 'm'} [float32], registered as m ({model_id[:12]})")
+    assert lines[1].endswith(f"into {tmp_path / 'm'} [float32], registered as m")  # a unique name: no id needed
     assert cli("merge", str(tmp_path / "n"), "--model", f"{a}:0.25", "--model", f"{b}:0.75", "--db",
                str(tmp_path / "m.duckdb")) == 0
     assert "weights sum" not in capsys.readouterr().out
