@@ -36,7 +36,7 @@ from results.regress import RegressReport, regress
 from results.reported_scores import ReportedSet, load_reported
 from suite.eval.significance import level
 from suite.store import Store
-from suite.store.queries import ResultsError, find_models, one_suite, reading
+from suite.store.queries import ResultsError, find_models, one_suite, reading, training_run
 
 esc = html.escape
 
@@ -44,7 +44,7 @@ esc = html.escape
 @dataclass(frozen=True)
 class ReportOptions:
     run: str | None = None
-    """Training run id (models.training_run); None: the most recently registered run."""
+    """Training run: its id (models.training_run) or its folder; None: the most recently registered run."""
     suite: str | None = None
     """Suite whose runs count; None: the suite most of the run's checkpoints were evaluated in."""
     reported: str | None = None
@@ -86,19 +86,14 @@ def _clean(model: dict[str, Any]) -> dict[str, Any]:
 def find_lineage(store: Store, run: str | None) -> Lineage:
     """The run's checkpoints, their ancestors and the merges built from them (every model of the store is read
     once; stores hold thousands of models, not millions)."""
+    if run is not None:
+        run = training_run(store, run)[0]  # an id or a folder; one line with close matches when unknown
     models = [_clean(m) for m in find_models(store, "*")]
     runs = {m["training_run"]: m["registered_at"] for m in models if m["training_run"]}
     if not runs:
         raise ResultsError(f"no training run in the results database {store.path}; run `growbench pipeline` or "
                            "`growbench train` and `growbench sweep` first")
-    if run is None:
-        run = max(runs, key=lambda r: runs[r])
-    elif run not in runs:
-        import difflib
-
-        close = difflib.get_close_matches(run, list(runs), n=3, cutoff=0.4)
-        raise ResultsError(f"no training run {run!r} in {store.path}; "
-                           + (f"did you mean {' or '.join(close)}?" if close else f"runs: {', '.join(sorted(runs))}"))
+    run = run or max(runs, key=lambda r: runs[r])
     by_id = {m["model_id"]: m for m in models}
     checkpoints = sorted((m for m in models if m["training_run"] == run and m["step"] is not None),
                          key=lambda m: m["step"])

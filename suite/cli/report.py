@@ -22,12 +22,9 @@ def report(out: Path = typer.Argument(..., help="The HTML file to write (self-co
     """One HTML page: leaderboard, score-vs-step and training curves, lineage and regression table."""
     from results.report import ReportOptions, write_report
     from suite.store import Store
-    from suite.store.queries import training_run
 
     options.out_file(out, "OUT", ".html", ".htm")
-    store = Store(db)
-    run_id = training_run(store, run)[0] if run is not None else None
-    path = write_report(store, out, ReportOptions(run=run_id, suite=suite, reported=reported, pick=pick))
+    path = write_report(Store(db), out, ReportOptions(run=run, suite=suite, reported=reported, pick=pick))
     typer.echo(f"report: {path}")
 
 
